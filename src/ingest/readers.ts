@@ -9,6 +9,16 @@ import type { TokenRoutes } from '../core/token-routes.ts';
 import { isBallastTrace, readBallastTrace } from './ballast/reader.ts';
 import type { Probe, ReadOptions, TraceReader } from './reader.ts';
 import { loadFromRoutes } from './routes-to-load.ts';
+import { reader as sglang_dumpReader } from './readers/sglang-dump/index.ts';
+import { reader as npyReader } from './readers/npy/index.ts';
+import { reader as vllm_jsonlReader } from './readers/vllm-jsonl/index.ts';
+import { reader as jsonReader } from './readers/json/index.ts';
+import { reader as csvReader } from './readers/csv/index.ts';
+import { reader as esftReader } from './readers/esft/index.ts';
+import { reader as vllm_logReader } from './readers/vllm-log/index.ts';
+import { reader as vllm_routedReader } from './readers/vllm-routed/index.ts';
+import { reader as sglang_logReader } from './readers/sglang-log/index.ts';
+import { reader as prom_scrapeReader } from './readers/prom-scrape/index.ts';
 
 export const ballastReader: TraceReader = {
   name: 'ballast',
@@ -17,8 +27,23 @@ export const ballastReader: TraceReader = {
   read: (path, opts) => readBallastTrace(path, { warn: opts.warn, maxBytes: opts.maxBytes }),
 };
 
-/** All readers, in detection-priority order. Readers in src/ingest/readers/<name>/ add themselves here. */
-export const READERS: TraceReader[] = [ballastReader];
+/**
+ * All readers. Each lives in src/ingest/readers/<name>/index.ts and exports `reader`; detection picks
+ * the highest detect() score, ties going to the earlier entry.
+ */
+export const READERS: TraceReader[] = [
+  ballastReader,
+  sglang_dumpReader,
+  npyReader,
+  vllm_jsonlReader,
+  jsonReader,
+  csvReader,
+  esftReader,
+  vllm_logReader,
+  vllm_routedReader,
+  sglang_logReader,
+  prom_scrapeReader,
+];
 
 export interface InputData {
   path: string;
