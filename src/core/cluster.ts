@@ -34,8 +34,13 @@ export interface GpuInfo {
   numa: number;
   /** Relative speed (1 = nominal). A throttled or older GPU is < 1. */
   speed: number;
-  /** HBM bytes this GPU can give to extra expert replicas. */
+  /**
+   * HBM bytes this GPU can give to extra expert replicas. Infinity when the cluster description does
+   * not limit it (then only --memory-budget does).
+   */
   hbmFreeBytes: number;
+  /** Total HBM capacity in bytes, when known. */
+  hbmBytes?: number;
   /** HBM bandwidth in GB/s (for the cost model). */
   hbmGBs?: number;
   /** Dense bf16 throughput in TFLOP/s (for the cost model). */
@@ -61,4 +66,45 @@ export function linkKindOf(c: Cluster, a: number, b: number): LinkKindCode {
 
 export function linkBandwidth(c: Cluster, a: number, b: number): number {
   return c.linkGBs[a * c.gpus.length + b];
+}
+
+/** Node holding GPU (rank) `r`. */
+export function nodeOfGpu(c: Cluster, r: number): number {
+  return c.gpus[r].node;
+}
+
+/** A link between two GPUs: its kind and per-direction bandwidth in GB/s. */
+export interface Link {
+  kind: LinkKindCode;
+  GBs: number;
+}
+
+/**
+ * Build a Cluster from per-GPU facts and a function giving the link between GPUs a != b.
+ * The diagonal is SELF with the GPU's HBM bandwidth (0 when unknown).
+ * Shapes: gpus[G] -> linkKind/linkGBs [G*G] row-major.
+ */
+export function makeCluster(
+  name: string,
+  numNodes: number,
+  gpusPerNode: number,
+  gpus: GpuInfo[],
+  link: (a: number, b: number) => Link,
+): Cluster {
+  const G = gpus.length;
+  const linkKind = new Uint8Array(G * G);
+  const linkGBs = new Float64Array(G * G);
+  for (let a = 0; a < G; a++) {
+    for (let b = 0; b < G; b++) {
+      if (a === b) {
+        linkKind[a * G + b] = LinkKind.SELF;
+        linkGBs[a * G + b] = gpus[a].hbmGBs ?? 0;
+      } else {
+        const l = link(a, b);
+        linkKind[a * G + b] = l.kind;
+        linkGBs[a * G + b] = l.GBs;
+      }
+    }
+  }
+  return { name, numNodes, gpusPerNode, gpus, linkKind, linkGBs };
 }

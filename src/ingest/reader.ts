@@ -21,6 +21,10 @@ export interface ReadOptions {
   warn?: (line: string) => void;
   /** Refuse inputs that need more than this many bytes in memory. */
   maxBytes?: number;
+  /** Logical expert count E, for formats that do not carry it (esft); default max id + 1. */
+  numExperts?: number;
+  /** Experts per token k, for formats that do not carry it (esft); default inferred. */
+  topK?: number;
 }
 
 /** What a reader returns: a load trace, token routes, or both. */

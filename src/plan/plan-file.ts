@@ -10,12 +10,17 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { InputError } from '../core/errors.ts';
 import { type Plan, validatePlan } from '../core/plan.ts';
+import { ENGINE_PLAN_FORMS } from './plan-forms.ts';
 
 export interface PlanReadContext {
   /** Rank count, needed by forms that do not carry it (e.g. SGLang's map). */
   numRanks?: number;
   numExperts?: number;
   ranksPerNode?: number;
+  /** Layer count, for forms that give one layer for all (expert_to_ep_rank [E]). */
+  numLayers?: number;
+  /** Model-level layer ids (length numLayers), used when the form carries none. */
+  layerIds?: number[];
 }
 
 /** A reader for one plan form. `parse` returns undefined when the JSON is not its form. */
@@ -24,7 +29,8 @@ export interface PlanFormReader {
   parse(json: unknown, text: string, file: string, ctx: PlanReadContext): Plan | undefined;
 }
 
-export const PLAN_FORM_READERS: PlanFormReader[] = [];
+/** Engine forms, tried in order after ballast's own (plan-forms.ts defines them). */
+export const PLAN_FORM_READERS: PlanFormReader[] = [...ENGINE_PLAN_FORMS];
 
 export function planToJson(plan: Plan): object {
   return {

@@ -17,9 +17,11 @@ export function colors(stream: NodeJS.WriteStream = process.stdout) {
 export function bar(value: number, max: number, width: number): string {
   if (!(max > 0) || !(value > 0)) return '';
   const cells = Math.max(0, Math.min(width, (value / max) * width));
-  const full = Math.floor(cells);
+  // Round to whole eighths first, so that a fraction rounding up to 8/8 becomes a full cell.
+  const eighths = Math.round(cells * 8);
+  const full = Math.floor(eighths / 8);
   const parts = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
-  const frac = Math.round((cells - full) * 8);
+  const frac = eighths % 8;
   return '█'.repeat(full) + (frac > 0 && full < width ? parts[frac] : '');
 }
 

@@ -1,0 +1,10 @@
+import { solveExact } from '../src/plan/solvers/exact/index.ts';
+import { solveDeepseek } from '../src/plan/solvers/deepseek/index.ts';
+import { solveBallast } from '../src/plan/solvers/ballast/index.ts';
+const mk = (w: number[], G: number, R: number) => ({ load: Float64Array.from(w), numLayers: 1, numExperts: w.length, layerIds: [0], numRanks: G, numNodes: 1, numGroups: 1, redundantSlots: R });
+console.log(Array.from(solveDeepseek(mk([90,10,30,20],2,2)).phy2log[0]));
+console.log(Array.from(solveDeepseek({...mk([5,1,7,3,2,2,6,4],4,0), numGroups: 4, numNodes: 2}).phy2log[0]));
+console.log(Array.from(solveBallast(mk([90,10,30,20],2,2)).phy2log[0]));
+const t0 = Date.now();
+const p = await solveExact(mk([90,10,30,20],2,2));
+console.log(Array.from(p.phy2log[0]), p.params, Date.now()-t0);

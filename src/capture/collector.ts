@@ -1,0 +1,490 @@
+/**
+ * The live collector: receives agent windows over HTTP, merges ranks, writes the trace file as
+ * windows arrive, and serves Prometheus metrics, a JSON snapshot and a Server-Sent Events stream.
+ *
+ * Endpoints (docs/capture.md):
+ *   POST /api/v1/windows   one agent window (JSON, see protocol.ts)
+ *   GET  /metrics          Prometheus text (src/show/prometheus.ts); ?scope=recent&windows=N for the last N windows
+ *   GET  /api/snapshot     JSON CollectorSnapshot
+ *   GET  /api/events       SSE: `event: window` per merged window (JSON MergedWindowEvent)
+ *   GET  /healthz          "ok"
+ * With a token, every endpoint wants `Authorization: Bearer <token>` (or `?token=` for EventSource).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { streamSSE } from 'hono/streaming';
+import { InputError } from '../core/errors.ts';
+import { makeLoadTrace, type LoadTrace, type TraceMeta } from '../core/load-trace.ts';
+import { allocExpertIds, makeTokenRoutes } from '../core/token-routes.ts';
+import { TraceWriter } from '../ingest/ballast/writer.ts';
+import { renderTracePrometheus } from '../show/prometheus.ts';
+import { type MergedWindow, senderKey, WindowMerger } from './merge.ts';
+import { type AgentWindow, parseAgentWindow } from './protocol.ts';
+
+export interface CollectorOptions {
+  host?: string;
+  /** 0 = ephemeral. */
+  port?: number;
+  /** Trace file to write (ballast format, fsync per record). */
+  out?: string;
+  token?: string;
+  perExpertMetrics?: boolean;
+  /** EP size for ballast_ep_rank_load (optional). */
+  epRanks?: number;
+  session?: string;
+  /** Command being captured (kept in the trace META). */
+  command?: string[];
+  /** Merged windows kept in memory for /metrics?scope=recent and late SSE subscribers. Default 256. */
+  keepWindows?: number;
+  /** Where one-line notices go (default: stderr with a `[ballast] ` prefix). */
+  log?: (line: string) => void;
+}
+
+export interface RankInfo {
+  rank: number;
+  tpRank: number | null;
+  pid: number;
+  host: string;
+  windows: number;
+  assignments: number;
+  dropped: number;
+  lastSeenMs: number;
+}
+
+/** GET /api/snapshot. */
+export interface CollectorSnapshot {
+  session: string;
+  model: string | null;
+  layerIds: number[];
+  layers: number;
+  experts: number;
+  topK: number | null;
+  /** Agent windows accepted (all ranks). */
+  windowsReceived: number;
+  /** Merged windows written. */
+  windowsMerged: number;
+  /** Windows the agents report they dropped (sum over agent processes). */
+  droppedWindows: number;
+  tokens: number;
+  /** [L][E] cumulative counts. */
+  totals: number[][];
+  ranks: RankInfo[];
+  /** Per-layer max/mean of the latest merged window (empty before the first). */
+  lastWindow: { index: number; step: number | null; phase: string | null; timeMs: number; layerImbalance: number[] } | null;
+  lastUpdateMs: number | null;
+  startedMs: number;
+  out: string | null;
+  writeError: string | null;
+}
+
+/** SSE `window` event data. */
+export interface MergedWindowEvent {
+  index: number;
+  step: number | null;
+  phase: string | null;
+  timeMs: number;
+  tokens: number;
+  ranks: number[];
+  /** [L][E]. */
+  counts: number[][];
+  /** [L] max/mean (0 for a layer with no load). */
+  layerImbalance: number[];
+}
+
+/** Row [E] -> max/mean, 0 when empty. */
+function imbalance(row: Float64Array): number {
+  let s = 0;
+  let m = 0;
+  for (const v of row) {
+    s += v;
+    if (v > m) m = v;
+  }
+  return s > 0 ? m / (s / row.length) : 0;
+}
+
+function nested(flat: Float64Array, L: number, E: number): number[][] {
+  return Array.from({ length: L }, (_, l) => Array.from(flat.subarray(l * E, (l + 1) * E)));
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+function sameToken(given: string, want: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(want);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export class Collector {
+  readonly app: Hono;
+  private readonly opts: CollectorOptions;
+  private readonly log: (line: string) => void;
+  private server: Server | undefined;
+  private writer: TraceWriter | undefined;
+  private writeError: string | null = null;
+  private shape: { layerIds: number[]; experts: number; topK?: number; model: string } | undefined;
+  private merger: WindowMerger | undefined;
+  private totals: Float64Array | undefined;
+  private recent: MergedWindow[] = [];
+  private ranks = new Map<string, RankInfo>();
+  private windowsReceived = 0;
+  private windowsMerged = 0;
+  private tokens = 0;
+  private lastUpdateMs: number | null = null;
+  private readonly startedMs = Date.now();
+  private subscribers = new Set<(data: string) => void>();
+  private timer: NodeJS.Timeout | undefined;
+  private routesTopK: number | undefined;
+  private rejected = 0;
+  url = '';
+
+  constructor(opts: CollectorOptions = {}) {
+    this.opts = opts;
+    this.log = opts.log ?? ((l) => process.stderr.write(`[ballast] ${l}\n`));
+    const host = opts.host ?? '127.0.0.1';
+    if (!isLoopback(host) && !opts.token) {
+      throw new InputError('--host', '', `listening on ${host} (not loopback) needs --token; agents then send it as a bearer token`);
+    }
+    this.app = this.buildApp();
+  }
+
+  private buildApp(): Hono {
+    const app = new Hono();
+    const token = this.opts.token;
+    if (token) {
+      app.use('*', async (c, next) => {
+        const h = c.req.header('authorization') ?? '';
+        const given = h.startsWith('Bearer ') ? h.slice(7) : (c.req.query('token') ?? '');
+        if (!sameToken(given, token)) return c.text('unauthorized\n', 401);
+        await next();
+      });
+    }
+    app.post(
+      '/api/v1/windows',
+      bodyLimit({ maxSize: 256 * 1024 * 1024, onError: (c) => c.text('window too large\n', 413) }),
+      async (c) => {
+        let body: unknown;
+        try {
+          body = await c.req.json();
+        } catch {
+          this.rejected++;
+          return c.text('expected a JSON body\n', 400);
+        }
+        try {
+          const w = parseAgentWindow(body);
+          const problem = this.accept(w);
+          if (problem) {
+            this.rejected++;
+            return c.text(problem + '\n', 409);
+          }
+        } catch (e) {
+          this.rejected++;
+          if (e instanceof InputError) return c.text(`${e.where}: ${e.message}\n`, 400);
+          throw e;
+        }
+        return c.json({ ok: true });
+      },
+    );
+    app.get('/healthz', (c) => c.text('ok\n'));
+    app.get('/metrics', (c) => {
+      const scope = c.req.query('scope') === 'recent' ? 'recent' : 'total';
+      const n = Number(c.req.query('windows') ?? '1');
+      return c.text(this.metrics(scope, Number.isFinite(n) && n >= 1 ? Math.floor(n) : 1), 200, {
+        'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
+      });
+    });
+    app.get('/api/snapshot', (c) => c.json(this.snapshot()));
+    app.get('/api/events', (c) =>
+      streamSSE(c, async (stream) => {
+        const queue: string[] = [];
+        let wake: (() => void) | undefined;
+        const sub = (data: string) => {
+          if (queue.length < 1024) queue.push(data);
+          wake?.();
+        };
+        this.subscribers.add(sub);
+        let open = true;
+        stream.onAbort(() => {
+          open = false;
+          wake?.();
+        });
+        try {
+          await stream.writeSSE({ event: 'hello', data: JSON.stringify({ session: this.opts.session ?? '' }) });
+          while (open) {
+            while (queue.length > 0 && open) await stream.writeSSE({ event: 'window', data: queue.shift()! });
+            if (!open) break;
+            await new Promise<void>((r) => {
+              wake = r;
+              setTimeout(r, 15000).unref();
+            });
+            wake = undefined;
+            if (queue.length === 0 && open) await stream.writeSSE({ event: 'ping', data: '{}' });
+          }
+        } finally {
+          this.subscribers.delete(sub);
+        }
+      }),
+    );
+    return app;
+  }
+
+  /** Take one agent window. Returns a reason string when it is refused. */
+  accept(w: AgentWindow): string | undefined {
+    if (!this.shape) {
+      this.shape = { layerIds: w.layerIds, experts: w.experts, topK: w.topK, model: w.model };
+      const L = w.layerIds.length;
+      this.totals = new Float64Array(L * w.experts);
+      this.merger = new WindowMerger(L * w.experts, (m) => this.onMerged(m));
+      this.openWriter();
+      this.timer = setInterval(() => this.merger?.tick(), 100);
+      this.timer.unref();
+    } else {
+      const s = this.shape;
+      if (s.experts !== w.experts || s.layerIds.length !== w.layerIds.length || s.layerIds.some((x, i) => x !== w.layerIds[i])) {
+        return `window shape ${w.layerIds.length}x${w.experts} does not match the session's ${s.layerIds.length}x${s.experts}`;
+      }
+    }
+    this.windowsReceived++;
+    const key = senderKey(w);
+    let r = this.ranks.get(key);
+    if (!r) {
+      r = { rank: w.rank, tpRank: w.tpRank, pid: w.pid, host: w.host, windows: 0, assignments: 0, dropped: 0, lastSeenMs: 0 };
+      this.ranks.set(key, r);
+    }
+    r.windows++;
+    r.dropped = Math.max(r.dropped, w.dropped);
+    r.lastSeenMs = Date.now();
+    r.tpRank = w.tpRank;
+    for (const p of w.parts) for (let i = 0; i < p.counts.length; i++) r.assignments += p.counts[i];
+    if (w.routes && !(w.tpRank !== null && w.tpRank > 0)) this.writeRoutes(w);
+    this.merger!.add(w);
+    return undefined;
+  }
+
+  private openWriter(): void {
+    const out = this.opts.out;
+    if (!out || !this.shape) return;
+    const meta: TraceMeta = {
+      model: this.shape.model || undefined,
+      layerIds: this.shape.layerIds,
+      topK: this.shape.topK,
+      sources: [{ path: this.opts.command?.join(' ') ?? 'ballast-agent', format: 'ballast-agent' }],
+      extra: { session: this.opts.session ?? '', capture: 'ballast run/collect' },
+    };
+    try {
+      this.writer = new TraceWriter(out, meta, this.shape.experts, { sync: true });
+    } catch (e) {
+      this.failWrite(e);
+    }
+  }
+
+  private failWrite(e: unknown): void {
+    const msg = (e as Error)?.message ?? String(e);
+    this.writeError = msg;
+    this.log(`cannot write the trace ${this.opts.out}: ${msg}; capture goes on without the file (metrics and snapshot still work)`);
+    try {
+      this.writer?.abandon();
+    } catch {
+      /* already broken */
+    }
+    this.writer = undefined;
+  }
+
+  private writeRoutes(w: AgentWindow): void {
+    if (!this.writer || !w.routes || !this.shape || w.routes.tokens === 0) return;
+    const r = w.routes;
+    if (this.routesTopK === undefined) this.routesTopK = r.topK;
+    if (r.topK !== this.routesTopK) return;
+    const L = this.shape.layerIds.length;
+    const ids = allocExpertIds(this.shape.experts, r.tokens * L * r.topK);
+    ids.set(r.ids);
+    try {
+      const routes = makeTokenRoutes({
+        meta: { layerIds: this.shape.layerIds, sources: [], topK: r.topK },
+        numLayers: L,
+        numExperts: this.shape.experts,
+        topK: r.topK,
+        experts: ids,
+      });
+      this.writer.appendRoutes(routes);
+    } catch (e) {
+      this.failWrite(e);
+    }
+  }
+
+  private onMerged(m: MergedWindow): void {
+    const s = this.shape!;
+    const L = s.layerIds.length;
+    const E = s.experts;
+    for (let i = 0; i < m.counts.length; i++) this.totals![i] += m.counts[i];
+    this.windowsMerged++;
+    this.tokens += m.tokens;
+    this.lastUpdateMs = m.timeMs;
+    this.recent.push(m);
+    const keep = this.opts.keepWindows ?? 256;
+    if (this.recent.length > keep) this.recent.splice(0, this.recent.length - keep);
+    if (this.writer) {
+      try {
+        this.writer.appendLoad(m.counts, {
+          ...(m.step !== undefined ? { step: m.step } : {}),
+          timeMs: m.timeMs,
+          ...(m.phase ? { phase: m.phase } : {}),
+          tokens: m.tokens,
+        });
+      } catch (e) {
+        this.failWrite(e);
+      }
+    }
+    if (this.subscribers.size > 0) {
+      const ev: MergedWindowEvent = {
+        index: m.index,
+        step: m.step ?? null,
+        phase: m.phase ?? null,
+        timeMs: m.timeMs,
+        tokens: m.tokens,
+        ranks: m.ranks,
+        counts: nested(m.counts, L, E),
+        layerImbalance: Array.from({ length: L }, (_, l) => imbalance(m.counts.subarray(l * E, (l + 1) * E))),
+      };
+      const data = JSON.stringify(ev);
+      for (const sub of this.subscribers) sub(data);
+    }
+  }
+
+  /** The recent merged windows as a LoadTrace (undefined before the first window). */
+  recentTrace(): LoadTrace | undefined {
+    const s = this.shape;
+    if (!s) return undefined;
+    const L = s.layerIds.length;
+    const E = s.experts;
+    const wins = this.recent.length > 0 ? this.recent : [];
+    const counts = new Float64Array(Math.max(1, wins.length) * L * E);
+    wins.forEach((m, i) => counts.set(m.counts, i * L * E));
+    const windows = wins.length > 0 ? wins.map((m) => ({ step: m.step, timeMs: m.timeMs, phase: m.phase, tokens: m.tokens })) : [{}];
+    return makeLoadTrace(
+      { model: s.model || undefined, layerIds: s.layerIds, topK: s.topK, sources: [{ path: 'live', format: 'ballast-agent' }] },
+      L,
+      E,
+      counts,
+      windows,
+    );
+  }
+
+  metrics(scope: 'total' | 'recent' = 'total', windows = 1): string {
+    const t = this.recentTrace();
+    let dropped = 0;
+    for (const r of this.ranks.values()) dropped += r.dropped;
+    if (!t) {
+      return (
+        '# HELP ballast_windows_total Load windows received.\n# TYPE ballast_windows_total counter\nballast_windows_total 0\n' +
+        `# HELP ballast_agent_dropped_windows_total Windows the capture agents dropped.\n# TYPE ballast_agent_dropped_windows_total counter\nballast_agent_dropped_windows_total ${dropped}\n`
+      );
+    }
+    const rankTotals = new Map<number, number>();
+    for (const r of this.ranks.values()) rankTotals.set(r.rank, (rankTotals.get(r.rank) ?? 0) + r.assignments);
+    return renderTracePrometheus(t, {
+      scope,
+      recentWindows: windows,
+      totals: scope === 'total' ? this.totals : undefined,
+      windowsTotal: this.windowsMerged,
+      tokensTotal: this.tokens,
+      rankTotals,
+      perExpert: this.opts.perExpertMetrics,
+      epRanks: this.opts.epRanks,
+      session: this.opts.session,
+      lastUpdateSeconds: this.lastUpdateMs !== null ? this.lastUpdateMs / 1000 : undefined,
+      droppedWindows: dropped,
+    });
+  }
+
+  snapshot(): CollectorSnapshot {
+    const s = this.shape;
+    const L = s?.layerIds.length ?? 0;
+    const E = s?.experts ?? 0;
+    let dropped = 0;
+    for (const r of this.ranks.values()) dropped += r.dropped;
+    const last = this.recent[this.recent.length - 1];
+    return {
+      session: this.opts.session ?? '',
+      model: s?.model || null,
+      layerIds: s?.layerIds ?? [],
+      layers: L,
+      experts: E,
+      topK: s?.topK ?? null,
+      windowsReceived: this.windowsReceived,
+      windowsMerged: this.windowsMerged,
+      droppedWindows: dropped,
+      tokens: this.tokens,
+      totals: this.totals ? nested(this.totals, L, E) : [],
+      ranks: [...this.ranks.values()].sort((a, b) => a.rank - b.rank || a.pid - b.pid),
+      lastWindow: last
+        ? {
+            index: last.index,
+            step: last.step ?? null,
+            phase: last.phase ?? null,
+            timeMs: last.timeMs,
+            layerImbalance: Array.from({ length: L }, (_, l) => imbalance(last.counts.subarray(l * E, (l + 1) * E))),
+          }
+        : null,
+      lastUpdateMs: this.lastUpdateMs,
+      startedMs: this.startedMs,
+      out: this.opts.out ?? null,
+      writeError: this.writeError,
+    };
+  }
+
+  /** Listen; resolves with the base URL (http://host:port). */
+  async start(): Promise<string> {
+    const host = this.opts.host ?? '127.0.0.1';
+    const server = createAdaptorServer({ fetch: this.app.fetch }) as Server;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) => {
+        if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
+          reject(new InputError('--port', '', `cannot listen on ${host}:${this.opts.port ?? 0}: ${e.code}`));
+        } else reject(e);
+      });
+      server.listen(this.opts.port ?? 0, host, () => resolve());
+    });
+    const a = server.address() as AddressInfo;
+    const h = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    this.url = `http://${h}:${a.port}`;
+    return this.url;
+  }
+
+  /** Emit the open merged window, close the trace (END record) and stop listening. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.merger?.flush();
+    if (this.writer) {
+      try {
+        this.writer.close();
+      } catch (e) {
+        this.failWrite(e);
+      }
+      this.writer = undefined;
+    }
+    const server = this.server;
+    this.server = undefined;
+    if (server) {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections?.();
+      });
+    }
+  }
+
+  /** True once any window has arrived. */
+  get hasData(): boolean {
+    return this.shape !== undefined;
+  }
+
+  get rejectedWindows(): number {
+    return this.rejected;
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Wire format between the Python capture agent and the collector (docs/capture.md, "Agent protocol").
+ *
+ * One HTTP `POST /api/v1/windows` per flush per agent process, JSON body:
+ *   { v: 1, session, pid, host, rank, tp_rank: int|null, model, layer_ids: [L], experts: E, top_k,
+ *     seq, first_step, step, time_ms, final, flush_ms, dropped,
+ *     parts: [{ phase: 'prefill'|'decode'|null, steps, tokens, counts: [L*E] ints, row-major [L][E] }],
+ *     routes?: { tokens: T, top_k: k, every: N, id_type: 'i16'|'i32', ids_b64: base64 LE [T][L][k], phase: [T] } }
+ */
+import { InputError } from '../core/errors.ts';
+import type { Phase } from '../core/load-trace.ts';
+
+export interface WindowPart {
+  phase?: Phase;
+  steps: number;
+  tokens: number;
+  /** [L][E] row-major. */
+  counts: Float64Array;
+}
+
+export interface SampledRoutes {
+  tokens: number;
+  topK: number;
+  every: number;
+  /** [T][L][k] expert ids. */
+  ids: Int32Array;
+}
+
+export interface AgentWindow {
+  session: string;
+  pid: number;
+  host: string;
+  rank: number;
+  tpRank: number | null;
+  model: string;
+  layerIds: number[];
+  experts: number;
+  topK?: number;
+  seq: number;
+  step?: number;
+  timeMs: number;
+  final: boolean;
+  flushMs: number;
+  dropped: number;
+  parts: WindowPart[];
+  routes?: SampledRoutes;
+}
+
+const MAX_LAYERS = 4096;
+const MAX_EXPERTS = 65536;
+
+function int(v: unknown, where: string, min = 0): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+    throw new InputError('agent window', where, `expected an integer >= ${min}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/**
+ * Validate a decoded JSON body and convert it to an AgentWindow.
+ * @throws InputError naming the key that is wrong.
+ */
+export function parseAgentWindow(body: unknown): AgentWindow {
+  if (typeof body !== 'object' || body === null) throw new InputError('agent window', '', 'expected a JSON object');
+  const b = body as Record<string, unknown>;
+  if (b.v !== 1) throw new InputError('agent window', 'key v', `unsupported protocol version ${JSON.stringify(b.v)}; expected 1`);
+  if (!Array.isArray(b.layer_ids) || b.layer_ids.length === 0 || b.layer_ids.length > MAX_LAYERS) {
+    throw new InputError('agent window', 'key layer_ids', `expected 1..${MAX_LAYERS} layer ids`);
+  }
+  const layerIds = b.layer_ids.map((x, i) => int(x, `key layer_ids[${i}]`));
+  const L = layerIds.length;
+  const E = int(b.experts, 'key experts', 1);
+  if (E > MAX_EXPERTS) throw new InputError('agent window', 'key experts', `at most ${MAX_EXPERTS} experts`);
+  if (!Array.isArray(b.parts)) throw new InputError('agent window', 'key parts', 'expected an array');
+  const parts: WindowPart[] = b.parts.map((p: unknown, i) => {
+    const q = p as Record<string, unknown>;
+    if (typeof q !== 'object' || q === null) throw new InputError('agent window', `key parts[${i}]`, 'expected an object');
+    const phase = q.phase === null || q.phase === undefined ? undefined : q.phase;
+    if (phase !== undefined && phase !== 'prefill' && phase !== 'decode' && phase !== 'mixed') {
+      throw new InputError('agent window', `key parts[${i}].phase`, `expected prefill, decode or null`);
+    }
+    if (!Array.isArray(q.counts) || q.counts.length !== L * E) {
+      throw new InputError('agent window', `key parts[${i}].counts`, `expected ${L * E} counts (L*E)`);
+    }
+    const counts = new Float64Array(L * E);
+    for (let j = 0; j < counts.length; j++) {
+      const v = q.counts[j];
+      if (typeof v !== 'number' || !(v >= 0)) {
+        throw new InputError('agent window', `key parts[${i}].counts[${j}]`, 'expected a non-negative number');
+      }
+      counts[j] = v;
+    }
+    return { phase: phase as Phase | undefined, steps: int(q.steps ?? 0, `key parts[${i}].steps`), tokens: int(q.tokens ?? 0, `key parts[${i}].tokens`), counts };
+  });
+  let routes: SampledRoutes | undefined;
+  if (b.routes !== undefined && b.routes !== null) {
+    const r = b.routes as Record<string, unknown>;
+    const tokens = int(r.tokens, 'key routes.tokens');
+    const topK = int(r.top_k, 'key routes.top_k', 1);
+    const bytes = Buffer.from(String(r.ids_b64 ?? ''), 'base64');
+    const elem = r.id_type === 'i32' ? 4 : 2;
+    if (bytes.length !== tokens * L * topK * elem) {
+      throw new InputError('agent window', 'key routes.ids_b64', `expected ${tokens * L * topK * elem} bytes, got ${bytes.length}`);
+    }
+    const ids = new Int32Array(tokens * L * topK);
+    for (let i = 0; i < ids.length; i++) {
+      const v = elem === 2 ? bytes.readInt16LE(i * 2) : bytes.readInt32LE(i * 4);
+      if (v < 0 || v >= E) throw new InputError('agent window', `key routes.ids_b64[${i}]`, `expert id ${v} out of range [0, ${E})`);
+      ids[i] = v;
+    }
+    routes = { tokens, topK, every: int(r.every ?? 1, 'key routes.every', 1), ids };
+  }
+  const tp = b.tp_rank;
+  return {
+    session: typeof b.session === 'string' ? b.session : '',
+    pid: int(b.pid ?? 0, 'key pid'),
+    host: typeof b.host === 'string' ? b.host : '',
+    rank: int(b.rank ?? 0, 'key rank'),
+    tpRank: typeof tp === 'number' && Number.isInteger(tp) ? tp : null,
+    model: typeof b.model === 'string' ? b.model : '',
+    layerIds,
+    experts: E,
+    topK: typeof b.top_k === 'number' && Number.isInteger(b.top_k) && b.top_k > 0 ? b.top_k : undefined,
+    seq: int(b.seq ?? 0, 'key seq'),
+    step: typeof b.step === 'number' ? b.step : undefined,
+    timeMs: typeof b.time_ms === 'number' ? b.time_ms : Date.now(),
+    final: b.final === true,
+    flushMs: typeof b.flush_ms === 'number' && b.flush_ms > 0 ? b.flush_ms : 1000,
+    dropped: typeof b.dropped === 'number' && b.dropped >= 0 ? b.dropped : 0,
+    parts,
+    routes,
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * A plan compiled into flat lookup tables for replay: every slot of every layer gets a global index,
+ * and each (layer, expert) its replicas' global slot indices.
+ *
+ * Shapes (L layers, E experts, P_l slots in layer l, X = max replicas in the plan):
+ *   slotBase   Int32Array[L+1]    global index of layer l's slot 0; slotBase[L] = total slots
+ *   slotRank   Int32Array[S]      rank of each global slot (slot p of layer l -> floor(p / (P_l / G)))
+ *   slotExpert Int32Array[S]      logical expert of each global slot
+ *   replicas   Int32Array[L*E]    replica count of (l, e)
+ *   slots      Int32Array[L*E*X]  global slot of replica j of (l, e), in slot order; -1 padded
+ */
+import type { Plan } from '../core/plan.ts';
+
+export interface PlanTables {
+  numLayers: number;
+  numExperts: number;
+  numRanks: number;
+  maxReplicas: number;
+  totalSlots: number;
+  slotBase: Int32Array;
+  slotRank: Int32Array;
+  slotExpert: Int32Array;
+  replicas: Int32Array;
+  slots: Int32Array;
+}
+
+export function compilePlan(plan: Plan): PlanTables {
+  const { numLayers: L, numExperts: E, numRanks: G } = plan;
+  const slotBase = new Int32Array(L + 1);
+  for (let l = 0; l < L; l++) slotBase[l + 1] = slotBase[l] + plan.phy2log[l].length;
+  const S = slotBase[L];
+  const replicas = new Int32Array(L * E);
+  const slotRank = new Int32Array(S);
+  const slotExpert = new Int32Array(S);
+  for (let l = 0; l < L; l++) {
+    const row = plan.phy2log[l];
+    const per = row.length / G;
+    for (let p = 0; p < row.length; p++) {
+      replicas[l * E + row[p]]++;
+      slotRank[slotBase[l] + p] = Math.floor(p / per);
+      slotExpert[slotBase[l] + p] = row[p];
+    }
+  }
+  let X = 1;
+  for (let i = 0; i < replicas.length; i++) if (replicas[i] > X) X = replicas[i];
+  const slots = new Int32Array(L * E * X).fill(-1);
+  const fill = new Int32Array(L * E);
+  for (let l = 0; l < L; l++) {
+    const row = plan.phy2log[l];
+    for (let p = 0; p < row.length; p++) {
+      const le = l * E + row[p];
+      slots[le * X + fill[le]++] = slotBase[l] + p;
+    }
+  }
+  return { numLayers: L, numExperts: E, numRanks: G, maxReplicas: X, totalSlots: S, slotBase, slotRank, slotExpert, replicas, slots };
+}
+
+/**
+ * Replicas each rank must load to go from `from` to `to`: per layer and rank, the multiset of experts
+ * in `to` minus those already in `from` on that rank. Returns { perRank: Float64Array[L][G] moved
+ * replicas, total }.
+ */
+export function movedReplicas(from: Plan, to: Plan): { perRank: Float64Array; total: number } {
+  const L = to.numLayers;
+  const G = to.numRanks;
+  const E = to.numExperts;
+  const perRank = new Float64Array(L * G);
+  const have = new Int32Array(E);
+  let total = 0;
+  for (let l = 0; l < L; l++) {
+    const a = from.phy2log[l];
+    const b = to.phy2log[l];
+    const pa = a.length / G;
+    const pb = b.length / G;
+    for (let r = 0; r < G; r++) {
+      have.fill(0);
+      for (let p = r * pa; p < (r + 1) * pa; p++) have[a[p]]++;
+      let moved = 0;
+      for (let p = r * pb; p < (r + 1) * pb; p++) {
+        if (have[b[p]] > 0) have[b[p]]--;
+        else moved++;
+      }
+      perRank[l * G + r] = moved;
+      total += moved;
+    }
+  }
+  return { perRank, total };
+}

@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseHTML } from 'linkedom';
+import { defaultPlan } from '../../core/default-placements.ts';
+import { buildReportModel, buildTraceView, defaultRanks, heatmapView } from './build.ts';
+import { renderReportHtml } from './html.ts';
+import { swapPlan, syntheticTrace, tinyInput, tinyTrace } from './fixtures.ts';
+
+const close = (a: number, b: number, eps = 1e-9) => assert.ok(Math.abs(a - b) <= eps, `${a} != ${b}`);
+
+test('heatmap view: load divided by the layer mean', () => {
+  const h = heatmapView(tinyTrace());
+  assert.deepEqual(h.values, [2, 1, 0.5, 0.5, 2, 1, 0.5, 0.5]);
+  assert.deepEqual(h.rowTotals, [16, 8]);
+  assert.deepEqual(h.rowLabels, [3, 5]);
+});
+
+test('trace view: linear vs hand plan, values worked out by hand', () => {
+  const linear = defaultPlan('linear', 2, 4, 2, [3, 5]);
+  linear.solver = 'linear';
+  const v = buildTraceView(tinyInput(), { current: linear, recommended: swapPlan() });
+  const cur = v.placements!.current;
+  const rec = v.placements!.recommended!;
+  // Linear: layer 3 ranks [12,4] -> 1.5; layer 5 [6,2] -> 1.5.
+  assert.deepEqual(cur.rankLoad, [18, 6]);
+  assert.deepEqual(cur.layerMaxOverMean, [1.5, 1.5]);
+  close(cur.balancednessVllm, 12 / 18);
+  close(cur.balancednessSglang, ((8 + 1e-5) / (12 + 1e-5) + (4 + 1e-5) / (6 + 1e-5)) / 2);
+  // Swap: layer 3 ranks [10,6] -> 1.25; layer 5 [5,3] -> 1.25.
+  assert.deepEqual(rec.rankLoad, [15, 9]);
+  assert.deepEqual(rec.layerMaxOverMean, [1.25, 1.25]);
+  assert.equal(rec.expertsMoved, 4);
+  close(v.placements!.stragglerReduction!, 0.25 / 1.5);
+  assert.deepEqual(v.expertMaxOverMean, [2, 2]);
+  // Per window: w0 linear (1.5+1)/2, swap (1.25+1)/2; w1 linear (1.5+2)/2, swap (1.25+1.5)/2.
+  const ts = v.timeSeries.find((s) => s.xName === 'step')!;
+  assert.deepEqual(ts.x, [10, 20]);
+  assert.deepEqual(ts.series[0].values, [1.25, 1.75]);
+  assert.deepEqual(ts.series[1].values, [1.125, 1.375]);
+  assert.equal(v.meta.totalAssignments, 24);
+});
+
+test('replicas split an expert\'s load evenly', () => {
+  const plan = { ...swapPlan(), phy2log: [Int32Array.from([0, 1, 2, 0, 3, 1]), Int32Array.from([0, 1, 2, 0, 3, 1])] };
+  const linear = defaultPlan('linear', 2, 4, 2, [3, 5]);
+  const v = buildTraceView(tinyInput(), { current: linear, recommended: plan });
+  // Layer 3 [8,4,2,2]: rank 0 = 4+2+2, rank 1 = 4+2+2.
+  assert.deepEqual(v.placements!.recommended!.layerMaxOverMean, [1, 1]);
+  assert.equal(v.placements!.recommended!.redundantSlots, 2);
+});
+
+test('defaultRanks picks 8 or the largest divisor of E below it', () => {
+  assert.equal(defaultRanks(64), 8);
+  assert.equal(defaultRanks(60), 6);
+  assert.equal(defaultRanks(4), 4);
+});
+
+test('report model and HTML: a given plan becomes the recommendation; markup is escaped', async () => {
+  const model = await buildReportModel(
+    { traces: [tinyInput('<script>alert(1)</script>')], plans: [{ path: '/x/swap.json', plan: swapPlan() }], simulations: [], reports: [] },
+    { now: 0 },
+  );
+  assert.equal(model.traces.length, 1);
+  assert.equal(model.traces[0].placements!.recommended!.label, 'recommended (swap.json)');
+  const html = renderReportHtml(model);
+  assert.ok(!html.includes('<script>alert(1)</script>'));
+  const { document } = parseHTML(html);
+  assert.equal(document.querySelector('.model-name')!.textContent, '<script>alert(1)</script>');
+  assert.equal(document.querySelectorAll('script').length, 1);
+  // Rank bars: 2 ranks x 2 placements.
+  assert.equal(document.querySelectorAll('#t0-ranks rect.bar').length, 4);
+  assert.equal(document.querySelector('#t0-ranks rect.bar[data-series="0"][data-category="0"]')!.getAttribute('data-value'), '18');
+  assert.equal(document.querySelectorAll('#t0-layers svg g.series').length, 3);
+  const hm = document.querySelector('#t0-heatmap svg.heatmap')!;
+  assert.equal(hm.getAttribute('data-rows'), '2');
+  assert.equal(hm.getAttribute('data-cols'), '4');
+  assert.ok(!/(src|href)="https?:/.test(html), 'no external resources');
+});
+
+test('60 x 384 trace with 2000 windows: report stays small', async () => {
+  const load = syntheticTrace(60, 384, 2000);
+  const t0 = performance.now();
+  const model = await buildReportModel({ traces: [{ path: 'big', format: 'ballast', load, warnings: [] }], plans: [], simulations: [], reports: [] }, { solver: 'none', ranks: 32 });
+  const html = renderReportHtml(model);
+  const ms = performance.now() - t0;
+  assert.equal(model.traces[0].heatmap.values.length, 60 * 384);
+  assert.ok(html.length < 1_500_000, `html is ${html.length} bytes`);
+  const { document } = parseHTML(html);
+  assert.equal(document.querySelectorAll('#t0-ranks rect.bar').length, 32);
+  // 2000 windows > 400 points: drawn as a band with 400 hover columns.
+  assert.equal(document.querySelectorAll('#t0-series-0 rect.hover').length, 400);
+  assert.ok(ms < 60_000, `took ${ms} ms`);
+});

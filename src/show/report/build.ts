@@ -1,0 +1,398 @@
+/**
+ * Builders of the report model (model.ts) from ballast's inputs.
+ *
+ *   classifyInputs(paths)          -> { traces, plans, simulations, reports }: each path read as a
+ *                                     ballast report JSON, a plan (any form readPlanFile accepts), a
+ *                                     simulation JSON, or else a trace through readInput.
+ *   buildTraceView(input, opts)    -> TraceView: heatmap [L][E] of load / layer mean, expert max/mean
+ *                                     per layer, current vs recommended placement, per-batch series.
+ *   buildReportModel(inputs, opts) -> ReportModel, solving for a recommended plan with the default
+ *                                     solver when a trace has none and this build has solvers.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { InputError } from '../../core/errors.ts';
+import { defaultPlan } from '../../core/default-placements.ts';
+import { type LoadTrace, totalCounts } from '../../core/load-trace.ts';
+import { checkPlanMatchesTrace, type Plan } from '../../core/plan.ts';
+import type { TokenRoutes } from '../../core/token-routes.ts';
+import { readInput, type InputData } from '../../ingest/readers.ts';
+import { readPlanFile } from '../../plan/plan-file.ts';
+import type { PlacementSolver, SolveInput } from '../../plan/solver.ts';
+import { maxOverMean } from '../../analyze/max-over-mean.ts';
+import { batchRankLoad } from '../../analyze/batch-rank-load.ts';
+import { DEFAULT_BATCH_TOKENS } from '../../analyze/analyze-trace.ts';
+import {
+  type GateView,
+  type HeatmapView,
+  type PlanSummary,
+  REPORT_FORMAT,
+  type ReportModel,
+  type SeriesView,
+  type SimulationView,
+  type TraceMetaView,
+  type TraceView,
+} from './model.ts';
+import { expertsMoved, perWindowMaxOverMean, placementView } from './placement-load.ts';
+import { optionalModule } from './optional.ts';
+
+export interface ReportInputs {
+  traces: InputData[];
+  plans: { path: string; plan: Plan }[];
+  simulations: { path: string; json: Record<string, unknown> }[];
+  reports: { path: string; model: ReportModel }[];
+}
+
+export interface BuildOptions {
+  title?: string;
+  /** EP size for the current placement when no plan gives one (default 8, or the largest divisor of E below it). */
+  ranks?: number;
+  /** Current placement (default: linear over `ranks`). */
+  current?: Plan;
+  /** Solver for the recommended plan when none is given (default 'ballast'); 'none' to skip. */
+  solver?: string;
+  /** Redundant slots per layer for the solver (default 0). */
+  redundantSlots?: number;
+  /** Tokens per batch for the per-batch replay of token routes. */
+  batchTokens?: number;
+  /** Clock for createdMs (tests). */
+  now?: number;
+}
+
+function readJsonIfSmall(path: string): unknown {
+  try {
+    const st = statSync(path);
+    if (!st.isFile() || st.size > 256 * 1024 * 1024) return undefined;
+    const head = readFileSync(path, { encoding: 'utf8', flag: 'r' }).trimStart();
+    if (!head.startsWith('{')) return undefined;
+    return JSON.parse(head);
+  } catch {
+    return undefined;
+  }
+}
+
+/** True for the JSON `ballast simulate --json` writes (format tag, or the fields it is known by). */
+export function isSimulationJson(json: unknown): boolean {
+  if (!json || typeof json !== 'object' || Array.isArray(json)) return false;
+  const o = json as Record<string, unknown>;
+  return o.format === 'ballast-simulation' || (typeof o.format === 'string' && o.format.includes('simulat')) || 'policies' in o;
+}
+
+/** Read every path and sort it into traces, plans, simulations and saved report models. */
+export async function classifyInputs(paths: string[], opts: { warn?: (s: string) => void } = {}): Promise<ReportInputs> {
+  const out: ReportInputs = { traces: [], plans: [], simulations: [], reports: [] };
+  for (const path of paths) {
+    const json = readJsonIfSmall(path) as Record<string, unknown> | undefined;
+    if (json && json.format === REPORT_FORMAT) {
+      out.reports.push({ path, model: json as unknown as ReportModel });
+      continue;
+    }
+    if (json && isSimulationJson(json)) {
+      out.simulations.push({ path, json });
+      continue;
+    }
+    if (json && json.format === 'ballast-plan') {
+      out.plans.push({ path, plan: readPlanFile(path) });
+      continue;
+    }
+    if (json) {
+      // Engine plan forms (physical_to_logical_map, expert_to_ep_rank, phy2log...) before traces.
+      try {
+        out.plans.push({ path, plan: readPlanFile(path) });
+        continue;
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+      }
+    }
+    out.traces.push(await readInput(path, { warn: opts.warn }));
+  }
+  return out;
+}
+
+const sig = (v: number) => (Number.isFinite(v) ? Number(v.toPrecision(4)) : 0);
+
+export function heatmapView(load: LoadTrace, total = totalCounts(load)): HeatmapView {
+  const { numLayers: L, numExperts: E } = load;
+  const values: number[] = new Array(L * E);
+  const rowTotals: number[] = [];
+  for (let l = 0; l < L; l++) {
+    let s = 0;
+    for (let e = 0; e < E; e++) s += total[l * E + e];
+    rowTotals.push(s);
+    const m = s / E;
+    for (let e = 0; e < E; e++) values[l * E + e] = m > 0 ? sig(total[l * E + e] / m) : 0;
+  }
+  return { rows: L, cols: E, rowLabels: [...load.meta.layerIds], values, rowTotals };
+}
+
+export function traceMetaView(input: InputData, total: Float64Array): TraceMetaView {
+  const load = input.load;
+  let sum = 0;
+  for (const v of total) sum += v;
+  const tokensKnown = load.windows.length > 0 && load.windows.every((w) => typeof w.tokens === 'number');
+  return {
+    label: basename(input.path),
+    path: input.path,
+    format: input.format,
+    model: load.meta.model,
+    numLayers: load.numLayers,
+    numExperts: load.numExperts,
+    numWindows: load.numWindows,
+    layerIds: [...load.meta.layerIds],
+    topK: load.meta.topK ?? input.routes?.topK,
+    phase: load.meta.phase,
+    attribution: load.meta.attribution,
+    sources: load.meta.sources.map((s) => ({ path: s.path, format: s.format })),
+    totalAssignments: sum,
+    tokens: input.routes ? input.routes.numTokens : tokensKnown ? load.windows.reduce((s, w) => s + (w.tokens ?? 0), 0) : undefined,
+    hasRoutes: Boolean(input.routes),
+    warnings: [...input.warnings],
+  };
+}
+
+/** Default EP size for a trace: `wanted` (default 8) if it divides E, else the largest divisor of E below it. */
+export function defaultRanks(numExperts: number, wanted = 8): number {
+  for (let g = Math.min(wanted, numExperts); g >= 1; g--) if (numExperts % g === 0) return g;
+  return 1;
+}
+
+export interface TraceViewOptions {
+  current: Plan;
+  recommended?: Plan;
+  recommendedLabel?: string;
+  gate?: GateView;
+  batchTokens?: number;
+}
+
+/** Largest W * L * P the per-window series computes window by window before grouping windows. */
+const PER_WINDOW_BUDGET = 40_000_000;
+
+function timeSeries(input: InputData, plans: { label: string; plan: Plan }[], batchTokens: number): SeriesView[] {
+  const out: SeriesView[] = [];
+  const routes: TokenRoutes | undefined = input.routes;
+  if (routes && routes.numTokens >= batchTokens) {
+    const series = plans.map((p) => ({ label: p.label, values: Array.from(batchRankLoad(routes, p.plan, batchTokens).perBatch, sig) }));
+    const B = series[0]?.values.length ?? 0;
+    out.push({
+      title: `Per-batch straggler factor (replay of ${routes.numTokens} tokens in batches of ${batchTokens})`,
+      xName: 'batch',
+      xLabel: `batch (${batchTokens} tokens each)`,
+      yLabel: 'max / mean rank load',
+      unit: '×',
+      x: Array.from({ length: B }, (_, i) => i),
+      series,
+    });
+  }
+  const load = input.load;
+  if (load.numWindows > 1) {
+    const P = Math.max(...plans.map((p) => p.plan.phy2log[0]?.length ?? load.numExperts));
+    const cost = load.numWindows * load.numLayers * P * plans.length;
+    const group = Math.max(1, Math.ceil(cost / PER_WINDOW_BUDGET));
+    const grouped = group > 1 ? groupWindows(load, group) : load;
+    const series = plans.map((p) => ({ label: p.label, values: perWindowMaxOverMean(grouped, p.plan).map(sig) }));
+    const steps = grouped.windows.map((w, i) => (typeof w.step === 'number' ? w.step : i));
+    const monotone = steps.every((s, i) => i === 0 || s > steps[i - 1]);
+    out.push({
+      title: 'Per-window straggler factor',
+      xName: monotone ? 'step' : 'window',
+      xLabel: monotone ? 'window (step)' : 'window',
+      yLabel: 'max / mean rank load',
+      unit: '×',
+      x: monotone ? steps : steps.map((_, i) => i),
+      series,
+      note: group > 1 ? `windows grouped ${group} at a time to keep the report fast` : undefined,
+    });
+  }
+  return out;
+}
+
+function groupWindows(load: LoadTrace, group: number): LoadTrace {
+  const per = load.numLayers * load.numExperts;
+  const W = Math.ceil(load.numWindows / group);
+  const counts = new Float64Array(W * per);
+  for (let w = 0; w < load.numWindows; w++) {
+    const g = Math.floor(w / group);
+    const src = load.counts.subarray(w * per, (w + 1) * per);
+    for (let i = 0; i < per; i++) counts[g * per + i] += src[i];
+  }
+  const windows = Array.from({ length: W }, (_, g) => ({ step: load.windows[g * group]?.step ?? g * group }));
+  return { ...load, numWindows: W, counts, windows };
+}
+
+/** Build the view of one trace under its current (and, when known, recommended) placement. */
+export function buildTraceView(input: InputData, opts: TraceViewOptions): TraceView {
+  const load = input.load;
+  const total = totalCounts(load);
+  const E = load.numExperts;
+  const expertMom: number[] = [];
+  for (let l = 0; l < load.numLayers; l++) expertMom.push(sig(maxOverMean(total.subarray(l * E, (l + 1) * E))));
+  checkPlanMatchesTrace(opts.current, load.numLayers, E, 'current placement');
+  const current = placementView(`current (${opts.current.solver ?? 'plan'})`, opts.current, total);
+  const plans = [{ label: current.label, plan: opts.current }];
+  let recommended;
+  let stragglerReduction;
+  if (opts.recommended) {
+    checkPlanMatchesTrace(opts.recommended, load.numLayers, E, 'recommended plan');
+    recommended = placementView(opts.recommendedLabel ?? `recommended (${opts.recommended.solver ?? 'plan'})`, opts.recommended, total);
+    recommended.expertsMoved = expertsMoved(opts.current, opts.recommended);
+    plans.push({ label: recommended.label, plan: opts.recommended });
+    const excess = current.meanMaxOverMean - 1;
+    stragglerReduction = excess > 0 ? (current.meanMaxOverMean - recommended.meanMaxOverMean) / current.meanMaxOverMean : 0;
+  }
+  return {
+    meta: traceMetaView(input, total),
+    heatmap: heatmapView(load, total),
+    expertMaxOverMean: expertMom,
+    placements: { current, recommended, stragglerReduction, gate: opts.gate },
+    timeSeries: timeSeries(input, plans, opts.batchTokens ?? DEFAULT_BATCH_TOKENS),
+  };
+}
+
+interface SolverRegistry {
+  getSolver(name: string): PlacementSolver;
+}
+
+/** The solver registry of this build, when it has one. */
+export async function solverRegistry(): Promise<SolverRegistry | undefined> {
+  const m = await optionalModule<Partial<SolverRegistry>>('../../plan/solvers/index.ts');
+  return m && typeof m.getSolver === 'function' ? (m as SolverRegistry) : undefined;
+}
+
+/**
+ * Solve for a recommended plan of `input`'s total load over `numRanks` ranks.
+ * Returns { plan } or { note } saying why there is none.
+ */
+export async function recommendPlan(
+  input: InputData,
+  numRanks: number,
+  opts: { solver?: string; redundantSlots?: number; current?: Plan; ranksPerNode?: number },
+): Promise<{ plan?: Plan; note?: string }> {
+  const name = opts.solver ?? 'ballast';
+  const reg = await solverRegistry();
+  if (!reg) return { note: 'no recommended placement: this build has no placement solvers (src/plan/solvers)' };
+  let solver: PlacementSolver;
+  try {
+    solver = reg.getSolver(name);
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    return { note: `no recommended placement: solver "${name}" is not available` };
+  }
+  const load = input.load;
+  const G = numRanks;
+  const ranksPerNode = opts.ranksPerNode ?? G;
+  const si: SolveInput = {
+    load: totalCounts(load),
+    windows: load.counts,
+    numWindows: load.numWindows,
+    numLayers: load.numLayers,
+    numExperts: load.numExperts,
+    layerIds: [...load.meta.layerIds],
+    numRanks: G,
+    numNodes: Math.max(1, G / ranksPerNode),
+    numGroups: 1,
+    redundantSlots: opts.redundantSlots ?? 0,
+    routes: input.routes,
+    current: opts.current,
+  };
+  const plan = await solver.solve(si);
+  plan.solver ??= name;
+  return { plan };
+}
+
+function planSummary(path: string, plan: Plan): PlanSummary {
+  return {
+    label: basename(path),
+    path,
+    solver: plan.solver,
+    model: plan.model,
+    numLayers: plan.numLayers,
+    numExperts: plan.numExperts,
+    numRanks: plan.numRanks,
+    ranksPerNode: plan.ranksPerNode,
+    slotsPerLayer: plan.phy2log.map((r) => r.length),
+    stats: plan.stats ? { ...plan.stats } : undefined,
+    params: plan.params,
+  };
+}
+
+/** Flatten a simulation JSON: scalars with dotted keys; numeric arrays (length > 1) as series. */
+export function simulationView(path: string, json: Record<string, unknown>): SimulationView {
+  const scalars: SimulationView['scalars'] = [];
+  const series: SeriesView[] = [];
+  const walk = (o: unknown, prefix: string, depth: number) => {
+    if (o === null || o === undefined) return;
+    if (typeof o === 'number' || typeof o === 'string' || typeof o === 'boolean') {
+      if (prefix) scalars.push([prefix, o]);
+      return;
+    }
+    if (Array.isArray(o)) {
+      if (o.length > 1 && o.every((v) => typeof v === 'number')) {
+        series.push({
+          title: prefix,
+          xName: 'index',
+          xLabel: 'index',
+          yLabel: prefix.split('.').pop() ?? prefix,
+          unit: '',
+          x: o.map((_, i) => i),
+          series: [{ label: prefix, values: o as number[] }],
+        });
+      } else if (depth < 4 && o.length <= 64) {
+        o.forEach((v, i) => walk(v, `${prefix}[${i}]`, depth + 1));
+      }
+      return;
+    }
+    if (typeof o === 'object' && depth < 4) {
+      for (const [k, v] of Object.entries(o as Record<string, unknown>)) walk(v, prefix ? `${prefix}.${k}` : k, depth + 1);
+    }
+  };
+  walk(json, '', 0);
+  return { label: basename(path), path, scalars: scalars.slice(0, 400), series: series.slice(0, 12) };
+}
+
+/** Build the whole report model. */
+export async function buildReportModel(inputs: ReportInputs, opts: BuildOptions = {}): Promise<ReportModel> {
+  const model: ReportModel = {
+    format: REPORT_FORMAT,
+    version: 1,
+    title: opts.title ?? 'ballast report',
+    createdMs: opts.now ?? Date.now(),
+    traces: [],
+    plans: [],
+    simulations: inputs.simulations.map((s) => simulationView(s.path, s.json)),
+    notes: [],
+  };
+  const usedPlans = new Set<number>();
+  for (const input of inputs.traces) {
+    const { numLayers: L, numExperts: E } = input.load;
+    const matching = inputs.plans.findIndex((p, i) => !usedPlans.has(i) && p.plan.numLayers === L && p.plan.numExperts === E);
+    const given = matching >= 0 ? inputs.plans[matching] : undefined;
+    if (matching >= 0) usedPlans.add(matching);
+    const G = opts.current?.numRanks ?? given?.plan.numRanks ?? opts.ranks ?? defaultRanks(E);
+    if (opts.ranks !== undefined && E % opts.ranks !== 0 && !opts.current && !given) {
+      throw new InputError('--ranks', '', `${E} experts do not divide evenly over ${opts.ranks} ranks`);
+    }
+    const ranksPerNode = given?.plan.ranksPerNode ?? G;
+    const current = opts.current ?? defaultPlan('linear', L, E, G, [...input.load.meta.layerIds], ranksPerNode);
+    if (!opts.current) current.solver = 'linear';
+    let recommended = given?.plan;
+    let recommendedLabel = given ? `recommended (${basename(given.path)})` : undefined;
+    if (!recommended && opts.solver !== 'none') {
+      const r = await recommendPlan(input, G, { solver: opts.solver, redundantSlots: opts.redundantSlots, current, ranksPerNode });
+      if (r.note) model.notes.push(`${basename(input.path)}: ${r.note}`);
+      recommended = r.plan;
+      if (recommended) recommendedLabel = `recommended (${recommended.solver ?? opts.solver ?? 'ballast'})`;
+    }
+    model.traces.push(buildTraceView(input, { current, recommended, recommendedLabel, batchTokens: opts.batchTokens }));
+    for (const w of input.warnings) model.notes.push(`${basename(input.path)}: ${w}`);
+  }
+  inputs.plans.forEach((p, i) => {
+    if (!usedPlans.has(i)) model.plans.push(planSummary(p.path, p.plan));
+  });
+  for (const r of inputs.reports) {
+    model.traces.push(...r.model.traces);
+    model.plans.push(...r.model.plans);
+    model.simulations.push(...r.model.simulations);
+    model.notes.push(...r.model.notes);
+  }
+  return model;
+}
