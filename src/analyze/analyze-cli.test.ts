@@ -188,7 +188,7 @@ test('bad input: exit code 2 and exactly one line on stderr', () => {
     [[LAW, '--ranks', '7'], /--ranks: 64 experts do not divide evenly over 7 ranks/],
     [[LAW, '--ranks', 'x'], /--ranks: expected a positive integer/],
     [[LAW, '--placement', 'round-robin'], /--placement: round-robin placement needs --ranks G/],
-    [[LAW, olmoeBallast('book', 2)], /olmoe-book-2\.ballast: 2 layers x 64 experts, but .*law\.tgz has 26 x 64/],
+    [[LAW, olmoeBallast('book', 2)], /olmoe-book-2\.ballast: shape 2x64 differs from .*law\.tgz 26x64/],
   ];
   for (const [args, msg] of cases) {
     const r = ballast(...args);

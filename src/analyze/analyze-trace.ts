@@ -77,8 +77,9 @@ export interface AnalysisSummary {
   /** Full batches replayed (the last partial one is dropped). */
   batches?: number;
   perBatchMaxOverMean?: { mean: number | null; p99: number | null };
-  distinctRanksPerToken?: number;
-  distinctNodesPerToken?: number;
+  /** null when the routes hold no tokens. */
+  distinctRanksPerToken?: number | null;
+  distinctNodesPerToken?: number | null;
   tokens?: number;
 }
 
@@ -163,8 +164,8 @@ export function analyzeTrace(load: LoadTrace, opts: AnalyzeOptions = {}): Analys
       summary.batchTokens = B;
       summary.batches = batches.perBatch.length;
       summary.perBatchMaxOverMean = { mean: nullIfNaN(batches.mean), p99: nullIfNaN(batches.p99) };
-      summary.distinctRanksPerToken = fan.ranks;
-      summary.distinctNodesPerToken = fan.nodes;
+      summary.distinctRanksPerToken = nullIfNaN(fan.ranks);
+      summary.distinctNodesPerToken = nullIfNaN(fan.nodes);
       summary.tokens = routes.numTokens;
     }
   } else if (opts.routes) {

@@ -50,3 +50,19 @@ test('ranksPerNode must divide G; empty scored part gives NaN', () => {
   const r = distinctRanksPerToken(oneLayer, plan, 4, { startToken: 2, endToken: 2 });
   assert.ok(Number.isNaN(r.ranks) && Number.isNaN(r.nodes));
 });
+
+test('more than 32 ranks (the counting path without bit masks): E=64 over G=64, 8 ranks per node', () => {
+  // one expert per rank, so ranks = experts; node = floor(rank / 8)
+  // t0 [0,1,8,9,63,62] -> 6 ranks, nodes {0,1,7} = 3;  t1 [0,2,4,6,10,12] -> 6 ranks, nodes {0,1} = 2
+  const routes = makeTokenRoutes({
+    meta: { layerIds: [0], sources: [] },
+    numLayers: 1,
+    numExperts: 64,
+    topK: 6,
+    experts: Uint8Array.from([0, 1, 8, 9, 63, 62, 0, 2, 4, 6, 10, 12]),
+  });
+  assert.deepEqual(distinctRanksPerToken(routes, defaultPlan('linear', 1, 64, 64, [0], 8)), { ranks: 6, nodes: 2.5 });
+  // the same tokens over 32 ranks (2 experts each, bit-mask path): t0 ranks {0,4,31} = 3, t1 {0,1,2,3,5,6} = 6
+  // with 4 ranks per node: t0 nodes {0,1,7} = 3, t1 {0,1} = 2
+  assert.deepEqual(distinctRanksPerToken(routes, defaultPlan('linear', 1, 64, 32, [0], 4)), { ranks: 4.5, nodes: 2.5 });
+});

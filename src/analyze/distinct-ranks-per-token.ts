@@ -35,34 +35,57 @@ export function distinctRanksPerToken(
   const table = replicaRankTable(plan);
   const X = table.maxReplicas;
   const { replicas, ranks, firstRank } = table;
-  // Stamps instead of clearing: rankSeen[r] === stamp means rank r was already counted for this
-  // (token, layer). 2^31 stamps is ample (T * L < 2^31 for any trace that fits in memory as Uint8).
-  const rankSeen = new Int32Array(G);
-  const nodeSeen = new Int32Array(G / ranksPerNode);
   const nodeOf = new Int32Array(G);
   for (let r = 0; r < G; r++) nodeOf[r] = Math.floor(r / ranksPerNode);
-  let stamp = 0;
   let rankTotal = 0;
   let nodeTotal = 0;
   const perToken = L * k;
-  for (let t = t0; t < t1; t++) {
-    const i = t - t0;
-    const base = t * perToken;
-    for (let l = 0; l < L; l++) {
-      stamp++;
-      const lE = l * E;
-      const o = base + l * k;
-      for (let j = 0; j < k; j++) {
-        const le = lE + experts[o + j];
-        const c = replicas[le];
-        const r = c === 1 ? firstRank[le] : ranks[le * X + (i % c)];
-        if (rankSeen[r] !== stamp) {
-          rankSeen[r] = stamp;
-          rankTotal++;
-          const n = nodeOf[r];
-          if (nodeSeen[n] !== stamp) {
-            nodeSeen[n] = stamp;
-            nodeTotal++;
+  if (G <= 32) {
+    // Up to 32 ranks: one bit per rank (and per node), counted with a popcount.
+    for (let t = t0; t < t1; t++) {
+      const i = t - t0;
+      const base = t * perToken;
+      for (let l = 0; l < L; l++) {
+        const lE = l * E;
+        const o = base + l * k;
+        let rankMask = 0;
+        let nodeMask = 0;
+        for (let j = 0; j < k; j++) {
+          const le = lE + experts[o + j];
+          const c = replicas[le];
+          const r = c === 1 ? firstRank[le] : ranks[le * X + (i % c)];
+          rankMask |= 1 << r;
+          nodeMask |= 1 << nodeOf[r];
+        }
+        rankTotal += popcount32(rankMask);
+        nodeTotal += popcount32(nodeMask);
+      }
+    }
+  } else {
+    // Stamps instead of clearing: rankSeen[r] === stamp means rank r was already counted for this
+    // (token, layer). 2^31 stamps is ample (T * L < 2^31 for any trace that fits in memory as Uint8).
+    const rankSeen = new Int32Array(G);
+    const nodeSeen = new Int32Array(G / ranksPerNode);
+    let stamp = 0;
+    for (let t = t0; t < t1; t++) {
+      const i = t - t0;
+      const base = t * perToken;
+      for (let l = 0; l < L; l++) {
+        stamp++;
+        const lE = l * E;
+        const o = base + l * k;
+        for (let j = 0; j < k; j++) {
+          const le = lE + experts[o + j];
+          const c = replicas[le];
+          const r = c === 1 ? firstRank[le] : ranks[le * X + (i % c)];
+          if (rankSeen[r] !== stamp) {
+            rankSeen[r] = stamp;
+            rankTotal++;
+            const n = nodeOf[r];
+            if (nodeSeen[n] !== stamp) {
+              nodeSeen[n] = stamp;
+              nodeTotal++;
+            }
           }
         }
       }
@@ -70,4 +93,11 @@ export function distinctRanksPerToken(
   }
   const cells = (t1 - t0) * L;
   return { ranks: rankTotal / cells, nodes: nodeTotal / cells };
+}
+
+/** Number of set bits in a 32-bit integer. */
+function popcount32(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }

@@ -4,7 +4,8 @@
  * One HTTP `POST /api/v1/windows` per flush per agent process, JSON body:
  *   { v: 1, session, pid, host, rank, tp_rank: int|null, model, layer_ids: [L], experts: E, top_k,
  *     seq, first_step, step, time_ms, final, flush_ms, dropped,
- *     parts: [{ phase: 'prefill'|'decode'|null, steps, tokens, counts: [L*E] ints, row-major [L][E] }],
+ *     parts: [{ phase: 'prefill'|'decode'|null, steps, tokens,
+ *               counts_b64: base64 of int32 LE [L][E], counts_dtype: 'i32'   (or counts: [L*E] numbers) }],
  *     routes?: { tokens: T, top_k: k, every: N, id_type: 'i16'|'i32', ids_b64: base64 LE [T][L][k], phase: [T] } }
  */
 import { InputError } from '../core/errors.ts';
@@ -79,16 +80,29 @@ export function parseAgentWindow(body: unknown): AgentWindow {
     if (phase !== undefined && phase !== 'prefill' && phase !== 'decode' && phase !== 'mixed') {
       throw new InputError('agent window', `key parts[${i}].phase`, `expected prefill, decode or null`);
     }
-    if (!Array.isArray(q.counts) || q.counts.length !== L * E) {
-      throw new InputError('agent window', `key parts[${i}].counts`, `expected ${L * E} counts (L*E)`);
-    }
     const counts = new Float64Array(L * E);
-    for (let j = 0; j < counts.length; j++) {
-      const v = q.counts[j];
-      if (typeof v !== 'number' || !(v >= 0)) {
-        throw new InputError('agent window', `key parts[${i}].counts[${j}]`, 'expected a non-negative number');
+    if (typeof q.counts_b64 === 'string') {
+      if (q.counts_dtype !== 'i32') throw new InputError('agent window', `key parts[${i}].counts_dtype`, 'expected "i32"');
+      const bytes = Buffer.from(q.counts_b64, 'base64');
+      if (bytes.length !== L * E * 4) {
+        throw new InputError('agent window', `key parts[${i}].counts_b64`, `expected ${L * E} int32 counts (L*E), got ${bytes.length} bytes`);
       }
-      counts[j] = v;
+      for (let j = 0; j < counts.length; j++) {
+        const v = bytes.readInt32LE(j * 4);
+        if (v < 0) throw new InputError('agent window', `key parts[${i}].counts_b64[${j}]`, 'expected a non-negative count');
+        counts[j] = v;
+      }
+    } else {
+      if (!Array.isArray(q.counts) || q.counts.length !== L * E) {
+        throw new InputError('agent window', `key parts[${i}].counts`, `expected ${L * E} counts (L*E)`);
+      }
+      for (let j = 0; j < counts.length; j++) {
+        const v = q.counts[j];
+        if (typeof v !== 'number' || !(v >= 0)) {
+          throw new InputError('agent window', `key parts[${i}].counts[${j}]`, 'expected a non-negative number');
+        }
+        counts[j] = v;
+      }
     }
     return { phase: phase as Phase | undefined, steps: int(q.steps ?? 0, `key parts[${i}].steps`), tokens: int(q.tokens ?? 0, `key parts[${i}].tokens`), counts };
   });

@@ -63,21 +63,44 @@ export function greedyReplicaCounts(weights: Float64Array, redundant: number, ma
   const E = weights.length;
   const counts = out ?? new Int32Array(E);
   counts.fill(1);
-  for (let i = 0; i < redundant; i++) {
-    let best = -1;
-    let bestV = -1;
-    for (let e = 0; e < E; e++) {
-      if (counts[e] >= maxReplicas) continue;
-      const v = weights[e] / counts[e];
-      if (v > bestV) {
-        bestV = v;
-        best = e;
-      }
-    }
-    if (best < 0) break;
-    counts[best]++;
+  if (redundant <= 0 || maxReplicas <= 1) return counts;
+  // Binary max-heap of experts keyed by (w/c descending, id ascending): the same choice as a linear
+  // argmax with first index winning ties. key[] caches w/c.
+  const heap = new Int32Array(E);
+  const key = new Float64Array(E);
+  let size = E;
+  for (let e = 0; e < E; e++) {
+    heap[e] = e;
+    key[e] = weights[e];
+  }
+  for (let i = (size >> 1) - 1; i >= 0; i--) siftDown(heap, key, size, i);
+  for (let i = 0; i < redundant && size > 0; i++) {
+    const e = heap[0];
+    counts[e]++;
+    key[e] = weights[e] / counts[e];
+    if (counts[e] >= maxReplicas) heap[0] = heap[--size];
+    siftDown(heap, key, size, 0);
   }
   return counts;
+}
+
+function siftDown(heap: Int32Array, key: Float64Array, size: number, i: number): void {
+  for (;;) {
+    const l = 2 * i + 1;
+    if (l >= size) return;
+    let c = l;
+    const a = heap[l];
+    if (l + 1 < size) {
+      const b = heap[l + 1];
+      if (key[b] > key[a] || (key[b] === key[a] && b < a)) c = l + 1;
+    }
+    const hc = heap[c];
+    const hi = heap[i];
+    if (!(key[hc] > key[hi] || (key[hc] === key[hi] && hc < hi))) return;
+    heap[c] = hi;
+    heap[i] = hc;
+    i = c;
+  }
 }
 
 /**

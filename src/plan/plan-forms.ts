@@ -262,14 +262,15 @@ export const deepseekPlanForm: PlanFormReader = {
       if (!Array.isArray(lp) || lp.length !== L) throw new InputError(file, 'key log2phy', `expected ${L} layers [L][E][X], as phy2log`);
       lp.forEach((layer, l) => {
         if (!Array.isArray(layer) || layer.length !== E) throw new InputError(file, `key log2phy[${l}]`, `expected ${E} experts`);
+        const slotsOf: number[][] = Array.from({ length: E }, () => []);
+        rows[l].forEach((v, p) => {
+          if (v >= 0 && v < E) slotsOf[v].push(p);
+        });
         layer.forEach((slots: unknown, e: number) => {
           const at = `key log2phy[${l}][${e}]`;
           if (!Array.isArray(slots) || !slots.every((v) => Number.isInteger(v))) throw new InputError(file, at, 'expected an array of slot ids, -1 padded');
           const listed = (slots as number[]).filter((v) => v !== -1);
-          const expected: number[] = [];
-          rows[l].forEach((v, p) => {
-            if (v === e) expected.push(p);
-          });
+          const expected = slotsOf[e];
           const a = listed.slice().sort((x, y) => x - y);
           const ok = a.length === expected.length && a.every((v, i) => v === expected[i]);
           const padOk = (slots as number[]).slice(listed.length).every((v) => v === -1);

@@ -84,3 +84,14 @@ test('a current plan of another shape is refused with the numbers', () => {
     (e: unknown) => e instanceof InputError && /1 layers x 4 experts on 4 ranks; the new plan is 1 x 4 on 2/.test(e.message),
   );
 });
+
+test('a slower GPU: speed-adjusted max/mean is 1 when load follows speed', () => {
+  // ranks carry 2 | 1 tokens; speeds 1 | 0.5 -> times 2 | 2; proportional split time 3 / 1.5 = 2 -> 1.
+  const c = parseClusterJson({ gpusPerNode: 2, gpu: 'H100-SXM', gpus: { '1': { speed: 0.5 } } }, 'c.json');
+  const s = planStats(plan([[0, 1]], 2, 2), Float64Array.of(2, 1), { cluster: c });
+  close(s.maxOverMean, 2 / 1.5);
+  close(s.speedAdjustedMaxOverMean!, 1);
+  // same speeds: the stat is left out
+  const even = parseClusterJson({ gpusPerNode: 2 }, 'd.json');
+  assert.equal(planStats(plan([[0, 1]], 2, 2), Float64Array.of(2, 1), { cluster: even }).speedAdjustedMaxOverMean, undefined);
+});

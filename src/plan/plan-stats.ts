@@ -15,6 +15,9 @@
  *   distinctRanksPerToken / distinctNodesPerToken  with routes: mean over tokens and layers of the
  *                   distinct ranks (nodes) one token's k experts live on (analyze/distinct-ranks-per-token.ts)
  *   worstLayer      index of the layer with the largest max/mean, and its value worstMaxOverMean
+ *   speedAdjustedMaxOverMean  only with a cluster whose GPUs differ in speed: mean over layers of
+ *                   max_r (load_r / speed_r) / (sum_r load_r / sum_r speed_r), i.e. the slowest GPU's
+ *                   time over the time of a split proportional to speed (1 = every GPU finishes together)
  *
  * Shapes: plan with L layers, E experts, G ranks; load Float64Array[L][E] row-major; current with the
  * same L, E and G; routes [T][L][k] with the same L, E.
@@ -24,7 +27,7 @@ import { InputError } from '../core/errors.ts';
 import type { Plan, PlanStats } from '../core/plan.ts';
 import type { TokenRoutes } from '../core/token-routes.ts';
 import { distinctRanksPerToken } from '../analyze/distinct-ranks-per-token.ts';
-import { planBalance } from './lower-bound.ts';
+import { layerRankLoads, planBalance } from './lower-bound.ts';
 
 export interface PlanStatsOptions {
   /** Placement in force now, for experts moved. */
@@ -45,6 +48,7 @@ export interface FullPlanStats extends PlanStats {
   worstLayer: number;
   worstMaxOverMean: number;
   movedBytes?: number;
+  speedAdjustedMaxOverMean?: number;
 }
 
 /** Count (layer, expert, rank) triples in `plan` absent from `current`. Shapes: same L, E, G. */
@@ -106,6 +110,9 @@ export function planStats(plan: Plan, load: Float64Array, opts: PlanStatsOptions
     stats.expertsMoved = expertsMoved(plan, c);
     if (opts.expertBytes !== undefined) stats.movedBytes = stats.expertsMoved * opts.expertBytes;
   }
+  if (opts.cluster && opts.cluster.gpus.some((g) => g.speed !== 1)) {
+    stats.speedAdjustedMaxOverMean = speedAdjustedMaxOverMean(plan, load, opts.cluster.gpus.map((g) => g.speed));
+  }
   if (opts.routes) {
     const ranksPerNode = opts.cluster ? opts.cluster.gpusPerNode : plan.ranksPerNode;
     const d = distinctRanksPerToken(opts.routes, plan, ranksPerNode);
@@ -113,4 +120,28 @@ export function planStats(plan: Plan, load: Float64Array, opts: PlanStatsOptions
     stats.distinctNodesPerToken = d.nodes;
   }
   return stats;
+}
+
+/**
+ * Mean over layers of max_r (load_r / speed_r) / (sum load / sum speed); a layer with no load counts as 1.
+ * Shapes: load [L][E], speeds [G] (> 0) -> number >= 1.
+ */
+export function speedAdjustedMaxOverMean(plan: Plan, load: Float64Array, speeds: number[]): number {
+  const { numLayers: L, numExperts: E, numRanks: G } = plan;
+  if (speeds.length !== G) throw new InputError('--cluster', '', `the cluster has ${speeds.length} GPUs but the plan has ${G} ranks`);
+  let totalSpeed = 0;
+  for (const s of speeds) totalSpeed += s;
+  const loads = new Float64Array(G);
+  let acc = 0;
+  for (let l = 0; l < L; l++) {
+    layerRankLoads(load.subarray(l * E, (l + 1) * E), plan.phy2log[l], G, loads);
+    let sum = 0;
+    let worst = 0;
+    for (let r = 0; r < G; r++) {
+      sum += loads[r];
+      worst = Math.max(worst, loads[r] / speeds[r]);
+    }
+    acc += sum > 0 ? worst / (sum / totalSpeed) : 1;
+  }
+  return acc / L;
 }

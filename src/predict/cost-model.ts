@@ -388,7 +388,7 @@ export function renderExplain(cm: CostModel): string {
   const w = Math.max(...rows.map((r) => r.name.length));
   const lines = [`cost model: ${cm.model.name} on ${cm.cluster.name} (${cm.numRanks} ranks)`];
   for (const r of rows) {
-    const v = Number.isInteger(r.value) ? String(r.value) : r.value.toPrecision(4);
+    const v = Number.isInteger(r.value) ? String(r.value) : String(Number(r.value.toPrecision(4)));
     lines.push(`  ${r.name.padEnd(w)}  ${`${v} ${r.unit}`.trim().padEnd(16)}  ${r.what}  [${r.source}]`);
   }
   return lines.join('\n');

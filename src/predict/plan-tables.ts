@@ -8,6 +8,7 @@
  *   slotExpert Int32Array[S]      logical expert of each global slot
  *   replicas   Int32Array[L*E]    replica count of (l, e)
  *   slots      Int32Array[L*E*X]  global slot of replica j of (l, e), in slot order; -1 padded
+ *   rankOfExpert Int32Array[L*E]  rank of (l, e) when it has one replica, else -1
  */
 import type { Plan } from '../core/plan.ts';
 
@@ -22,6 +23,8 @@ export interface PlanTables {
   slotExpert: Int32Array;
   replicas: Int32Array;
   slots: Int32Array;
+  /** [L*E] rank of (l, e) when it has exactly one replica, else -1. */
+  rankOfExpert: Int32Array;
 }
 
 export function compilePlan(plan: Plan): PlanTables {
@@ -52,7 +55,9 @@ export function compilePlan(plan: Plan): PlanTables {
       slots[le * X + fill[le]++] = slotBase[l] + p;
     }
   }
-  return { numLayers: L, numExperts: E, numRanks: G, maxReplicas: X, totalSlots: S, slotBase, slotRank, slotExpert, replicas, slots };
+  const rankOfExpert = new Int32Array(L * E).fill(-1);
+  for (let le = 0; le < L * E; le++) if (replicas[le] === 1) rankOfExpert[le] = slotRank[slots[le * X]];
+  return { numLayers: L, numExperts: E, numRanks: G, maxReplicas: X, totalSlots: S, slotBase, slotRank, slotExpert, replicas, slots, rankOfExpert };
 }
 
 /**

@@ -44,7 +44,18 @@ export type ReplicaRouting = 'token-mod' | 'least-loaded';
 
 export type ReplaySource =
   | { kind: 'routes'; routes: TokenRoutes; startToken: number; endToken: number; batchTokens: number }
-  | { kind: 'counts'; load: LoadTrace; startWindow: number; endWindow: number };
+  | {
+      kind: 'counts';
+      load: LoadTrace;
+      startWindow: number;
+      endWindow: number;
+      /**
+       * Tokens per step: each window's counts are scaled to this many tokens (its expected load per
+       * step), so a histogram captured over 200K tokens predicts a 512-token step. Undefined: windows
+       * are scored as recorded (each window is one engine step).
+       */
+      stepTokens?: number;
+    };
 
 /** Per-batch series, each of length B (number of batches). */
 export interface BatchSeries {
@@ -95,7 +106,23 @@ export class ReplayScratch {
   distinct: Int32Array;
   rankTmp: Float64Array;
   rankTmp2: Float64Array;
+  rankTmp3: Float64Array;
   stamp = 0;
+  srcRank = new Int32Array(0);
+  ids = new Int32Array(0);
+  slotCountI = new Int32Array(0);
+  /** [n] destination-rank bitmask of each token of the batch at the current layer. */
+  masks = new Int32Array(0);
+  fwdSend: Int32Array;
+  sendI = new Int32Array(0);
+  recvI = new Int32Array(0);
+  /** [G * NUM_LINK_KINDS] bitmask of the same-node peers of rank s reached over each link kind (G <= 32). */
+  kindMask: Int32Array;
+  /** Same-node link kinds present in the cluster. */
+  kindList: Int32Array;
+  modTab = new Uint8Array(0);
+  /** [numNodes] bitmask of the ranks on each node (G <= 32). */
+  nodeMask: Int32Array;
   constructor(readonly cm: CostModel) {
     const G = cm.numRanks;
     this.rankStamp = new Int32Array(G);
@@ -104,22 +131,420 @@ export class ReplayScratch {
     this.distinct = new Int32Array(G);
     this.rankTmp = new Float64Array(G);
     this.rankTmp2 = new Float64Array(G);
+    this.rankTmp3 = new Float64Array(G);
+    const numNodes = Math.max(1, Math.round(G / cm.ranksPerNode));
+    this.nodeMask = new Int32Array(numNodes);
+    this.fwdSend = new Int32Array(numNodes);
+    this.kindMask = new Int32Array(G * NUM_LINK_KINDS);
+    if (G <= 32) {
+      for (let r = 0; r < G; r++) this.nodeMask[cm.nodeOfRank[r]] |= 1 << r;
+      for (let a = 0; a < G; a++) {
+        for (let b = 0; b < G; b++) {
+          if (a !== b && cm.nodeOfRank[a] === cm.nodeOfRank[b]) this.kindMask[a * NUM_LINK_KINDS + cm.linkKind[a * G + b]] |= 1 << b;
+        }
+      }
+    }
+    const kinds: number[] = [];
+    for (let kind = 1; kind < NUM_LINK_KINDS; kind++) {
+      if (kind === LinkKind.NETWORK) continue;
+      for (let r = 0; r < Math.min(G, 32); r++) {
+        if (this.kindMask[r * NUM_LINK_KINDS + kind] !== 0) {
+          kinds.push(kind);
+          break;
+        }
+      }
+    }
+    this.kindList = Int32Array.from(kinds);
+  }
+  ensureBatch(n: number, maxReplicas: number): void {
+    if (this.srcRank.length < n) this.srcRank = new Int32Array(n);
+    if (this.masks.length < n) this.masks = new Int32Array(n);
+    if (this.ids.length < n * 64) this.ids = new Int32Array(n * 64);
+    const need = n * (maxReplicas + 1);
+    if (maxReplicas > 1 && this.modTab.length < need) this.modTab = new Uint8Array(need);
   }
   ensure(totalSlots: number, numLayers: number): void {
-    if (this.slotCount.length < totalSlots) this.slotCount = new Float64Array(totalSlots);
+    if (this.slotCount.length < totalSlots) {
+      this.slotCount = new Float64Array(totalSlots);
+      this.slotCountI = new Int32Array(totalSlots);
+    }
     const n = numLayers * this.cm.numRanks * NUM_LINK_KINDS;
     if (this.send.length < n) {
       this.send = new Float64Array(n);
       this.recv = new Float64Array(n);
+      this.sendI = new Int32Array(n);
+      this.recvI = new Int32Array(n);
     }
   }
 }
 
 /**
  * Replay tokens [bStart, bEnd) of `routes` against `tables`, writing batch `b` of `out`.
- * `i0` is the first token of the scored part (for 'token-mod' replica choice).
+ * `i0` is the first token of the scored part (for 'token-mod' replica choice). Uses the bitmask path
+ * when G <= 32 and routing is 'token-mod', else the general path; both give identical results.
  */
 export function scoreRoutesBatch(
+  routes: TokenRoutes,
+  tables: PlanTables,
+  bStart: number,
+  bEnd: number,
+  i0: number,
+  sc: ReplayScratch,
+  routing: ReplicaRouting,
+  out: BatchSeries,
+  b: number,
+): void {
+  if (sc.cm.numRanks <= 32 && routing === 'token-mod') scoreRoutesBatchMask(routes, tables, bStart, bEnd, i0, sc, out, b);
+  else scoreRoutesBatchGeneral(routes, tables, bStart, bEnd, i0, sc, routing, out, b);
+}
+
+/** Population count of a 32-bit integer. */
+function popcount32(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+}
+
+/** One policy's part of a multi-policy batch: its plan tables, scratch and output series. */
+export interface ScoreItem {
+  tables: PlanTables;
+  sc: ReplayScratch;
+  out: BatchSeries;
+}
+
+/** Buffers shared by every policy of one replay: the batch's ids of one layer and expert counts. */
+export class SharedScratch {
+  ids = new Int32Array(0);
+  expertCount = new Int32Array(0);
+  srcRank = new Int32Array(0);
+  ensure(n: number, k: number, LE: number): void {
+    if (this.ids.length < n * k) this.ids = new Int32Array(n * k);
+    if (this.expertCount.length < LE) this.expertCount = new Int32Array(LE);
+    if (this.srcRank.length < n) this.srcRank = new Int32Array(n);
+  }
+}
+
+/** Bitmask path for one policy (see scoreRoutesBatchMulti). */
+export function scoreRoutesBatchMask(
+  routes: TokenRoutes,
+  tables: PlanTables,
+  bStart: number,
+  bEnd: number,
+  i0: number,
+  sc: ReplayScratch,
+  out: BatchSeries,
+  b: number,
+): void {
+  scoreRoutesBatchMulti(routes, [{ tables, sc, out }], bStart, bEnd, i0, b, new SharedScratch());
+}
+
+/**
+ * Bitmask path (G <= 32, token-mod routing) for several policies over the same batch: layer by layer,
+ * the batch's ids of that layer are gathered once into a contiguous buffer and counted per expert once;
+ * each policy then turns every token's choices into a 32-bit mask of destination ranks (no branches to
+ * dedupe) and counts copies from the mask. A policy with no replicas needs no per-choice counter: its
+ * slot counts are the shared expert counts.
+ */
+export function scoreRoutesBatchMulti(
+  routes: TokenRoutes,
+  items: ScoreItem[],
+  bStart: number,
+  bEnd: number,
+  i0: number,
+  b: number,
+  shared: SharedScratch,
+): void {
+  const { numLayers: L, numExperts: E, topK: k, experts } = routes;
+  const n = bEnd - bStart;
+  const cm0 = items[0].sc.cm;
+  const G = cm0.numRanks;
+  const gpn = cm0.ranksPerNode;
+  const numNodes = G / gpn;
+  const NK = NUM_LINK_KINDS;
+  const NET = LinkKind.NETWORK;
+  shared.ensure(n, k, L * E);
+  const ids = shared.ids;
+  const expertCount = shared.expertCount;
+  const srcRank = shared.srcRank;
+  expertCount.fill(0, 0, L * E);
+  for (let off = 0; off < n; off++) srcRank[off] = Math.floor((off * G) / n);
+  const perToken = L * k;
+  const rankTotals = new Float64Array(items.length);
+  const nodeTotals = new Float64Array(items.length);
+  for (const it of items) {
+    const sc = it.sc;
+    sc.ensure(it.tables.totalSlots, L);
+    sc.ensureBatch(n, it.tables.maxReplicas);
+    sc.slotCountI.fill(0, 0, it.tables.totalSlots);
+    sc.sendI.fill(0, 0, L * G * NK);
+    sc.recvI.fill(0, 0, L * G * NK);
+    const X = it.tables.maxReplicas;
+    if (X > 1) {
+      const XM = X + 1;
+      for (let off = 0; off < n; off++) {
+        const i = bStart + off - i0;
+        for (let c = 1; c <= X; c++) sc.modTab[off * XM + c] = i % c;
+      }
+    }
+  }
+  for (let l = 0; l < L; l++) {
+    const lE = l * E;
+    const co = l * G * NK;
+    for (let off = 0, src = bStart * perToken + l * k, dst = 0; off < n; off++, src += perToken) {
+      for (let j = 0; j < k; j++) {
+        const e = experts[src + j];
+        ids[dst++] = e;
+        expertCount[lE + e]++;
+      }
+    }
+    for (let q = 0; q < items.length; q++) {
+      const { tables, sc } = items[q];
+      const cm = sc.cm;
+      const lowLatency = cm.constants.lowLatency >= 1;
+      const { modTab, nodeMask, kindList, masks } = sc;
+      const nKinds = kindList.length;
+      const slotCount = sc.slotCountI;
+      const send = sc.sendI;
+      const recv = sc.recvI;
+      const { replicas, slots, slotRank, rankOfExpert } = tables;
+      const X = tables.maxReplicas;
+      const XM = X + 1;
+      const linkKind = cm.linkKind;
+      let rankTotal = 0;
+      let nodeTotal = 0;
+      for (let off = 0; off < n; off++) {
+        const o = off * k;
+        const s = srcRank[off];
+        let mask = 0;
+        if (X === 1 && !lowLatency) {
+          for (let j = 0; j < k; j++) mask |= 1 << rankOfExpert[lE + ids[o + j]];
+        } else {
+          const mo = off * XM;
+          for (let j = 0; j < k; j++) {
+            const le = lE + ids[o + j];
+            const slot = X === 1 ? slots[le] : slots[le * X + modTab[mo + replicas[le]]];
+            if (X > 1) slotCount[slot]++;
+            const r = slotRank[slot];
+            mask |= 1 << r;
+            if (lowLatency && r !== s) {
+              const kind = linkKind[s * G + r];
+              send[co + s * NK + kind]++;
+              recv[co + r * NK + kind]++;
+            }
+          }
+        }
+        rankTotal += popcount32(mask);
+        if (numNodes === 1) nodeTotal++;
+        else for (let nn = 0; nn < numNodes; nn++) if ((mask & nodeMask[nn]) !== 0) nodeTotal++;
+        masks[off] = mask;
+      }
+      if (!lowLatency) {
+        if (numNodes === 1 || nKinds <= 1) commFromMasks(sc, masks, srcRank, n, co, send, recv);
+        else commFromMasksLoop(sc, masks, srcRank, n, co, send, recv);
+      }
+      rankTotals[q] += rankTotal;
+      nodeTotals[q] += nodeTotal;
+    }
+  }
+  for (let q = 0; q < items.length; q++) {
+    const { tables, sc, out } = items[q];
+    const fs = sc.slotCount;
+    if (tables.maxReplicas === 1) {
+      for (let le = 0; le < L * E; le++) fs[tables.slots[le]] = expertCount[le];
+    } else {
+      for (let p = 0; p < tables.totalSlots; p++) fs[p] = sc.slotCountI[p];
+    }
+    const m = L * G * NK;
+    for (let i = 0; i < m; i++) {
+      sc.send[i] = sc.sendI[i];
+      sc.recv[i] = sc.recvI[i];
+    }
+    out.distinctRanks[b] = n > 0 ? rankTotals[q] / (n * L) : Number.NaN;
+    out.distinctNodes[b] = n > 0 ? nodeTotals[q] / (n * L) : Number.NaN;
+    finishBatch(sc, tables, (n * k) / G, out, b);
+  }
+}
+
+/** Tokens per chunk of the vertical counters below (12 bit levels count up to 4095). */
+const VCHUNK = 4095;
+
+/**
+ * Communication copies of one layer for one policy from per-token destination masks, branch-free:
+ * receive counts per destination rank are kept as 12-level vertical (bit-sliced) counters, one bit
+ * lane per rank, so adding a token's mask is 12 AND/XOR pairs whatever its bits; send counts are
+ * popcounts summed while the source rank stays the same. Handles at most two same-node link kinds;
+ * multi-node clusters need one same-node kind (the landing GPU forwards over it).
+ * Shapes: masks [n] destination-rank bitmasks; srcRank [n]; writes send/recv [G * NK] at offset co.
+ */
+export function commFromMasks(
+  sc: ReplayScratch,
+  masks: Int32Array,
+  srcRank: Int32Array,
+  n: number,
+  co: number,
+  send: Int32Array,
+  recv: Int32Array,
+): void {
+  const cm = sc.cm;
+  const G = cm.numRanks;
+  const gpn = cm.ranksPerNode;
+  const numNodes = G / gpn;
+  const NK = NUM_LINK_KINDS;
+  const NET = LinkKind.NETWORK;
+  const { nodeMask, kindMask, kindList } = sc;
+  const kindA = kindList.length > 0 ? kindList[0] : 0;
+  const kindB = kindList.length > 1 ? kindList[1] : 0;
+  const fwdSend = sc.fwdSend;
+  for (let c0 = 0; c0 < n; c0 += VCHUNK) {
+    const c1 = Math.min(n, c0 + VCHUNK);
+        let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0, a11 = 0;
+        let b0 = 0, b1 = 0, b2 = 0, b3 = 0, b4 = 0, b5 = 0, b6 = 0, b7 = 0, b8 = 0, b9 = 0, b10 = 0, b11 = 0;
+        let n0 = 0, n1 = 0, n2 = 0, n3 = 0, n4 = 0, n5 = 0, n6 = 0, n7 = 0, n8 = 0, n9 = 0, n10 = 0, n11 = 0;
+        let f0 = 0, f1 = 0, f2 = 0, f3 = 0, f4 = 0, f5 = 0, f6 = 0, f7 = 0, f8 = 0, f9 = 0, f10 = 0, f11 = 0;
+    let c = 0;
+    let t = 0;
+    let off = c0;
+    while (off < c1) {
+      const s = srcRank[off];
+      const sbit = 1 << s;
+      const kmA = kindA ? kindMask[s * NK + kindA] : 0;
+      const kmB = kindB ? kindMask[s * NK + kindB] : 0;
+      const own = nodeMask[cm.nodeOfRank[s]];
+      const sl = s % gpn;
+      let sendA = 0;
+      let sendB = 0;
+      let sendNet = 0;
+      if (numNodes > 1) fwdSend.fill(0, 0, numNodes);
+      for (; off < c1 && srcRank[off] === s; off++) {
+        const others = masks[off] & ~sbit;
+        const xa = others & kmA;
+        const xb = others & kmB;
+        sendA += popcount32(xa);
+        sendB += popcount32(xb);
+        c = xa; t = a0 & c; a0 ^= c; c = t; t = a1 & c; a1 ^= c; c = t; t = a2 & c; a2 ^= c; c = t; t = a3 & c; a3 ^= c; c = t; t = a4 & c; a4 ^= c; c = t; t = a5 & c; a5 ^= c; c = t; t = a6 & c; a6 ^= c; c = t; t = a7 & c; a7 ^= c; c = t; t = a8 & c; a8 ^= c; c = t; t = a9 & c; a9 ^= c; c = t; t = a10 & c; a10 ^= c; c = t; t = a11 & c; a11 ^= c; c = t;
+        c = xb; t = b0 & c; b0 ^= c; c = t; t = b1 & c; b1 ^= c; c = t; t = b2 & c; b2 ^= c; c = t; t = b3 & c; b3 ^= c; c = t; t = b4 & c; b4 ^= c; c = t; t = b5 & c; b5 ^= c; c = t; t = b6 & c; b6 ^= c; c = t; t = b7 & c; b7 ^= c; c = t; t = b8 & c; b8 ^= c; c = t; t = b9 & c; b9 ^= c; c = t; t = b10 & c; b10 ^= c; c = t; t = b11 & c; b11 ^= c; c = t;
+        if (numNodes > 1) {
+          const remote = others & ~own;
+          if (remote !== 0) {
+            let land = 0;
+            let fwd = 0;
+            for (let nn = 0; nn < numNodes; nn++) {
+              const hit = remote & nodeMask[nn];
+              if (hit === 0) continue;
+              const lb = 1 << (nn * gpn + sl);
+              land |= lb;
+              const fw = hit & ~lb;
+              fwd |= fw;
+              fwdSend[nn] += popcount32(fw);
+            }
+            sendNet += popcount32(land);
+            c = land; t = n0 & c; n0 ^= c; c = t; t = n1 & c; n1 ^= c; c = t; t = n2 & c; n2 ^= c; c = t; t = n3 & c; n3 ^= c; c = t; t = n4 & c; n4 ^= c; c = t; t = n5 & c; n5 ^= c; c = t; t = n6 & c; n6 ^= c; c = t; t = n7 & c; n7 ^= c; c = t; t = n8 & c; n8 ^= c; c = t; t = n9 & c; n9 ^= c; c = t; t = n10 & c; n10 ^= c; c = t; t = n11 & c; n11 ^= c; c = t;
+            c = fwd; t = f0 & c; f0 ^= c; c = t; t = f1 & c; f1 ^= c; c = t; t = f2 & c; f2 ^= c; c = t; t = f3 & c; f3 ^= c; c = t; t = f4 & c; f4 ^= c; c = t; t = f5 & c; f5 ^= c; c = t; t = f6 & c; f6 ^= c; c = t; t = f7 & c; f7 ^= c; c = t; t = f8 & c; f8 ^= c; c = t; t = f9 & c; f9 ^= c; c = t; t = f10 & c; f10 ^= c; c = t; t = f11 & c; f11 ^= c; c = t;
+          }
+        }
+      }
+      if (kindA) send[co + s * NK + kindA] += sendA;
+      if (kindB) send[co + s * NK + kindB] += sendB;
+      if (numNodes > 1) {
+        send[co + s * NK + NET] += sendNet;
+        for (let nn = 0; nn < numNodes; nn++) if (fwdSend[nn]) send[co + (nn * gpn + sl) * NK + kindA] += fwdSend[nn];
+      }
+    }
+        if (a0 | a1 | a2 | a3 | a4 | a5 | a6 | a7 | a8 | a9 | a10 | a11) {
+          const w = [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11];
+          for (let d = 0; d < G; d++) {
+            let cnt = 0;
+            for (let lv = 0; lv < 12; lv++) cnt += ((w[lv] >>> d) & 1) << lv;
+            if (cnt) recv[co + d * NK + kindA] += cnt;
+          }
+        }
+        if (b0 | b1 | b2 | b3 | b4 | b5 | b6 | b7 | b8 | b9 | b10 | b11) {
+          const w = [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11];
+          for (let d = 0; d < G; d++) {
+            let cnt = 0;
+            for (let lv = 0; lv < 12; lv++) cnt += ((w[lv] >>> d) & 1) << lv;
+            if (cnt) recv[co + d * NK + kindB] += cnt;
+          }
+        }
+        if (n0 | n1 | n2 | n3 | n4 | n5 | n6 | n7 | n8 | n9 | n10 | n11) {
+          const w = [n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11];
+          for (let d = 0; d < G; d++) {
+            let cnt = 0;
+            for (let lv = 0; lv < 12; lv++) cnt += ((w[lv] >>> d) & 1) << lv;
+            if (cnt) recv[co + d * NK + NET] += cnt;
+          }
+        }
+        if (f0 | f1 | f2 | f3 | f4 | f5 | f6 | f7 | f8 | f9 | f10 | f11) {
+          const w = [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11];
+          for (let d = 0; d < G; d++) {
+            let cnt = 0;
+            for (let lv = 0; lv < 12; lv++) cnt += ((w[lv] >>> d) & 1) << lv;
+            if (cnt) recv[co + d * NK + kindA] += cnt;
+          }
+        }
+  }
+}
+
+/** commFromMasks with a loop over destination bits (any mix of same-node link kinds). */
+export function commFromMasksLoop(
+  sc: ReplayScratch,
+  masks: Int32Array,
+  srcRank: Int32Array,
+  n: number,
+  co: number,
+  send: Int32Array,
+  recv: Int32Array,
+): void {
+  const cm = sc.cm;
+  const G = cm.numRanks;
+  const gpn = cm.ranksPerNode;
+  const NK = NUM_LINK_KINDS;
+  const NET = LinkKind.NETWORK;
+  const { nodeMask, kindMask, kindList } = sc;
+  const nKinds = kindList.length;
+  const nodeOf = cm.nodeOfRank;
+  const linkKind = cm.linkKind;
+  for (let off = 0; off < n; off++) {
+    const s = srcRank[off];
+    const sNode = nodeOf[s];
+    const others = masks[off] & ~(1 << s);
+    for (let kq = 0; kq < nKinds; kq++) {
+      const kind = kindList[kq];
+      let x = others & kindMask[s * NK + kind];
+      if (x === 0) continue;
+      send[co + s * NK + kind] += popcount32(x);
+      while (x !== 0) {
+        const low = x & -x;
+        x ^= low;
+        recv[co + (31 - Math.clz32(low)) * NK + kind]++;
+      }
+    }
+    let rem = others & ~nodeMask[sNode];
+    while (rem !== 0) {
+      const d0 = 31 - Math.clz32(rem & -rem);
+      const dn = nodeOf[d0];
+      const inNode = rem & nodeMask[dn];
+      rem &= ~nodeMask[dn];
+      // One network copy per destination node, landing on the GPU with the source's local index,
+      // then forwarded inside that node (DeepEP normal kernels).
+      const land = dn * gpn + (s % gpn);
+      send[co + s * NK + NET]++;
+      recv[co + land * NK + NET]++;
+      let f = inNode & ~(1 << land);
+      while (f !== 0) {
+        const low = f & -f;
+        f ^= low;
+        const d = 31 - Math.clz32(low);
+        const kind = linkKind[land * G + d];
+        send[co + land * NK + kind]++;
+        recv[co + d * NK + kind]++;
+      }
+    }
+  }
+}
+
+/** General path (any G, any routing): token-major with stamp arrays to dedupe ranks and nodes. */
+export function scoreRoutesBatchGeneral(
   routes: TokenRoutes,
   tables: PlanTables,
   bStart: number,
@@ -340,7 +765,7 @@ export function scoreCountsBatch(
 }
 
 /** Per-layer reduction shared by both batch scorers. `meanRank` = mean token-expert pairs per rank. */
-function finishBatch(sc: ReplayScratch, tables: PlanTables, meanRank: number, out: BatchSeries, b: number): void {
+export function finishBatch(sc: ReplayScratch, tables: PlanTables, meanRank: number, out: BatchSeries, b: number): void {
   const cm = sc.cm;
   const L = tables.numLayers;
   const G = cm.numRanks;
@@ -356,7 +781,7 @@ function finishBatch(sc: ReplayScratch, tables: PlanTables, meanRank: number, ou
   let comp = 0;
   let comb = 0;
   let total = 0;
-  const scratch = new Float64Array(G);
+  const scratch = sc.rankTmp3;
   for (let l = 0; l < L; l++) {
     const p0 = tables.slotBase[l];
     const p1 = tables.slotBase[l + 1];
@@ -402,7 +827,24 @@ function finishBatch(sc: ReplayScratch, tables: PlanTables, meanRank: number, ou
   out.timeUs[b] = total + out.moveUs[b];
 }
 
-/** Per-layer expert counts [L][E] of batch `b` (copies). */
+/** Tokens of window `b` of a counts source: its recorded tokens, else layer 0's pairs / k. */
+function recordedTokens(src: Extract<ReplaySource, { kind: 'counts' }>, b: number): number {
+  const w = src.startWindow + b;
+  const info = src.load.windows[w];
+  if (info?.tokens && info.tokens > 0) return info.tokens;
+  const E = src.load.numExperts;
+  const per = src.load.numLayers * E;
+  let layer0 = 0;
+  for (let e = 0; e < E; e++) layer0 += src.load.counts[w * per + e];
+  return layer0 / (src.load.meta.topK ?? 1);
+}
+
+/** Tokens batch `b` of a counts source stands for (stepTokens when set). */
+function windowTokens(src: Extract<ReplaySource, { kind: 'counts' }>, b: number): number {
+  return src.stepTokens ?? recordedTokens(src, b);
+}
+
+/** Per-layer expert counts [L][E] of batch `b` (copies; counts sources scaled to stepTokens). */
 export function batchCounts(src: ReplaySource, b: number): Float64Array {
   if (src.kind === 'routes') {
     const t0 = src.startToken + b * src.batchTokens;
@@ -410,7 +852,13 @@ export function batchCounts(src: ReplaySource, b: number): Float64Array {
   }
   const per = src.load.numLayers * src.load.numExperts;
   const w = src.startWindow + b;
-  return src.load.counts.slice(w * per, (w + 1) * per);
+  const out = src.load.counts.slice(w * per, (w + 1) * per);
+  if (src.stepTokens !== undefined) {
+    const rec = recordedTokens(src, b);
+    const f = rec > 0 ? src.stepTokens / rec : 0;
+    for (let i = 0; i < out.length; i++) out[i] *= f;
+  }
+  return out;
 }
 
 function scoreBatch(src: ReplaySource, tables: PlanTables, b: number, sc: ReplayScratch, routing: ReplicaRouting, out: BatchSeries): void {
@@ -419,12 +867,8 @@ function scoreBatch(src: ReplaySource, tables: PlanTables, b: number, sc: Replay
     scoreRoutesBatch(src.routes, tables, t0, t0 + src.batchTokens, src.startToken, sc, routing, out, b);
   } else {
     const counts = batchCounts(src, b);
-    const w = src.load.windows[src.startWindow + b];
     const k = src.load.meta.topK ?? 1;
-    let layer0 = 0;
-    for (let e = 0; e < src.load.numExperts; e++) layer0 += counts[e];
-    const tokens = w?.tokens ?? layer0 / k;
-    scoreCountsBatch(counts, k, tokens, tables, sc, out, b);
+    scoreCountsBatch(counts, k, windowTokens(src, b), tables, sc, out, b);
   }
 }
 
@@ -463,71 +907,97 @@ export interface ReplayOptions {
   routing?: ReplicaRouting;
 }
 
-/** Replay every policy over the same batches of `src`. */
+/** Per-policy state while replaying batch by batch. */
+interface PolicyRun {
+  spec: PolicySpec;
+  series: BatchSeries;
+  sc: ReplayScratch;
+  plan?: Plan;
+  tables?: PlanTables;
+  history: Float64Array[];
+  replans: number;
+  moved: number;
+  pendingMoveUs: number;
+  pendingMoved: number;
+}
+
+/**
+ * Replay every policy over the same batches of `src`, batch by batch: each batch's plans are settled
+ * first (the oracle solves on the batch's own counts; periodic re-plans happen after a batch), then the
+ * batch is scored for all policies in one pass over its ids when the bitmask path applies.
+ */
 export async function replayPolicies(src: ReplaySource, policies: PolicySpec[], cm: CostModel, opts: ReplayOptions = {}): Promise<PolicyResult[]> {
-  const out: PolicyResult[] = [];
-  for (const p of policies) out.push(await replayPolicy(src, p, cm, opts));
-  return out;
+  const routing = opts.routing ?? 'token-mod';
+  const B = numBatches(src);
+  const runs: PolicyRun[] = policies.map((spec) => {
+    const plan = spec.kind === 'static' ? spec.plan : spec.kind === 'periodic' ? spec.initial : undefined;
+    return {
+      spec,
+      series: newSeries(B),
+      sc: new ReplayScratch(cm),
+      plan,
+      tables: plan ? compilePlan(plan) : undefined,
+      history: [],
+      replans: 0,
+      moved: 0,
+      pendingMoveUs: 0,
+      pendingMoved: 0,
+    };
+  });
+  const multi = src.kind === 'routes' && routing === 'token-mod' && cm.numRanks <= 32;
+  const shared = new SharedScratch();
+  const needCounts = runs.some((r) => r.spec.kind !== 'static');
+  for (let b = 0; b < B; b++) {
+    const counts = needCounts ? batchCounts(src, b) : undefined;
+    for (const r of runs) {
+      if (r.spec.kind === 'oracle') {
+        r.plan = await r.spec.solver.solve({ ...r.spec.solveBase, load: counts! });
+        r.tables = compilePlan(r.plan);
+        r.replans++;
+      }
+      r.series.moveUs[b] = r.pendingMoveUs;
+      r.series.expertsMoved[b] = r.pendingMoved;
+      r.pendingMoveUs = 0;
+      r.pendingMoved = 0;
+    }
+    if (multi && src.kind === 'routes') {
+      const t0 = src.startToken + b * src.batchTokens;
+      const items: ScoreItem[] = runs.map((r) => ({ tables: r.tables!, sc: r.sc, out: r.series }));
+      scoreRoutesBatchMulti(src.routes, items, t0, t0 + src.batchTokens, src.startToken, b, shared);
+    } else {
+      for (const r of runs) scoreBatch(src, r.tables!, b, r.sc, routing, r.series);
+    }
+    for (const r of runs) {
+      const spec = r.spec;
+      if (spec.kind !== 'periodic') continue;
+      r.history.push(counts!);
+      if (r.history.length > Math.max(1, spec.window)) r.history.shift();
+      if ((b + 1) % Math.max(1, spec.interval) === 0 && b + 1 < B) {
+        const L = spec.initial.numLayers;
+        const E = spec.initial.numExperts;
+        const load = new Float64Array(L * E);
+        for (const h of r.history) for (let i = 0; i < load.length; i++) load[i] += h[i];
+        const next = await spec.solver.solve({ ...spec.solveBase, load, current: r.plan });
+        const mv = movedReplicas(r.plan!, next);
+        // Each layer's weights move in turn; a re-plan costs the sum over layers of the slowest rank.
+        const G = cm.numRanks;
+        let us = 0;
+        for (let l = 0; l < L; l++) us += moveTimeUs(cm, mv.perRank.subarray(l * G, (l + 1) * G));
+        r.pendingMoveUs = us;
+        r.pendingMoved = mv.total;
+        r.moved += mv.total;
+        r.replans++;
+        r.plan = next;
+        r.tables = compilePlan(next);
+      }
+    }
+  }
+  return runs.map((r) => ({ name: r.spec.name, kind: r.spec.kind, series: r.series, finalPlan: r.plan, replans: r.replans, expertsMoved: r.moved }));
 }
 
 /** Replay one policy. */
 export async function replayPolicy(src: ReplaySource, policy: PolicySpec, cm: CostModel, opts: ReplayOptions = {}): Promise<PolicyResult> {
-  const routing = opts.routing ?? 'token-mod';
-  const B = numBatches(src);
-  const series = newSeries(B);
-  const sc = new ReplayScratch(cm);
-  if (policy.kind === 'static') {
-    const tables = compilePlan(policy.plan);
-    for (let b = 0; b < B; b++) scoreBatch(src, tables, b, sc, routing, series);
-    return { name: policy.name, kind: policy.kind, series, finalPlan: policy.plan, replans: 0, expertsMoved: 0 };
-  }
-  if (policy.kind === 'oracle') {
-    let last: Plan | undefined;
-    for (let b = 0; b < B; b++) {
-      const counts = batchCounts(src, b);
-      last = await policy.solver.solve({ ...policy.solveBase, load: counts });
-      scoreBatch(src, compilePlan(last), b, sc, routing, series);
-    }
-    return { name: policy.name, kind: policy.kind, series, finalPlan: last, replans: B, expertsMoved: 0 };
-  }
-  // periodic
-  const L = policy.initial.numLayers;
-  const E = policy.initial.numExperts;
-  const W = Math.max(1, policy.window);
-  const S = Math.max(1, policy.interval);
-  const history: Float64Array[] = [];
-  let plan = policy.initial;
-  let tables = compilePlan(plan);
-  let replans = 0;
-  let moved = 0;
-  let pendingMoveUs = 0;
-  let pendingMoved = 0;
-  for (let b = 0; b < B; b++) {
-    series.moveUs[b] = pendingMoveUs;
-    series.expertsMoved[b] = pendingMoved;
-    pendingMoveUs = 0;
-    pendingMoved = 0;
-    scoreBatch(src, tables, b, sc, routing, series);
-    history.push(batchCounts(src, b));
-    if (history.length > W) history.shift();
-    if ((b + 1) % S === 0 && b + 1 < B) {
-      const load = new Float64Array(L * E);
-      for (const h of history) for (let i = 0; i < load.length; i++) load[i] += h[i];
-      const next = await policy.solver.solve({ ...policy.solveBase, load, current: plan });
-      const mv = movedReplicas(plan, next);
-      // Each layer's weights move in turn; the re-plan costs the sum over layers of the slowest rank.
-      const G = cm.numRanks;
-      let us = 0;
-      for (let l = 0; l < L; l++) us += moveTimeUs(cm, mv.perRank.subarray(l * G, (l + 1) * G));
-      pendingMoveUs = us;
-      pendingMoved = mv.total;
-      moved += mv.total;
-      replans++;
-      plan = next;
-      tables = compilePlan(plan);
-    }
-  }
-  return { name: policy.name, kind: policy.kind, series, finalPlan: plan, replans, expertsMoved: moved };
+  return (await replayPolicies(src, [policy], cm, opts))[0];
 }
 
 /** Summary statistics of one policy's replay. */

@@ -69,11 +69,11 @@ export function renderAnalysis(a: AnalysisJson, opts: RenderOptions): string {
         `  per-batch rank max/mean (${s.batches} batches of ${s.batchTokens} tokens): mean ${fmt(pb.mean ?? undefined)} · p99 ${fmt(pb.p99 ?? undefined)}`,
       );
     }
-    if (s.distinctRanksPerToken !== undefined) {
+    if (s.distinctRanksPerToken !== undefined && s.distinctRanksPerToken !== null) {
       const nodes = s.ranksPerNode !== undefined && s.ranks !== undefined ? s.ranks / s.ranksPerNode : 1;
       out.push(
         `  distinct ranks per token ${fmt(s.distinctRanksPerToken)} of ${s.ranks}` +
-          (nodes > 1 ? ` · distinct nodes ${fmt(s.distinctNodesPerToken)} of ${nodes}` : ''),
+          (nodes > 1 ? ` · distinct nodes ${fmt(s.distinctNodesPerToken ?? undefined)} of ${nodes}` : ''),
       );
     }
     const wl = a.layers.find((l) => l.layer === s.worstRankLayer)!;

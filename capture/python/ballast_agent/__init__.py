@@ -29,6 +29,7 @@ Environment
 """
 import atexit
 import base64
+import ctypes
 import json
 import os
 import re
@@ -71,17 +72,18 @@ def _env_int(name, default):
         return default
 
 
-def _is_compiling(torch):
+def _compiling_check(torch):
+    """The installed torch's `is_compiling` function, or one that always says False."""
     try:
         comp = getattr(torch, "compiler", None)
         if comp is not None and hasattr(comp, "is_compiling"):
-            return comp.is_compiling()
+            return comp.is_compiling
         dyn = getattr(torch, "_dynamo", None)
         if dyn is not None and hasattr(dyn, "is_compiling"):
-            return dyn.is_compiling()
+            return dyn.is_compiling
     except Exception:
         pass
-    return False
+    return lambda: False
 
 
 def _first_attr(objs, names):
@@ -190,6 +192,7 @@ class Agent(object):
     def __init__(self, torch):
         self.torch = torch
         self.enabled = True
+        self.is_compiling = _compiling_check(torch)
         self.flush_s = max(0.01, _env_int("BALLAST_FLUSH_MS", 1000) / 1000.0)
         self.sample_n = max(0, _env_int("BALLAST_SAMPLE_ROUTES", 0))
         self.queue_size = max(1, _env_int("BALLAST_QUEUE", 64))
@@ -357,8 +360,27 @@ class Agent(object):
             _log("route sampling needs one top-k for every layer; sampling is off")
             self.sample_n = 0
         self.route_chunks = [[] for _ in layers]
+        if getattr(self, "_announced", False):
+            return
+        self._announced = True
         _log("capturing %d MoE layers x %d experts (top-%s) in %s, rank %d"
              % (len(layers), self.num_experts, self._top_k_label(), self.model_name, self.rank()))
+
+    def attach(self, model):
+        """Hook the MoE layers of `model` now (instead of waiting for its first forward). Returns the layer count."""
+        self._scan(model)
+        return len(self.layers) if self.model is model else 0
+
+    def detach(self):
+        """Remove every hook this agent placed (counts already taken are kept)."""
+        for h in self.handles:
+            try:
+                h.remove()
+            except Exception:
+                pass
+        self.handles = []
+        self.model = None
+        self._remove_global_hook()
 
     def _top_k_label(self):
         ks = sorted(set(l.top_k for l in self.layers if l.top_k))
@@ -420,7 +442,7 @@ class Agent(object):
 
     def _on_router(self, lay, out):
         torch = self.torch
-        if _is_compiling(torch):
+        if self.is_compiling():
             if not getattr(self, "_warned_compile", False):
                 self._warned_compile = True
                 _log("the model runs under torch.compile; compiled regions are not captured "
@@ -429,7 +451,7 @@ class Agent(object):
         idx = None
         logits = None
         if isinstance(out, torch.Tensor):
-            logits = out
+            logits = out.detach()
         elif isinstance(out, (tuple, list)):
             for t in out:
                 if isinstance(t, torch.Tensor) and not t.is_floating_point() and t.dim() >= 1:
@@ -438,7 +460,7 @@ class Agent(object):
             if idx is None:
                 for t in out:
                     if isinstance(t, torch.Tensor) and t.is_floating_point():
-                        logits = t
+                        logits = t.detach()
                         break
         if idx is None and logits is None:
             raise TypeError("router output %s has no logits or indices" % type(out).__name__)
@@ -459,7 +481,9 @@ class Agent(object):
             self._step_begin(ntok, dev)
         buf = self.bufs.get(dev)
         if buf is None:
-            buf = torch.zeros((3, len(self.layers), E), dtype=torch.int64, device=dev)
+            # A normal (not inference-mode) tensor, so that it can be updated in and out of inference mode.
+            with torch.inference_mode(False):
+                buf = torch.zeros((3, len(self.layers), E), dtype=torch.int64, device=dev)
             self.bufs[dev] = buf
             if dev.type == "cuda":
                 self.streams[dev] = torch.cuda.current_stream(dev)
@@ -469,7 +493,8 @@ class Agent(object):
         n = flat.shape[0]
         ones = self.ones.get(dev)
         if ones is None or ones.shape[0] < n:
-            ones = torch.ones(max(n, 4096), dtype=torch.int64, device=dev)
+            with torch.inference_mode(False):
+                ones = torch.ones(max(n, 4096), dtype=torch.int64, device=dev)
             self.ones[dev] = ones
         buf[self.phase_row, lay.index].scatter_add_(0, flat, ones[:n])
         self.dirty = True
@@ -486,6 +511,8 @@ class Agent(object):
             self.last_activity = now
             if self.global_handle is not None:
                 self._remove_global_hook()
+            if self.senders is None:
+                self._ensure_threads()  # first step, or first step after a fork
             if now >= self.next_flush and self.dirty:
                 self._flush(now)
             self.phase_row = self.next_phase_row
@@ -522,7 +549,7 @@ class Agent(object):
             free = self.pool.setdefault(dev, [])
             if dev.type == "cuda":
                 if not free and len(self.pending) < 8:
-                    free.append(torch.empty(buf.shape, dtype=buf.dtype, pin_memory=True))
+                    free.append(torch.empty(buf.shape, dtype=torch.int32, pin_memory=True))
                 if not free:
                     ok = False
                     break
@@ -533,16 +560,16 @@ class Agent(object):
                 stream = self.streams.get(dev) or torch.cuda.current_stream(dev)
                 with torch.cuda.stream(stream):
                     snap = buf.clone()
-                    buf.sub_(snap)
+                    buf.sub_(snap)  # not zero_(): increments enqueued meanwhile are kept
                     host = self.pool[dev].pop()
-                    host.copy_(snap, non_blocking=True)
+                    host.copy_(snap.to(torch.int32), non_blocking=True)
                     ev = torch.cuda.Event()
                     ev.record(stream)
                 parts.append((dev, host, ev))
             else:
                 snap = buf.clone()
                 buf.sub_(snap)
-                parts.append((dev, snap, None))
+                parts.append((dev, snap.to(torch.int32), None))
         routes = None
         if self.sample_n and self.route_meta and self.route_chunks is not None:
             routes = self._take_routes()
@@ -617,8 +644,9 @@ class Agent(object):
                 self.senders.append(_Sender(u, self.token, self.queue_size))
             except Exception as e:
                 _log("collector %s ignored: %s" % (u, e))
-        self.poller = threading.Thread(target=self._poll_loop, name="ballast-poller", daemon=True)
-        self.poller.start()
+        if not self.stopping:
+            self.poller = threading.Thread(target=self._poll_loop, name="ballast-poller", daemon=True)
+            self.poller.start()
 
     def _poll_loop(self):
         interval = min(0.05, self.flush_s / 4)
@@ -657,20 +685,28 @@ class Agent(object):
         E = self.num_experts
         total = None
         for dev, host, ev in parts:
-            vals = host.reshape(-1).tolist()
-            if total is None:
-                total = vals
-            else:
-                total = [a + b for a, b in zip(total, vals)]
+            t = host if ev is None else host.clone()
             if ev is not None:
                 self.pool.setdefault(dev, []).append(host)
+            total = t if total is None else total + t
+        if total is None:
+            return
+        # One summed row per phase; the rows are [L][E] int32. Encoded as base64 of little-endian
+        # bytes (a memcpy), not a JSON list, so that the GIL is held for microseconds, not milliseconds.
+        nonzero = (total.reshape(3, -1) != 0).any(dim=1).tolist()
         payload_parts = []
         for row in range(3):
             steps = win["steps"][row]
-            chunk = total[row * L * E:(row + 1) * L * E] if total is not None else [0] * (L * E)
-            if steps == 0 and not any(chunk):
+            if steps == 0 and not nonzero[row]:
                 continue
-            p = {"phase": PHASES[row], "steps": steps, "tokens": win["tokens"][row], "counts": chunk}
+            rowt = total[row].contiguous()
+            p = {"phase": PHASES[row], "steps": steps, "tokens": win["tokens"][row]}
+            if sys.byteorder == "little":
+                raw = ctypes.string_at(rowt.data_ptr(), rowt.numel() * 4)
+                p["counts_b64"] = base64.b64encode(raw).decode("ascii")
+                p["counts_dtype"] = "i32"
+            else:
+                p["counts"] = rowt.reshape(-1).tolist()
             payload_parts.append(p)
         if not payload_parts:
             return
@@ -740,10 +776,21 @@ class Agent(object):
 
     # ----- exit -----
     def shutdown(self):
-        """Flush the last window and give the senders a bounded time to deliver it."""
+        """Flush the last window and give the senders a bounded time to deliver it.
+
+        Runs at interpreter exit. The poller thread is stopped and joined first, so that no agent
+        thread is inside torch while the interpreter finalises (that can abort the process).
+        """
         if os.getpid() != self.pid:
             return
         try:
+            self.stopping = True
+            poller = self.poller
+            if poller is not None and poller.is_alive():
+                poller.join(timeout=2.0)
+                if poller.is_alive():
+                    _log("at exit: the background thread did not stop; the last window is dropped")
+                    return
             if self.enabled and self.dirty and self.model is not None:
                 if self.lock.acquire(timeout=1.0):
                     try:
@@ -754,7 +801,6 @@ class Agent(object):
                 return
             deadline = time.monotonic() + float(os.environ.get("BALLAST_EXIT_TIMEOUT_S", "3"))
             self._drain_ready(wait_s=max(0.0, deadline - time.monotonic()))
-            self.stopping = True
             for s in self.senders:
                 while s.q.unfinished_tasks and not s.failing and time.monotonic() < deadline:
                     time.sleep(0.01)

@@ -36,12 +36,13 @@ ROUTES = None  # when set: list per block of per-token sorted expert ids, in tok
 
 def dispatch(experts, x, idx, weights, truth, block=None):
     """Run each token through its selected experts; add the selections to truth[E] (ints)."""
-    if ROUTES is not None and block is not None:
+    if ROUTES is not None and block is not None and ROUTES is not None:
         ROUTES[block].extend(sorted(r) for r in idx.tolist())
     out = torch.zeros_like(x)
     for e, expert in enumerate(experts):
         tok, slot = (idx == e).nonzero(as_tuple=True)
-        truth[e] += int(tok.numel())
+        if truth is not None:
+            truth[e] += int(tok.numel())
         if tok.numel():
             out.index_add_(0, tok, expert(x[tok]) * weights[tok, slot].unsqueeze(-1))
     return out
@@ -56,6 +57,7 @@ class Qwen3MoeSparseMoeBlock(nn.Module):
         self.gate = nn.Linear(h, e, bias=False)
         self.experts = nn.ModuleList([Expert(h, f) for _ in range(e)])
         self.truth = None
+        self.block_index = None
 
     def forward(self, hidden_states):
         b, s, h = hidden_states.shape
@@ -86,6 +88,7 @@ class FusedMoE(nn.Module):
         self.global_num_experts = e
         self.experts = nn.ModuleList([Expert(h, f) for _ in range(e)])
         self.truth = None
+        self.block_index = None
 
     def forward(self, hidden_states, router_logits):
         probs = torch.softmax(router_logits, dim=-1, dtype=torch.float)
@@ -125,6 +128,7 @@ class OlmoeSparseMoeBlock(nn.Module):
         self.gate = OlmoeTopKRouter(h, e, top_k)
         self.experts = nn.ModuleList([Expert(h, f) for _ in range(e)])
         self.truth = None
+        self.block_index = None
 
     def forward(self, hidden_states):
         b, s, h = hidden_states.shape

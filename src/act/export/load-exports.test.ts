@@ -133,3 +133,15 @@ test('property: random integer [W][L][E] traces round-trip through every load fo
 test('ballast export CLI: unknown --to is an InputError naming the flag', async () => {
   await assert.rejects(runExport(LAW, { to: 'xlsx', out: join(dir, 'x') }), (e: Error & { file?: string }) => e.name === 'InputError' && e.file === '--to');
 });
+
+test('ballast export keeps load windows recorded beside routes', async () => {
+  const { makeTokenRoutes } = await import('../../core/token-routes.ts');
+  const meta = { layerIds: [0], topK: 1, sources: [] };
+  const routes = makeTokenRoutes({ meta, numLayers: 1, numExperts: 2, topK: 1, experts: Uint8Array.from([0, 1, 1]) });
+  const load = makeLoadTrace(meta, 1, 2, Float64Array.from([100, 7, 3, 9]), [{ step: 5 }, { step: 6 }]);
+  const p = join(dir, 'both.ballast');
+  writeLoadExport({ load, routes }, 'ballast', p);
+  const back = await readInput(p, quiet);
+  assert.deepEqual(Array.from(back.load.counts), [100, 7, 3, 9]);
+  assert.deepEqual(Array.from(back.routes!.experts), [0, 1, 1]);
+});

@@ -8,7 +8,8 @@
  *   parquet  long form, one row per (window, layer, expert): columns window INT32, layer INT32
  *            (model-level id), expert INT32, count DOUBLE; all windows. Key-value metadata
  *            `ballast.meta` holds the trace meta as JSON.
- *   ballast  the whole input (load windows and token routes) as a .ballast trace file.
+ *   ballast  the whole input as a .ballast trace file: token routes when present (plus the load windows
+ *            when they are not simply derived from the routes), else every load window.
  */
 import { writeFileSync } from 'node:fs';
 import { parquetWriteBuffer } from 'hyparquet-writer';
@@ -16,9 +17,16 @@ import { type LoadTrace, totalCounts } from '../../core/load-trace.ts';
 import type { TokenRoutes } from '../../core/token-routes.ts';
 import { writeTraceFile } from '../../ingest/ballast/writer.ts';
 import { encodeNpy2d } from '../../ingest/readers/npy/npy-format.ts';
+import { loadFromRoutes } from '../../ingest/routes-to-load.ts';
 
 export const LOAD_EXPORT_FORMATS = ['csv', 'npy', 'json', 'parquet', 'ballast'] as const;
 export type LoadExportFormat = (typeof LOAD_EXPORT_FORMATS)[number];
+
+function sameCounts(a: LoadTrace, b: LoadTrace): boolean {
+  if (a.counts.length !== b.counts.length) return false;
+  for (let i = 0; i < a.counts.length; i++) if (a.counts[i] !== b.counts[i]) return false;
+  return true;
+}
 
 function allIntegral(a: Float64Array): boolean {
   for (let i = 0; i < a.length; i++) if (!Number.isSafeInteger(a[i])) return false;
@@ -103,9 +111,10 @@ export function writeLoadExport(data: { load: LoadTrace; routes?: TokenRoutes },
       writeFileSync(outPath, new Uint8Array(loadToParquet(data.load)));
       return;
     case 'ballast':
-      // Routes carry everything when present; the load windows derived from them would duplicate it,
-      // except when the reader returned its own load windows (e.g. per-step counts) alongside.
-      writeTraceFile(outPath, data.routes ? { routes: data.routes } : { load: data.load });
+      // Routes carry everything when the load windows are just derived from them; load windows of the
+      // input's own (e.g. per-step counts recorded beside the routes) are kept too.
+      if (data.routes && sameCounts(loadFromRoutes(data.routes), data.load)) writeTraceFile(outPath, { routes: data.routes });
+      else writeTraceFile(outPath, data);
       return;
   }
 }

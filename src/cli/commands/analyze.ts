@@ -1,7 +1,7 @@
 /**
  * `ballast analyze <input...>`: expert and rank imbalance of routing traces (docs/analyze.md).
  *
- * Reads each input with `readInput`, checks that several inputs share one shape, builds the placement
+ * Reads the inputs with `readInputs` (which checks that several inputs share one shape), builds the placement
  * (linear / round-robin over --ranks, or a plan file), and prints `analyzeTrace` results as a terminal
  * summary or, with --json, as JSON (one object for one input, an array for several).
  */
@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { InputError } from '../../core/errors.ts';
 import { checkPlanMatchesTrace, type Plan } from '../../core/plan.ts';
 import { type AnalysisJson, analyzeTrace, DEFAULT_BATCH_TOKENS } from '../../analyze/analyze-trace.ts';
-import { type InputData, readInput } from '../../ingest/readers.ts';
+import { readInputs } from '../../ingest/read-inputs.ts';
 import { readPlanFile } from '../../plan/plan-file.ts';
 import { renderAnalyses } from '../../show/analyze-view.ts';
 import { useColor } from '../../show/term.ts';
@@ -49,7 +49,7 @@ export async function runAnalyze(inputs: string[], flags: AnalyzeFlags): Promise
   const ranks = optionalPositiveInt(flags.ranks, '--ranks');
   const ranksPerNode = optionalPositiveInt(flags.ranksPerNode, '--ranks-per-node');
   const batchTokens = optionalPositiveInt(flags.batchTokens, '--batch-tokens');
-  const data = await readAll(inputs, flags.format);
+  const data = await readInputs(inputs, { format: flags.format });
   const first = data[0].load;
 
   let placement: 'linear' | 'round-robin' | Plan;
@@ -87,32 +87,6 @@ export async function runAnalyze(inputs: string[], flags: AnalyzeFlags): Promise
       batchTokens,
     }),
   );
-}
-
-/** Read every input; all must share the first one's layers and experts. */
-async function readAll(inputs: string[], format: string | undefined): Promise<InputData[]> {
-  const out: InputData[] = [];
-  for (const path of inputs) {
-    const d = await readInput(path, { format });
-    if (out.length > 0) {
-      const a = out[0].load;
-      const b = d.load;
-      if (a.numLayers !== b.numLayers || a.numExperts !== b.numExperts) {
-        throw new InputError(
-          path,
-          '',
-          `${b.numLayers} layers x ${b.numExperts} experts, but ${out[0].path} has ${a.numLayers} x ${a.numExperts}; inputs analysed together must share one shape`,
-        );
-      }
-      const ia = a.meta.layerIds.join(',');
-      const ib = b.meta.layerIds.join(',');
-      if (ia !== ib) {
-        throw new InputError(path, '', `layer ids [${ib}] differ from ${out[0].path}'s [${ia}]`);
-      }
-    }
-    out.push(d);
-  }
-  return out;
 }
 
 function optionalPositiveInt(v: string | undefined, flag: string): number | undefined {

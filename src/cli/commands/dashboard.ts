@@ -1,14 +1,61 @@
+/**
+ * `ballast dashboard [--trace FILE | --collector ADDR] [--port P] [--host H]`: live local dashboard
+ * (docs/report.md). Runs until interrupted.
+ */
 import type { Command } from 'commander';
 import { InputError } from '../../core/errors.ts';
+import { readPlanFile } from '../../plan/plan-file.ts';
+import { Dashboard } from '../../show/dashboard/server.ts';
+import { CollectorSource, type DataSource, TraceFileSource } from '../../show/dashboard/sources.ts';
+import { parsePositiveInt } from './report.ts';
 
-/** `ballast dashboard`: placeholder until its issue lands. */
 export function register(program: Command): void {
   program
     .command('dashboard')
-    .description('Serve the live dashboard.')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      throw new InputError('', '', '`ballast dashboard` is not available in this build');
+    .description('Serve a live dashboard of a trace file or a running collector (heatmap, rank loads, imbalance, plan playground, /metrics).')
+    .option('--trace <file>', 'trace file to show (re-read when it changes)')
+    .option('--collector <addr>', 'running collector to follow, e.g. 127.0.0.1:9400')
+    .option('--token <token>', "the collector's bearer token")
+    .option('--format <name>', 'trace format (default: detect)')
+    .option('--port <P>', 'port (0 = any free port)', '8321')
+    .option('--host <H>', 'address to bind', '127.0.0.1')
+    .option('--ranks <G>', 'EP size for the current (linear) placement (default 8 or a divisor of E)')
+    .option('--current <plan>', 'current placement (default: linear over --ranks)')
+    .option('--solver <name>', "solver for the recommended plan ('none' to skip)", 'ballast')
+    .option('--redundant <R>', 'redundant slots per layer for the solver', '0')
+    .option('--batch-tokens <N>', 'tokens per batch for the per-batch replay of token routes')
+    .option('--keep-windows <N>', 'windows kept from a collector (older ones are merged)', '512')
+    .action(async (o: Record<string, string | undefined>) => {
+      if (Boolean(o.trace) === Boolean(o.collector)) throw new InputError('--trace', '', 'expected exactly one of --trace FILE or --collector ADDR');
+      const host = o.host ?? '127.0.0.1';
+      const port = parsePositiveInt('--port', o.port);
+      if (port === undefined || port > 65535) throw new InputError('--port', '', 'expected a port number 0..65535');
+      const source: DataSource = o.trace
+        ? new TraceFileSource(o.trace, { format: o.format })
+        : new CollectorSource(o.collector!, { token: o.token, keepWindows: parsePositiveInt('--keep-windows', o.keepWindows) });
+      const dash = new Dashboard({
+        source,
+        host,
+        port,
+        ranks: parsePositiveInt('--ranks', o.ranks) || undefined,
+        current: o.current ? readPlanFile(o.current) : undefined,
+        solver: o.solver,
+        redundantSlots: parsePositiveInt('--redundant', o.redundant),
+        batchTokens: parsePositiveInt('--batch-tokens', o.batchTokens) || undefined,
+      });
+      const url = await dash.start();
+      process.stdout.write(`ballast dashboard: ${url}/  (metrics at ${url}/metrics; Ctrl-C to stop)\n`);
+      if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') {
+        process.stderr.write(`ballast: warning: listening on ${host}; anyone who can reach it sees the trace\n`);
+      }
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          process.off('SIGINT', done);
+          process.off('SIGTERM', done);
+          void dash.stop().then(resolve);
+        };
+        process.on('SIGINT', done);
+        process.on('SIGTERM', done);
+      });
     });
 }

@@ -1,14 +1,223 @@
+/**
+ * `ballast demo`: the main job end to end on the bundled real trace (DeepSeek ESFT, law task,
+ * DeepSeek-V2-Lite architecture: 26 MoE layers x 64 experts, top-6, token-level routes):
+ *   1. measure imbalance for 8 GPUs under the engines' default (linear) placement;
+ *   2. plan with every solver side by side on the demo cluster (8xH100-SXM);
+ *   3. predict held-out: plan on the first half, replay the second half in 512-token batches;
+ *   4. the gate's verdict on applying the ballast plan instead of the default.
+ * Thin: every number comes from analyze/, plan/ and predict/.
+ */
 import type { Command } from 'commander';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defaultPlan } from '../../core/default-placements.ts';
 import { InputError } from '../../core/errors.ts';
+import { routesToCounts, sliceRoutes } from '../../core/token-routes.ts';
+import { analyzeTrace } from '../../analyze/analyze-trace.ts';
+import { readInput } from '../../ingest/readers.ts';
+import { loadCluster } from '../../plan/cluster/load.ts';
+import { planStats } from '../../plan/plan-stats.ts';
+import { getSolver } from '../../plan/solvers/index.ts';
+import type { SolveInput } from '../../plan/solver.ts';
+import { predictAndGate, renderGate } from '../../predict/gate.ts';
+import { loadModelConfig } from '../../predict/model-config.ts';
+import { renderSimulation } from '../../predict/render-simulation.ts';
+import { guessModel, simulate } from '../../predict/simulate.ts';
+import { renderAnalysis } from '../../show/analyze-view.ts';
+import { colors, fmt, useColor } from '../../show/term.ts';
+import { performance } from 'node:perf_hooks';
 
-/** `ballast demo`: placeholder until its issue lands. */
+/** The bundled demo trace (converted from data/esft-dsv2lite/raw/law.tgz by scripts/make-demo-data.ts). */
+export const DEMO_TRACE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'data', 'demo', 'esft-law.ballast');
+
+export interface DemoOptions {
+  trace: string;
+  ranks: number;
+  redundant: number;
+  cluster: string;
+  batchTokens: number;
+  trainFraction: number;
+}
+
+export interface DemoResult {
+  analysis: ReturnType<typeof analyzeTrace>;
+  solvers: {
+    solver: string;
+    redundant: number;
+    maxOverMean: number;
+    lowerBound: number;
+    gapToBound: number;
+    distinctRanksPerToken?: number;
+    extraHbmBytes?: number;
+    solveMs: number;
+  }[];
+  simulation: Awaited<ReturnType<typeof simulate>>;
+  gate: Awaited<ReturnType<typeof predictAndGate>>;
+}
+
+/** Run the demo pipeline and return every result (no printing). */
+export async function runDemo(o: DemoOptions): Promise<DemoResult> {
+  const data = await readInput(o.trace);
+  const { load, routes } = data;
+  if (!routes) throw new InputError(o.trace, '', 'the demo needs a trace with token routes');
+  const cluster = await loadCluster(o.cluster);
+  if (cluster.gpus.length !== o.ranks) {
+    throw new InputError('--ranks', '', `the ${o.cluster} cluster has ${cluster.gpus.length} GPUs, not ${o.ranks}`);
+  }
+  const L = load.numLayers;
+  const E = load.numExperts;
+  const layerIds = load.meta.layerIds;
+  const linear = defaultPlan('linear', L, E, o.ranks, layerIds, cluster.gpusPerNode);
+
+  // 1. Measure under the engines' default placement.
+  const analysis = analyzeTrace(load, { ranks: o.ranks, placement: 'linear', routes, batchTokens: o.batchTokens });
+
+  // 2. Plan on the whole trace with every solver (in-sample numbers, like `ballast plan`).
+  const whole = routesToCounts(routes);
+  const solvers: DemoResult['solvers'] = [];
+  const model = guessModel(E, routes.topK, load.meta.model)?.model ?? loadModelConfig('DeepSeek-V2-Lite');
+  for (const [name, R] of [
+    ['linear', 0],
+    ['round-robin', 0],
+    ['deepseek', o.redundant],
+    ['ballast', o.redundant],
+  ] as const) {
+    const input: SolveInput = {
+      load: whole,
+      windows: load.counts,
+      numWindows: load.numWindows,
+      numLayers: L,
+      numExperts: E,
+      layerIds,
+      numRanks: o.ranks,
+      numNodes: cluster.numNodes,
+      numGroups: 1,
+      redundantSlots: R,
+      cluster,
+      routes,
+      allowColocatedReplicas: name === 'deepseek',
+    };
+    const t0 = performance.now();
+    const plan = await getSolver(name).solve(input);
+    const solveMs = performance.now() - t0;
+    const st = planStats(plan, whole, { current: linear, routes, cluster, expertBytes: undefined });
+    solvers.push({
+      solver: name,
+      redundant: R,
+      maxOverMean: st.maxOverMean ?? Number.NaN,
+      lowerBound: st.lowerBound ?? Number.NaN,
+      gapToBound: st.gapToBound ?? Number.NaN,
+      distinctRanksPerToken: st.distinctRanksPerToken,
+      extraHbmBytes: st.extraHbmBytes,
+      solveMs,
+    });
+  }
+
+  // 3. Predict held-out: plan on the first part, replay the rest.
+  const simulation = await simulate({
+    trace: { path: o.trace, load, routes },
+    model,
+    cluster,
+    redundant: o.redundant,
+    policies: ['linear', 'deepseek', 'ballast', 'oracle', 'periodic'],
+    batchTokens: o.batchTokens,
+    trainFraction: o.trainFraction,
+    window: 4,
+    interval: 4,
+    periodicSolver: 'deepseek',
+    oracleSolver: 'ballast',
+  });
+
+  // 4. Gate: the ballast plan made on the training part vs the default, scored on the rest.
+  const target = o.trainFraction * routes.numTokens;
+  let cut = routes.numTokens;
+  for (const s of routes.seqStarts) if (s >= target) { cut = s; break; }
+  const trainRoutes = sliceRoutes(routes, 0, cut);
+  const proposed = await getSolver('ballast').solve({
+    load: routesToCounts(routes, 0, cut),
+    numLayers: L,
+    numExperts: E,
+    layerIds,
+    numRanks: o.ranks,
+    numNodes: cluster.numNodes,
+    numGroups: 1,
+    redundantSlots: o.redundant,
+    cluster,
+    routes: trainRoutes,
+  });
+  const gate = await predictAndGate({
+    load,
+    routes,
+    plan: proposed,
+    current: linear,
+    model,
+    cluster,
+    batchTokens: o.batchTokens,
+    scoreStart: cut,
+  });
+  return { analysis, solvers, simulation, gate };
+}
+
+export function renderDemo(r: DemoResult, o: DemoOptions, color: boolean): string {
+  const c = colors();
+  const h = (s: string) => (color ? c.bold(c.cyan(s)) : s);
+  const a = r.analysis;
+  const out: string[] = [];
+  out.push(h(`ballast demo: ${a.trace.model ?? 'trace'}`));
+  out.push(
+    `  ${a.trace.layers} MoE layers x ${a.trace.experts} experts, top-${a.trace.topK}, ${a.summary.tokens ?? '?'} tokens; ` +
+      'routing recorded by DeepSeek (deepseek-ai/ESFT, MIT) on the law task',
+  );
+  out.push('');
+  out.push(h(`1. Measure: ${o.ranks} GPUs, engines' default (linear) placement`));
+  out.push(renderAnalysis(a, { color }));
+  out.push('');
+  out.push(h(`2. Plan: solvers side by side on ${o.cluster} (in-sample, whole trace)`));
+  out.push('  solver        replicas  max/mean  lower bound  gap     GPUs/token  solve ms');
+  for (const s of r.solvers) {
+    out.push(
+      `  ${s.solver.padEnd(12)}  ${String(s.redundant).padStart(8)}  ${fmt(s.maxOverMean, 3).padStart(8)}  ${fmt(s.lowerBound, 3).padStart(11)}  ${`${fmt(s.gapToBound * 100, 1)}%`.padStart(6)}  ${fmt(s.distinctRanksPerToken, 2).padStart(10)}  ${fmt(s.solveMs, 1).padStart(8)}`,
+    );
+  }
+  out.push('  (GPUs/token: distinct GPUs a token is sent to per layer; fewer means less all-to-all traffic)');
+  out.push('');
+  out.push(h(`3. Predict: plan on the first ${Math.round(o.trainFraction * 100)}%, replay the rest in ${o.batchTokens}-token batches`));
+  out.push(renderSimulation(r.simulation));
+  out.push('');
+  out.push(h('4. Gate: apply the ballast plan, or keep the default?'));
+  out.push(renderGate(r.gate));
+  return out.join('\n');
+}
+
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('Run the main job on the bundled ESFT law trace.')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      throw new InputError('', '', '`ballast demo` is not available in this build');
+    .description('Run the main job (measure, plan, predict, gate) on the bundled real ESFT law trace.')
+    .option('--trace <file>', 'use another trace with token routes instead of the bundled one')
+    .option('--ranks <G>', 'GPUs (expert-parallel ranks)', '8')
+    .option('--redundant <R>', 'redundant expert slots per layer for replica-capable solvers', '8')
+    .option('--cluster <preset|file>', 'cluster preset or JSON', '8xH100-SXM')
+    .option('--batch-tokens <N>', 'tokens per replayed batch', '512')
+    .option('--train-fraction <f>', 'plan on this leading fraction of the tokens, score the rest', '0.5')
+    .option('--json', 'print every result as JSON')
+    .action(async (f: { trace?: string; ranks: string; redundant: string; cluster: string; batchTokens: string; trainFraction: string; json?: boolean }) => {
+      const int = (v: string, flag: string, min: number) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < min) throw new InputError(flag, '', `expected an integer >= ${min}, got "${v}"`);
+        return n;
+      };
+      const tf = Number(f.trainFraction);
+      if (!(tf > 0 && tf < 1)) throw new InputError('--train-fraction', '', `expected a fraction in (0, 1), got "${f.trainFraction}"`);
+      const o: DemoOptions = {
+        trace: f.trace ?? DEMO_TRACE,
+        ranks: int(f.ranks, '--ranks', 1),
+        redundant: int(f.redundant, '--redundant', 0),
+        cluster: f.cluster,
+        batchTokens: int(f.batchTokens, '--batch-tokens', 1),
+        trainFraction: tf,
+      };
+      const r = await runDemo(o);
+      if (f.json) process.stdout.write(`${JSON.stringify(r, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
+      else process.stdout.write(`${renderDemo(r, o, useColor())}\n`);
     });
 }

@@ -1,14 +1,39 @@
 import type { Command } from 'commander';
 import { InputError } from '../../core/errors.ts';
+import { readInput } from '../../ingest/readers.ts';
+import { renderDoctor, runDoctor } from '../../act/doctor/doctor.ts';
 
-/** `ballast doctor`: placeholder until its issue lands. */
+/** `ballast doctor [--trace T] [--json] [--gpu-memory-gb N] [--vllm-log F] [--sglang-log F] -- <launch command>` */
 export function register(program: Command): void {
   program
     .command('doctor')
-    .description('Check inference-server launch flags.')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      throw new InputError('', '', '`ballast doctor` is not available in this build');
+    .description('Check vLLM / SGLang launch flags (and engine logs) against the model config and a routing trace.')
+    .argument('[launch...]', 'the launch command after --, e.g. -- vllm serve deepseek-ai/DeepSeek-V3 --tensor-parallel-size 8')
+    .option('--trace <file>', 'routing trace (any format ballast reads) for the EPLB pay-off check')
+    .option('--gpu-memory-gb <n>', 'GPU HBM in GiB (default 80)')
+    .option('--vllm-log <file>', 'vLLM log with "EPLB step:" lines: balancedness series, consistency and wrong-axis check')
+    .option('--sglang-log <file>', 'SGLang log with "[Expert Balancedness]" lines')
+    .option('--ranks <n>', 'EP ranks for the log checks when the launch command does not give them')
+    .option('--json', 'print {facts, findings: [{id, severity, message, flag?}]}')
+    .action(async (launch: string[], o: { trace?: string; gpuMemoryGb?: string; vllmLog?: string; sglangLog?: string; ranks?: string; json?: boolean }) => {
+      const num = (v: string | undefined, name: string) => {
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (!(n > 0)) throw new InputError(name, '', `expected a positive number, got ${v}`);
+        return n;
+      };
+      if (launch.length === 0 && !o.vllmLog && !o.sglangLog) {
+        throw new InputError('', '', 'nothing to check; give the launch command after --, e.g. ballast doctor -- vllm serve MODEL --tensor-parallel-size 8');
+      }
+      const trace = o.trace ? await readInput(o.trace, {}) : undefined;
+      const report = await runDoctor({
+        argv: launch,
+        trace: trace ? { load: trace.load, routes: trace.routes } : undefined,
+        gpuMemoryGb: num(o.gpuMemoryGb, '--gpu-memory-gb'),
+        vllmLog: o.vllmLog,
+        sglangLog: o.sglangLog,
+        ranks: num(o.ranks, '--ranks'),
+      });
+      process.stdout.write(o.json ? `${JSON.stringify(report)}\n` : renderDoctor(report));
     });
 }

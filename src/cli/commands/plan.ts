@@ -236,12 +236,15 @@ export function renderPlanRun(run: PlanRun, opts: { color?: boolean; out?: strin
   lines.push(`  trace      ${run.data.path} (${run.data.format})`);
   const ref = run.reference ? `   ${run.reference.name} ${fmt(run.reference.maxOverMean, 3)}` : '';
   lines.push(`  max/mean   ${c.bold(fmt(stats.maxOverMean, 3))} in-sample (mean over layers)   bound ${fmt(stats.lowerBound, 3)}   gap ${fmt(stats.gapToBound * 100, 2)}%${ref}`);
+  if (stats.speedAdjustedMaxOverMean !== undefined) {
+    lines.push(`  speeds     ${fmt(stats.speedAdjustedMaxOverMean, 3)} slowest GPU time / time of a speed-proportional split (GPUs differ in speed)`);
+  }
   if (stats.expertsMoved !== undefined) {
     lines.push(`  moved      ${stats.expertsMoved} expert replicas vs current${stats.movedBytes !== undefined ? ` (${bytes(stats.movedBytes)})` : ''}`);
   }
   lines.push(`  extra HBM  ${stats.extraSlotsPerRank} slots per GPU over all layers${stats.extraHbmBytes !== undefined ? ` = ${bytes(stats.extraHbmBytes)} per GPU` : ''}`);
   if (stats.distinctRanksPerToken !== undefined) {
-    lines.push(`  fan-out    ${fmt(stats.distinctRanksPerToken, 2)} distinct GPUs per token${nodes > 1 || run.cluster ? `, ${fmt(stats.distinctNodesPerToken, 2)} nodes` : ''}`);
+    lines.push(`  fan-out    ${fmt(stats.distinctRanksPerToken, 2)} distinct GPUs per token${nodes > 1 ? `, ${fmt(stats.distinctNodesPerToken, 2)} nodes` : ''}`);
   }
   if (plan.allowColocatedReplicas && !run.input.allowColocatedReplicas) {
     lines.push(c.yellow('  note       this plan puts two replicas of one expert on one GPU (the solver allowed it)'));

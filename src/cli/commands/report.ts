@@ -16,6 +16,20 @@ export function parsePositiveInt(flag: string, v: string | undefined): number | 
   return n;
 }
 
+interface ReportFlags {
+  html?: string;
+  json?: string;
+  ranks?: string;
+  current?: string;
+  solver?: string;
+  redundant?: string;
+  batchTokens?: string;
+  model?: string;
+  cluster?: string;
+  predict?: boolean;
+  title?: string;
+}
+
 export function register(program: Command): void {
   program
     .command('report')
@@ -28,8 +42,11 @@ export function register(program: Command): void {
     .option('--solver <name>', "solver for the recommended plan when none is given ('none' to skip)", 'ballast')
     .option('--redundant <R>', 'redundant slots per layer for the solver', '0')
     .option('--batch-tokens <N>', 'tokens per batch for the per-batch replay of token routes')
+    .option('--model <config|preset>', 'model config for predicted time and the gate (default: guessed from the trace shape)')
+    .option('--cluster <file|preset>', 'cluster for the cost model (default: H100-SXM nodes)')
+    .option('--no-predict', 'skip predicted time and the gate')
     .option('--title <text>', 'page title', 'ballast report')
-    .action(async (inputs: string[], o: Record<string, string | undefined>) => {
+    .action(async (inputs: string[], o: ReportFlags) => {
       if (!o.html && !o.json) throw new InputError('--html', '', 'expected --html FILE and/or --json FILE');
       const current = o.current ? readPlanFile(o.current) : undefined;
       const data = await classifyInputs(inputs, { warn: (s) => process.stderr.write(`ballast: ${s}\n`) });
@@ -45,6 +62,9 @@ export function register(program: Command): void {
         solver: o.solver,
         redundantSlots: parsePositiveInt('--redundant', o.redundant),
         batchTokens: parsePositiveInt('--batch-tokens', o.batchTokens) || undefined,
+        model: o.model,
+        cluster: o.cluster,
+        noPredict: o.predict === false,
       });
       if (o.html) {
         const html = renderReportHtml(model);

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import { InputError } from '../../core/errors.ts';
 import { totalCounts } from '../../core/load-trace.ts';
 import { detectReader, type InputData, probePath, READERS, readInput } from '../readers.ts';
@@ -78,6 +79,21 @@ const quiet = { warn: () => {} };
 
 test('at least one reader has conformance cases', () => {
   assert.ok(loaded.length > 0);
+});
+
+test('property: every detect() returns a score in [0, 1] and never throws on random bytes', () => {
+  const prefixes = [[], [0x1f, 0x8b], [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59], [0x50, 0x4b, 0x03, 0x04], [0x7b], [0x5b, 0x5b], [0x42, 0x41, 0x4c, 0x4c, 0x41, 0x53, 0x54, 0x01]];
+  fc.assert(
+    fc.property(fc.constantFrom(...prefixes), fc.uint8Array({ maxLength: 2000 }), fc.boolean(), (pre, rest, isDir) => {
+      const head = Uint8Array.from([...pre, ...rest]);
+      const probe = { path: isDir ? 'd' : 'f.bin', isDirectory: isDir, head: isDir ? new Uint8Array(0) : head, entries: isDir ? ['a.txt', String(rest.length)] : [] };
+      for (const r of READERS) {
+        const s = r.detect(probe);
+        assert.ok(typeof s === 'number' && s >= 0 && s <= 1, `${r.name} detect() = ${s}`);
+      }
+    }),
+    { numRuns: 300 },
+  );
 });
 
 for (const { name, cases } of loaded) {

@@ -215,8 +215,7 @@ export function loadTorchFile(path: string, opts: TorchLoadOptions = {}): unknow
 function gather(file: string, where: string, raw: Uint8Array, dtype: TorchDType, offset: number, shape: number[], strides: number[]): TorchTensor {
   const isz = ITEM_SIZE[dtype];
   const n = shape.reduce((a, b) => a * b, 1);
-  const out = allocFor(dtype, n);
-  if (n === 0) return new TorchTensor(dtype, shape, out);
+  if (n === 0) return new TorchTensor(dtype, shape, allocFor(dtype, 0));
   // Highest element index touched must lie inside the storage.
   let maxIdx = offset;
   for (let d = 0; d < shape.length; d++) maxIdx += (shape[d] - 1) * strides[d];
@@ -263,10 +262,11 @@ function gather(file: string, where: string, raw: Uint8Array, dtype: TorchDType,
     expect *= shape[d];
   }
   if (contiguous && (dtype === 'int32' || dtype === 'float32') && (raw.byteOffset + offset * 4) % 4 === 0) {
-    const src = dtype === 'int32' ? new Int32Array(raw.buffer, raw.byteOffset + offset * 4, n) : new Float32Array(raw.buffer, raw.byteOffset + offset * 4, n);
-    (out as Int32Array | Float32Array).set(src);
-    return new TorchTensor(dtype, shape, out);
+    // Zero-copy view on the storage blob (which nothing else writes).
+    const view = dtype === 'int32' ? new Int32Array(raw.buffer, raw.byteOffset + offset * 4, n) : new Float32Array(raw.buffer, raw.byteOffset + offset * 4, n);
+    return new TorchTensor(dtype, shape, view);
   }
+  const out = allocFor(dtype, n);
   const D = shape.length;
   const idx = new Array<number>(D).fill(0);
   let src = offset;

@@ -65,16 +65,22 @@ export function numericTicks(x: Scale, min: number, max: number, count = 8): { x
   return niceTicks(min, max, count).map((t) => ({ x: x(t), label: formatNumber(t) }));
 }
 
-/** Legend in the top margin: one swatch + label per series (dashed swatch for reference lines). */
+/** Legend in the top margin: one swatch + label per series (dashed swatch for reference lines); wraps to a second row. */
 export function legend(f: Frame, items: { label: string; color: string; dashed?: boolean }[]): string {
   let s = `<g class="legend">`;
   let x = f.x0;
+  let y = 12;
   for (const it of items) {
+    const w = 30 + it.label.length * 6.2;
+    if (x > f.x0 && x + w - 12 > f.width) {
+      x = f.x0;
+      y += 14;
+    }
     s += `<g class="legend-item">`;
-    if (it.dashed) s += `<line x1="${x}" x2="${x + 14}" y1="12" y2="12" stroke="${it.color}" stroke-width="2" stroke-dasharray="4 3"/>`;
-    else s += `<rect x="${x}" y="6" width="12" height="12" rx="2" fill="${it.color}"/>`;
-    s += `<text x="${x + 18}" y="12" dominant-baseline="middle">${esc(it.label)}</text></g>`;
-    x += 30 + it.label.length * 6.6;
+    if (it.dashed) s += `<line x1="${x}" x2="${x + 14}" y1="${y}" y2="${y}" stroke="${it.color}" stroke-width="2" stroke-dasharray="4 3"/>`;
+    else s += `<rect x="${x}" y="${y - 6}" width="12" height="12" rx="2" fill="${it.color}"/>`;
+    s += `<text x="${x + 18}" y="${y}" dominant-baseline="middle">${esc(it.label)}</text></g>`;
+    x += w;
   }
   return `${s}</g>`;
 }

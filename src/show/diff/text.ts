@@ -6,6 +6,9 @@ import Table from 'cli-table3';
 import pc from 'picocolors';
 import type { DiffModel } from './diff.ts';
 
+/** cli-table3 borders without a rule between body rows. */
+const COMPACT = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
+
 const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '-');
 const pctPts = (v: number) => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(2)} pts`;
 
@@ -24,6 +27,7 @@ export function renderDiffText(d: DiffModel, opts: { color?: boolean; maxLayers?
   lines.push(`expert mix shift (total variation, mean over layers): ${f3(s.meanTotalVariation)}${s.worstLayer !== undefined ? `; rank imbalance rose most in layer ${s.worstLayer}` : ''}`);
   const t = new Table({
     head: ['layer', 'expert max/mean A', 'B', 'change', 'rank max/mean A', 'B', 'change', 'mix shift'],
+    chars: COMPACT,
     style: { head: [], border: [] },
     colAligns: ['right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
   });
@@ -36,7 +40,7 @@ export function renderDiffText(d: DiffModel, opts: { color?: boolean; maxLayers?
   }
   lines.push(t.toString());
   if (rows.length < d.layers.length) lines.push(`(${d.layers.length - rows.length} more layers in --json / --html)`);
-  const m = new Table({ head: ['layer', 'expert', 'share A', 'share B', 'change'], style: { head: [], border: [] }, colAligns: ['right', 'right', 'right', 'right', 'right'] });
+  const m = new Table({ head: ['layer', 'expert', 'share A', 'share B', 'change'], chars: COMPACT, style: { head: [], border: [] }, colAligns: ['right', 'right', 'right', 'right', 'right'] });
   for (const x of d.movers) m.push([String(x.layer), String(x.expert), `${(x.shareA * 100).toFixed(2)}%`, `${(x.shareB * 100).toFixed(2)}%`, pctPts(x.delta)]);
   lines.push(c.bold(`experts whose share of their layer moved most (top ${d.movers.length}):`));
   lines.push(m.toString());

@@ -13,7 +13,7 @@ export const PAGE_CSS = `
 @media (prefers-color-scheme: dark){:root:not([data-theme=light]){--bg:#0d1117;--fg:#e6edf3;--muted:#8b949e;--grid:#30363d;--card:#161b22;--border:#30363d;--accent:#56B4E9;--warn:#d29922;color-scheme:dark}}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-header.top{display:flex;align-items:center;gap:16px;padding:12px 24px;border-bottom:1px solid var(--border);position:sticky;top:0;background:var(--bg);z-index:5}
+header.top{display:flex;align-items:center;gap:16px;padding:12px 24px;border-bottom:1px solid var(--border);background:var(--bg)}
 header.top h1{font-size:18px;margin:0;flex:1}
 header.top .status{color:var(--muted);font-size:12px}
 button,select,input{font:inherit;color:var(--fg);background:var(--card);border:1px solid var(--border);border-radius:6px;padding:4px 10px}
@@ -25,7 +25,7 @@ h3{font-size:14px;margin:18px 0 6px}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:10px;margin:10px 0 6px}
 .card{background:var(--card);border:1px solid var(--border);border-radius:8px;padding:8px 12px}
 .card .k{font-size:11px;color:var(--muted);text-transform:uppercase;letter-spacing:.03em}
-.card .v{font-size:20px;font-weight:600;font-variant-numeric:tabular-nums}
+.card .v{font-size:19px;white-space:nowrap;font-weight:600;font-variant-numeric:tabular-nums}
 .card .s{font-size:11px;color:var(--muted)}
 .verdict-replan .v{color:var(--accent)}
 .verdict-keep .v{color:var(--warn)}
@@ -55,6 +55,7 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font
 form.playground{display:flex;flex-wrap:wrap;gap:10px;align-items:end}
 form.playground label{display:flex;flex-direction:column;font-size:12px;color:var(--muted);gap:2px}
 .error{color:var(--warn)}
+.scroll{overflow-x:auto}
 `;
 
 export const PAGE_SCRIPT = `

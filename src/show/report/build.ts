@@ -21,7 +21,6 @@ import { readPlanFile } from '../../plan/plan-file.ts';
 import type { PlacementSolver, SolveInput } from '../../plan/solver.ts';
 import { maxOverMean } from '../../analyze/max-over-mean.ts';
 import { batchRankLoad } from '../../analyze/batch-rank-load.ts';
-import { DEFAULT_BATCH_TOKENS } from '../../analyze/analyze-trace.ts';
 import {
   type GateView,
   type HeatmapView,
@@ -34,7 +33,8 @@ import {
   type TraceView,
 } from './model.ts';
 import { expertsMoved, perWindowMaxOverMean, placementView } from './placement-load.ts';
-import { optionalModule } from './optional.ts';
+import { getSolver, SOLVERS } from '../../plan/solvers/index.ts';
+import { type Prediction, tryPredict } from './predict.ts';
 
 export interface ReportInputs {
   traces: InputData[];
@@ -55,9 +55,18 @@ export interface BuildOptions {
   redundantSlots?: number;
   /** Tokens per batch for the per-batch replay of token routes. */
   batchTokens?: number;
+  /** Model preset or config.json for predicted time and the gate (default: guessed from the trace). */
+  model?: string;
+  /** Cluster preset or JSON for the cost model (default: H100 nodes). */
+  cluster?: string;
+  /** Skip predicted time and the gate. */
+  noPredict?: boolean;
   /** Clock for createdMs (tests). */
   now?: number;
 }
+
+/** Tokens per batch for the replayed series and the gate when not given. */
+export const REPORT_BATCH_TOKENS = 512;
 
 function readJsonIfSmall(path: string): unknown {
   try {
@@ -244,23 +253,18 @@ export function buildTraceView(input: InputData, opts: TraceViewOptions): TraceV
     heatmap: heatmapView(load, total),
     expertMaxOverMean: expertMom,
     placements: { current, recommended, stragglerReduction, gate: opts.gate },
-    timeSeries: timeSeries(input, plans, opts.batchTokens ?? DEFAULT_BATCH_TOKENS),
+    timeSeries: timeSeries(input, plans, opts.batchTokens ?? REPORT_BATCH_TOKENS),
   };
 }
 
-interface SolverRegistry {
-  getSolver(name: string): PlacementSolver;
-}
-
-/** The solver registry of this build, when it has one. */
-export async function solverRegistry(): Promise<SolverRegistry | undefined> {
-  const m = await optionalModule<Partial<SolverRegistry>>('../../plan/solvers/index.ts');
-  return m && typeof m.getSolver === 'function' ? (m as SolverRegistry) : undefined;
+/** Names of the placement solvers in this build. */
+export function solverNames(): string[] {
+  return SOLVERS.map((s) => s.name);
 }
 
 /**
  * Solve for a recommended plan of `input`'s total load over `numRanks` ranks.
- * Returns { plan } or { note } saying why there is none.
+ * Returns { plan }. Throws InputError for an unknown solver name.
  */
 export async function recommendPlan(
   input: InputData,
@@ -268,15 +272,7 @@ export async function recommendPlan(
   opts: { solver?: string; redundantSlots?: number; current?: Plan; ranksPerNode?: number },
 ): Promise<{ plan?: Plan; note?: string }> {
   const name = opts.solver ?? 'ballast';
-  const reg = await solverRegistry();
-  if (!reg) return { note: 'no recommended placement: this build has no placement solvers (src/plan/solvers)' };
-  let solver: PlacementSolver;
-  try {
-    solver = reg.getSolver(name);
-  } catch (e) {
-    if (e instanceof InputError) throw e;
-    return { note: `no recommended placement: solver "${name}" is not available` };
-  }
+  const solver: PlacementSolver = getSolver(name);
   const load = input.load;
   const G = numRanks;
   const ranksPerNode = opts.ranksPerNode ?? G;
@@ -345,8 +341,20 @@ export function simulationView(path: string, json: Record<string, unknown>): Sim
       for (const [k, v] of Object.entries(o as Record<string, unknown>)) walk(v, prefix ? `${prefix}.${k}` : k, depth + 1);
     }
   };
-  walk(json, '', 0);
-  return { label: basename(path), path, scalars: scalars.slice(0, 400), series: series.slice(0, 12) };
+  let policies: SimulationView['policies'];
+  if (Array.isArray(json.policies) && json.policies.every((p) => p && typeof p === 'object' && typeof (p as { name?: unknown }).name === 'string')) {
+    policies = (json.policies as Record<string, unknown>[]).map((p) => {
+      const values: Record<string, number> = {};
+      const flat = (o: unknown, prefix: string) => {
+        if (typeof o === 'number' && Number.isFinite(o)) values[prefix] = o;
+        else if (o && typeof o === 'object' && !Array.isArray(o)) for (const [k, v] of Object.entries(o)) flat(v, prefix ? `${prefix}.${k}` : k);
+      };
+      flat(p, '');
+      return { name: String(p.name), values };
+    });
+    walk({ ...json, policies: undefined }, '', 0);
+  } else walk(json, '', 0);
+  return { label: basename(path), path, scalars: scalars.slice(0, 400), series: series.slice(0, 12), policies };
 }
 
 /** Build the whole report model. */
@@ -382,7 +390,19 @@ export async function buildReportModel(inputs: ReportInputs, opts: BuildOptions 
       recommended = r.plan;
       if (recommended) recommendedLabel = `recommended (${recommended.solver ?? opts.solver ?? 'ballast'})`;
     }
-    model.traces.push(buildTraceView(input, { current, recommended, recommendedLabel, batchTokens: opts.batchTokens }));
+    const batchTokens = opts.batchTokens ?? REPORT_BATCH_TOKENS;
+    let prediction: Prediction | undefined;
+    if (recommended && !opts.noPredict) {
+      prediction = await tryPredict(input, current, recommended, { model: opts.model, cluster: opts.cluster, batchTokens });
+      if (prediction.note) model.notes.push(`${basename(input.path)}: ${prediction.note}`);
+    }
+    const view = buildTraceView(input, { current, recommended, recommendedLabel, batchTokens, gate: prediction?.gate });
+    if (prediction?.series && view.placements) {
+      prediction.series.series[0].label = view.placements.current.label;
+      if (view.placements.recommended) prediction.series.series[1].label = view.placements.recommended.label;
+      view.timeSeries.unshift(prediction.series);
+    }
+    model.traces.push(view);
     for (const w of input.warnings) model.notes.push(`${basename(input.path)}: ${w}`);
   }
   inputs.plans.forEach((p, i) => {

@@ -27,17 +27,23 @@ function figure(id: string, caption: string, sub: string, chart: string): string
 }
 
 function seriesFigure(id: string, s: SeriesView): string {
+  let lo = Number.POSITIVE_INFINITY;
+  for (const x of s.series) for (const v of x.values) if (Number.isFinite(v) && v < lo) lo = v;
+  // Ratios start at 1; times start near their minimum so that a few percent are visible.
+  const yMin = s.unit === '×' ? 1 : s.unit === 'µs' && Number.isFinite(lo) ? lo * 0.97 : undefined;
   return figure(
     id,
     s.title,
     s.note ?? '',
-    lineChart({ title: s.title, x: s.x, xName: s.xName, series: s.series, xLabel: s.xLabel, yLabel: s.yLabel, unit: s.unit, yMin: s.unit === '×' ? 1 : undefined, width: FULL_WIDTH }),
+    lineChart({ title: s.title, x: s.x, xName: s.xName, series: s.series, xLabel: s.xLabel, yLabel: s.yLabel, unit: s.unit, yMin, width: FULL_WIDTH }),
   );
 }
 
 function gateCard(g: GateView): string {
   const cls = /replan|apply|go|yes|pays/i.test(g.verdict) ? 'verdict-replan' : 'verdict-keep';
-  return card('Gate verdict', g.verdict, g.reason ?? '', cls);
+  const gain = g.figures['predicted gain per step (%)'];
+  const sub = typeof gain === 'number' ? `predicted gain ${gain.toFixed(1)}% per step; details below` : 'details below';
+  return card('Gate verdict', g.verdict, sub, cls);
 }
 
 function placementRows(views: PlacementView[]): string {
@@ -94,6 +100,60 @@ function compactIds(ids: number[]): string {
   return contiguous && ids.length > 2 ? `${ids[0]}–${ids[ids.length - 1]}` : ids.join(', ');
 }
 
+/** Rank-load bars and imbalance-by-layer lines for a trace's placements ('' without placements). */
+export function renderPlacementCharts(t: TraceView, id: string): string {
+  const pl = t.placements;
+  const h = t.heatmap;
+  let s = '';
+  if (pl) {
+    const G = pl.current.numRanks;
+    const series = [{ label: pl.current.label, values: pl.current.rankLoad }];
+    if (pl.recommended && pl.recommended.numRanks === G) series.push({ label: pl.recommended.label, values: pl.recommended.rankLoad });
+    const total = pl.current.rankLoad.reduce((a, b) => a + b, 0);
+    s += `<div class="grid2">`;
+    s += figure(
+      `${id}-ranks`,
+      'Load per EP rank',
+      'token-expert assignments, summed over layers',
+      barChart({
+        title: 'Load per EP rank', categories: Array.from({ length: G }, (_, r) => String(r)), categoryName: 'rank', series,
+        xLabel: 'EP rank', yLabel: 'assignments (all layers)', unit: 'assignments', referenceLines: [{ label: 'even share', value: total / G }], width: HALF_WIDTH, height: 320,
+      }),
+    );
+    const lseries = [{ label: pl.current.label, values: pl.current.layerMaxOverMean }];
+    if (pl.recommended) lseries.push({ label: pl.recommended.label, values: pl.recommended.layerMaxOverMean });
+    lseries.push({ label: 'hottest expert (expert load)', values: t.expertMaxOverMean });
+    s += figure(
+      `${id}-layers`,
+      'Imbalance by layer',
+      'max ÷ mean of rank load (and of expert load)',
+      lineChart({
+        title: 'Imbalance by layer', x: h.rowLabels.map((_, i) => i), xTickLabels: h.rowLabels.map(String), xName: 'layer',
+        series: lseries, xLabel: 'MoE layer (model index)', yLabel: 'max / mean', unit: '×', yMin: 1, width: HALF_WIDTH, height: 320,
+      }),
+    );
+    s += `</div>`;
+  }
+  return s;
+}
+
+/** Plan summary table (current vs recommended) and the gate's verdict. */
+export function renderPlanTables(t: TraceView): string {
+  const pl = t.placements;
+  let s = '';
+  if (pl) {
+    s += `<h3>Plan summary</h3>`;
+    s += placementRows(pl.recommended ? [pl.current, pl.recommended] : [pl.current]);
+    if (pl.gate) {
+      s += `<h3>Gate</h3><table class="gate-table"><tbody><tr><th>verdict</th><td>${esc(pl.gate.verdict)}</td></tr>`;
+      if (pl.gate.reason) s += `<tr><th>reason</th><td>${esc(pl.gate.reason)}</td></tr>`;
+      for (const [k, v] of Object.entries(pl.gate.figures)) s += `<tr><th>${esc(k)}</th><td class="num">${esc(typeof v === 'number' ? num(v, 4) : v)}</td></tr>`;
+      s += `</tbody></table>`;
+    }
+  }
+  return s;
+}
+
 /** One trace's section. `idx` makes element ids unique on the page. */
 export function renderTraceSection(t: TraceView, idx: number): string {
   const m = t.meta;
@@ -128,48 +188,11 @@ export function renderTraceSection(t: TraceView, idx: number): string {
       rowName: 'layer', colName: 'expert', xLabel: 'expert id', yLabel: 'MoE layer (model index)', unit: '× layer mean', id: `${id}-hm`, width: FULL_WIDTH,
     }),
   );
-  if (pl) {
-    const G = pl.current.numRanks;
-    const series = [{ label: pl.current.label, values: pl.current.rankLoad }];
-    if (pl.recommended && pl.recommended.numRanks === G) series.push({ label: pl.recommended.label, values: pl.recommended.rankLoad });
-    const total = pl.current.rankLoad.reduce((a, b) => a + b, 0);
-    s += `<div class="grid2">`;
-    s += figure(
-      `${id}-ranks`,
-      'Load per EP rank',
-      'token-expert assignments, summed over layers',
-      barChart({
-        title: 'Load per EP rank', categories: Array.from({ length: G }, (_, r) => String(r)), categoryName: 'rank', series,
-        xLabel: 'EP rank', yLabel: 'assignments (all layers)', unit: 'assignments', referenceLines: [{ label: 'even share', value: total / G }], width: HALF_WIDTH, height: 320,
-      }),
-    );
-    const lseries = [{ label: `${pl.current.label} ranks`, values: pl.current.layerMaxOverMean }];
-    if (pl.recommended) lseries.push({ label: `${pl.recommended.label} ranks`, values: pl.recommended.layerMaxOverMean });
-    lseries.push({ label: 'hottest expert', values: t.expertMaxOverMean });
-    s += figure(
-      `${id}-layers`,
-      'Imbalance by layer',
-      'max ÷ mean of rank load (and of expert load)',
-      lineChart({
-        title: 'Imbalance by layer', x: h.rowLabels.map((_, i) => i), xTickLabels: h.rowLabels.map(String), xName: 'layer',
-        series: lseries, xLabel: 'MoE layer (model index)', yLabel: 'max / mean', unit: '×', yMin: 1, width: HALF_WIDTH, height: 320,
-      }),
-    );
-    s += `</div>`;
-  }
+  s += renderPlacementCharts(t, id);
   t.timeSeries.forEach((ts, i) => {
     s += seriesFigure(`${id}-series-${i}`, ts);
   });
-  if (pl) {
-    s += `<h3>Plan summary</h3>`;
-    s += placementRows(pl.recommended ? [pl.current, pl.recommended] : [pl.current]);
-    if (pl.gate) {
-      s += `<h3>Gate</h3><table class="gate-table"><tbody><tr><th>verdict</th><td>${esc(pl.gate.verdict)}</td></tr>`;
-      if (pl.gate.reason) s += `<tr><th>reason</th><td>${esc(pl.gate.reason)}</td></tr>`;
-      for (const [k, v] of Object.entries(pl.gate.figures)) s += `<tr><th>${esc(k)}</th><td class="num">${esc(typeof v === 'number' ? num(v, 4) : v)}</td></tr>`;
-      s += `</tbody></table>`;
-    }
-  }
+  s += renderPlanTables(t);
   s += `<details class="meta"><summary>Trace metadata</summary>${metaTable(t)}</details>`;
   return `${s}</section>`;
 }
@@ -188,10 +211,33 @@ function planSection(plans: PlanSummary[]): string {
   return `${s}</tbody></table><p class="muted">No trace of matching shape was given, so these plans are summarised without loads.</p></section>`;
 }
 
+function policyBlock(sim: SimulationView, i: number): string {
+  const pols = sim.policies!;
+  const names = pols.map((p) => p.name);
+  const charts: [string, string, string, string][] = [
+    ['predictedBatchTimeUs', 'Predicted time per batch', 'predicted time (µs)', 'µs'],
+    ['perBatchMaxOverMean.mean', 'Per-batch max/mean rank load', 'max / mean', '×'],
+  ];
+  let s = `<div class="grid2">`;
+  for (const [key, title, yLabel, unit] of charts) {
+    if (!pols.some((p) => key in p.values)) continue;
+    s += figure(`sim${i}-${key.replace(/\W/g, '-')}`, title, 'per policy', barChart({
+      title, categories: names, categoryName: 'policy', series: [{ label: title, values: pols.map((p) => p.values[key] ?? Number.NaN) }],
+      xLabel: 'policy', yLabel, unit, width: HALF_WIDTH, height: 300,
+    }));
+  }
+  s += `</div>`;
+  const keys = [...new Set(pols.flatMap((p) => Object.keys(p.values)))].slice(0, 24);
+  s += `<div class="scroll"><table class="policies"><thead><tr><th></th>${names.map((n) => `<th>${esc(n)}</th>`).join('')}</tr></thead><tbody>`;
+  for (const k of keys) s += `<tr><th class="mono">${esc(k)}</th>${pols.map((p) => `<td class="num">${esc(num(p.values[k], 4))}</td>`).join('')}</tr>`;
+  return `${s}</tbody></table></div>`;
+}
+
 function simulationSection(sims: SimulationView[]): string {
   let s = '';
   sims.forEach((sim, i) => {
     s += `<section class="simulation" id="sim${i}"><h2>Simulation <span class="muted">— ${esc(sim.label)}</span></h2>`;
+    if (sim.policies?.length) s += policyBlock(sim, i);
     s += `<table><tbody>${sim.scalars.map(([k, v]) => `<tr><th class="mono">${esc(k)}</th><td class="num">${esc(typeof v === 'number' ? num(v, 4) : String(v))}</td></tr>`).join('')}</tbody></table>`;
     sim.series.forEach((ts, j) => {
       s += seriesFigure(`sim${i}-series-${j}`, ts);

@@ -130,4 +130,6 @@ export interface SimulationView {
   /** Scalar fields, flattened with dotted keys. */
   scalars: [string, number | string | boolean][];
   series: SeriesView[];
+  /** One row per replayed policy (`ballast simulate --json` policies), numeric fields flattened. */
+  policies?: { name: string; values: Record<string, number> }[];
 }

@@ -4,7 +4,8 @@
  * placementView(label, plan, load[L][E]) -> PlacementView: rank loads summed over layers [G],
  *   per-layer max/mean rank load [L], both balancedness conventions.
  * perWindowMaxOverMean(trace, plan) -> [W]: for each window, the mean over layers (with traffic) of
- *   max/mean rank load in that window.
+ *   max/mean rank load in that window (same numbers as rankLoads + maxOverMean, without allocating
+ *   per window).
  * expertsMoved(current, next) -> replicas of `next` placed on a rank that held no copy of that expert
  *   in `current` (the weights that must be loaded to switch).
  */
@@ -48,17 +49,40 @@ export function placementView(label: string, plan: Plan, load: Float64Array): Pl
 export function perWindowMaxOverMean(trace: LoadTrace, plan: Plan): number[] {
   const { numLayers: L, numExperts: E, numWindows: W } = trace;
   const G = plan.numRanks;
+  // Per layer, per slot: expert, rank and the share of the expert's load it takes (1 / replicas).
+  const slotExpert: Int32Array[] = [];
+  const slotRank: Int32Array[] = [];
+  const slotWeight: Float64Array[] = [];
+  for (let l = 0; l < L; l++) {
+    const row = plan.phy2log[l];
+    const P = row.length;
+    const cnt = new Int32Array(E);
+    for (const e of row) cnt[e]++;
+    slotExpert.push(Int32Array.from(row));
+    slotRank.push(Int32Array.from({ length: P }, (_, p) => rankOfSlot(p, P, G)));
+    slotWeight.push(Float64Array.from(row, (e) => 1 / cnt[e]));
+  }
+  const acc = new Float64Array(G);
   const out: number[] = [];
+  const c = trace.counts;
   for (let w = 0; w < W; w++) {
-    const rl = rankLoads(trace.counts.subarray(w * L * E, (w + 1) * L * E), plan);
     let s = 0;
     let n = 0;
     for (let l = 0; l < L; l++) {
-      const row = rl.subarray(l * G, (l + 1) * G);
+      acc.fill(0);
+      const base = (w * L + l) * E;
+      const se = slotExpert[l];
+      const sr = slotRank[l];
+      const sw = slotWeight[l];
+      for (let p = 0; p < se.length; p++) acc[sr[p]] += c[base + se[p]] * sw[p];
       let tot = 0;
-      for (let r = 0; r < G; r++) tot += row[r];
+      let mx = 0;
+      for (let r = 0; r < G; r++) {
+        tot += acc[r];
+        if (acc[r] > mx) mx = acc[r];
+      }
       if (tot <= 0) continue;
-      s += maxOverMean(row);
+      s += mx / (tot / G);
       n++;
     }
     out.push(n ? s / n : Number.NaN);

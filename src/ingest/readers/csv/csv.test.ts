@@ -76,3 +76,8 @@ test('maxBytes refuses a matrix that would not fit', async () => {
   const p = file('0,0,1\n0,60000,1\n1,60000,1\n');
   await assert.rejects(readInput(p, { format: 'csv', maxBytes: 100_000 }), (e) => e instanceof InputError && /memory/.test(e.message));
 });
+
+test('a CSV with a malformed row is still detected as csv, so the error names the line', async () => {
+  const p = file('layer,expert,count\n0,0,1\n0,1,2\n0,2\n1,0,4\n');
+  await assert.rejects(readInput(p), (e) => e instanceof InputError && e.where === 'line 4' && /^expected 3 fields, got 2/.test(e.message));
+});

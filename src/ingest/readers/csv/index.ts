@@ -2,7 +2,7 @@
  * CSV load reader: rows `layer,expert,count` (header optional), the way SGLang users share counts.
  *
  * Result: one window, [1][L][E]. Layers are the distinct layer values sorted ascending (they become
- * meta.layerIds); E = max expert id + 1; (layer, expert) pairs with no row count 0. Streams the file
+ * meta.layerIds); E = max expert id + 1, or ReadOptions.numExperts when given (larger); (layer, expert) pairs with no row count 0. Streams the file
  * line by line. Counts must be non-negative integers; duplicate (layer, expert) rows are an error.
  * A header may name the columns in any order (`expert,layer,count`); without one the order is
  * layer, expert, count.
@@ -10,7 +10,7 @@
 import { InputError } from '../../../core/errors.ts';
 import { makeLoadTrace } from '../../../core/load-trace.ts';
 import type { Probe, RawRead, ReadOptions, TraceReader } from '../../reader.ts';
-import { defaultMaxBytes, forEachLine, headText } from './text-lines.ts';
+import { defaultMaxBytes, forEachLine, headText, showText } from './text-lines.ts';
 
 /** Largest expert id accepted (TokenRoutes allow 65536 experts). */
 const MAX_EXPERT_ID = 65535;
@@ -39,20 +39,24 @@ function detect(p: Probe): number {
   // The probe may cut the last line short; judge only whole lines (or the whole file when it fits).
   if (lines.length > 1 && p.head.length >= 65536) lines.pop();
   let data = 0;
+  let bad = 0;
   let header = false;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].replace(/\r$/, '');
     if (line.trim() === '' || line.startsWith('#')) continue;
-    if (data === 0 && !header && HEADER_ROW.test(line)) {
+    if (data === 0 && bad === 0 && !header && HEADER_ROW.test(line)) {
       header = true;
       if (!/layer/i.test(line) || !/expert/i.test(line)) return 0;
       continue;
     }
-    if (!DATA_ROW.test(line)) return 0;
-    data++;
+    if (DATA_ROW.test(line)) data++;
+    else bad++;
   }
-  if (data === 0 && !header) return 0;
-  return p.path.toLowerCase().endsWith('.csv') ? 0.9 : 0.8;
+  const csvName = p.path.toLowerCase().endsWith('.csv');
+  if (data === 0 && !header) return csvName && bad > 0 && text.includes(',') ? 0.3 : 0;
+  // A few malformed rows still make it this reader's file, so the user gets its line-numbered error.
+  if (bad > 0) return bad <= 2 || bad * 10 <= data ? (csvName ? 0.6 : 0.5) : csvName ? 0.3 : 0;
+  return csvName ? 0.9 : 0.8;
 }
 
 function read(path: string, opts: ReadOptions): RawRead {
@@ -78,7 +82,7 @@ function read(path: string, opts: ReadOptions): RawRead {
         const ei = names.indexOf('expert');
         const ci = names.findIndex((n) => n === 'count' || n === 'load' || n === 'tokens');
         if (li < 0 || ei < 0 || ci < 0) {
-          throw new InputError(path, where, `expected a header naming layer, expert and count, or a data row of integers; got "${line.slice(0, 80)}"`);
+          throw new InputError(path, where, `expected a header naming layer, expert and count, or a data row of integers; got ${showText(line)}`);
         }
         col = { layer: li, expert: ei, count: ci };
         return;
@@ -87,16 +91,16 @@ function read(path: string, opts: ReadOptions): RawRead {
     const ls = fields[col.layer];
     const es = fields[col.expert];
     const cs = fields[col.count];
-    if (!isUint(ls)) throw new InputError(path, where, `expected a non-negative integer layer, got "${ls}"`);
-    if (!isUint(es)) throw new InputError(path, where, `expected a non-negative integer expert id, got "${es}"`);
+    if (!isUint(ls)) throw new InputError(path, where, `expected a non-negative integer layer, got ${showText(ls)}`);
+    if (!isUint(es)) throw new InputError(path, where, `expected a non-negative integer expert id, got ${showText(es)}`);
     const layer = Number(ls);
     const expert = Number(es);
     if (!Number.isSafeInteger(layer)) throw new InputError(path, where, `layer ${ls} is too large`);
     if (expert > MAX_EXPERT_ID) throw new InputError(path, where, `expert id ${es} is too large; expected at most ${MAX_EXPERT_ID}`);
     const count = cs === '' ? NaN : Number(cs);
-    if (!Number.isFinite(count)) throw new InputError(path, where, `expected a finite count, got "${cs}"`);
+    if (!Number.isFinite(count)) throw new InputError(path, where, `expected a finite count, got ${showText(cs)}`);
     if (count < 0 || !Number.isInteger(count)) {
-      throw new InputError(path, where, `expected a non-negative integer count, got ${cs}`);
+      throw new InputError(path, where, `expected a non-negative integer count, got ${showText(cs).replace(/^"(.*)"$/, '$1')}`);
     }
     let row = layers.get(layer);
     if (!row) {
@@ -126,7 +130,11 @@ function read(path: string, opts: ReadOptions): RawRead {
   if (!sawData) throw new InputError(path, '', 'empty file; expected rows of layer,expert,count');
   const layerIds = [...layers.keys()].sort((a, b) => a - b);
   const L = layerIds.length;
-  const E = maxExpert + 1;
+  let E = maxExpert + 1;
+  if (opts.numExperts !== undefined) {
+    if (maxExpert >= opts.numExperts) throw new InputError(path, '', `expert id ${maxExpert} >= ${opts.numExperts} experts (numExperts)`);
+    E = opts.numExperts;
+  }
   if (L * E * 8 > maxBytes) throw new InputError(path, '', `${L} layers x ${E} experts needs more memory than the ${maxBytes} bytes allowed`);
   const counts = new Float64Array(L * E);
   for (let l = 0; l < L; l++) {

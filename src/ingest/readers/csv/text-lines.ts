@@ -5,6 +5,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
+import { InputError } from '../../../core/errors.ts';
 
 /** Default ceiling on bytes a reader may allocate: 80% of total memory (at least the free memory). */
 export function defaultMaxBytes(): number {
@@ -12,6 +13,8 @@ export function defaultMaxBytes(): number {
 }
 
 const CHUNK = 1 << 20;
+/** Longest line accepted (V8 strings top out near 512 MiB). */
+export const MAX_LINE_CHARS = 1 << 28;
 
 /**
  * Call `onLine(line, lineNo)` for every line of the file at `path` (1-based line numbers, '\n' or
@@ -41,6 +44,9 @@ export function forEachLine(path: string, onLine: (line: string, lineNo: number)
         start = nl + 1;
       }
       carry = text.slice(start);
+      if (carry.length > MAX_LINE_CHARS) {
+        throw new InputError(path, `line ${lineNo + 1}`, `line longer than ${MAX_LINE_CHARS} characters; expected line-oriented text`);
+      }
     }
     carry += dec.end();
     if (carry.length > 0) {
@@ -79,4 +85,10 @@ export function headText(head: Uint8Array): string | undefined {
   }
   if (bad > head.length / 100) return undefined;
   return Buffer.from(head.buffer, head.byteOffset, head.byteLength).toString('utf8');
+}
+
+/** A field or line for an error message: quoted and cut to 60 characters, or "binary data" when not printable text. */
+export function showText(s: string): string {
+  if (!/^[\x20-\x7e\t\u00a0-\u024f]*$/.test(s)) return 'binary data (not text)';
+  return JSON.stringify(s.length > 60 ? `${s.slice(0, 60)}...` : s);
 }

@@ -19,7 +19,7 @@ import { basename, dirname, join } from 'node:path';
 import { InputError } from '../../../core/errors.ts';
 import { allocExpertIds, makeTokenRoutes } from '../../../core/token-routes.ts';
 import type { Probe, RawRead, ReadOptions, TraceReader } from '../../reader.ts';
-import { defaultMaxBytes } from '../csv/text-lines.ts';
+import { defaultMaxBytes, showText } from '../csv/text-lines.ts';
 import { gunzipPrefix, listTar, looksLikeTar, maybeGunzip } from './tar.ts';
 
 const LAYER_FILE = /^expert_weights_(\d+)\.txt$/;
@@ -31,7 +31,7 @@ interface LayerSource {
   file: string;
   /** Prefix for InputError.where ('' for a directory member, 'law/expert_weights_3.txt ' in an archive). */
   wherePrefix: string;
-  text: string;
+  bytes: Buffer;
 }
 
 interface ParsedLayer {
@@ -64,7 +64,7 @@ function layerSourcesFromDir(dir: string, maxBytes: number): LayerSource[] {
     layer: Number(LAYER_FILE.exec(n)![1]),
     file: join(dir, n),
     wherePrefix: '',
-    text: readFileSync(join(dir, n), 'utf8'),
+    bytes: readFileSync(join(dir, n)),
   }));
 }
 
@@ -80,12 +80,11 @@ function layerSourcesFromArchive(path: string, maxBytes: number): LayerSource[] 
   if (dirs.length > 1) {
     throw new InputError(path, '', `archive holds expert_weights files in several directories (${dirs.join(', ')}); expected one task per archive`);
   }
-  const dec = new TextDecoder('utf-8');
   return members.map((m) => ({
     layer: Number(LAYER_FILE.exec(basename(m.name))![1]),
     file: path,
     wherePrefix: `${m.name} `,
-    text: dec.decode(m.data),
+    bytes: Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength),
   }));
 }
 
@@ -93,12 +92,50 @@ function fail(src: LayerSource, where: string, message: string): never {
   throw new InputError(src.file, `${src.wherePrefix}${where}`.trim(), message);
 }
 
+const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
+
+/**
+ * Parse the decimal in bytes [s, e): `[-]digits[.digits]` with at most 15 significant digits is done
+ * here (mantissa / 10^scale, both exact doubles, so the quotient is the correctly rounded value, the
+ * same as Number()); anything else goes through Number() on the text. NaN when not a number.
+ */
+function parseDecimal(b: Buffer, s: number, e: number): number {
+  let i = s;
+  let neg = false;
+  if (b[i] === 45) {
+    neg = true;
+    i++;
+  }
+  let mant = 0;
+  let digits = 0;
+  let scale = 0;
+  let seenDot = false;
+  for (; i < e; i++) {
+    const c = b[i];
+    if (c >= 48 && c <= 57) {
+      mant = mant * 10 + (c - 48);
+      if (mant !== 0 || seenDot) digits++;
+      if (seenDot) scale++;
+    } else if (c === 46 && !seenDot) {
+      seenDot = true;
+    } else {
+      break;
+    }
+  }
+  if (i === e && digits <= 15 && scale <= 22 && e > s + (neg ? 1 : 0) && !(seenDot && e === s + (neg ? 2 : 1))) {
+    const v = mant / POW10[scale];
+    return neg ? -v : v;
+  }
+  const t = b.toString('latin1', s, e);
+  return t.trim() === '' ? NaN : Number(t);
+}
+
 function parseLayer(src: LayerSource): ParsedLayer {
-  const text = src.text;
-  const n = text.length;
-  // Upper bound on values: count tabs (each value is followed by a tab or a line end).
+  const b = src.bytes;
+  const n = b.length;
+  // Upper bound on values: every value is followed by a tab or a line end.
   let tabs = 0;
-  for (let i = text.indexOf('\t'); i >= 0; i = text.indexOf('\t', i + 1)) tabs++;
+  for (let i = b.indexOf(9); i >= 0; i = b.indexOf(9, i + 1)) tabs++;
   const ids = new Int32Array(tabs + 1);
   const weights = new Float32Array(tabs + 1);
   const lineCounts: number[] = [];
@@ -108,20 +145,21 @@ function parseLayer(src: LayerSource): ParsedLayer {
   let start = 0;
   let lineNo = 0;
   while (start < n) {
-    let end = text.indexOf('\n', start);
+    let end = b.indexOf(10, start);
     if (end < 0) end = n;
     lineNo++;
     let lineEnd = end;
-    if (lineEnd > start && text.charCodeAt(lineEnd - 1) === 13) lineEnd--;
-    const sep = text.indexOf('\t\t', start);
+    if (lineEnd > start && b[lineEnd - 1] === 13) lineEnd--;
+    const sep = b.indexOf('\t\t', start, 'latin1');
     if (sep < 0 || sep >= lineEnd) fail(src, `line ${lineNo}`, 'expected "<ids>\\t\\t<weights>" (ids and weights separated by two tabs)');
     const lineIdStart = nIds;
     // ids: unsigned integers separated by single tabs
     if (sep > start) {
       let v = 0;
       let digits = 0;
+      let fieldStart = start;
       for (let i = start; i <= sep; i++) {
-        const c = i === sep ? 9 : text.charCodeAt(i);
+        const c = i === sep ? 9 : b[i];
         if (c >= 48 && c <= 57) {
           v = v * 10 + (c - 48);
           digits++;
@@ -131,20 +169,28 @@ function parseLayer(src: LayerSource): ParsedLayer {
           if (v > maxId) maxId = v;
           v = 0;
           digits = 0;
+          fieldStart = i + 1;
         } else {
-          const bad = text.slice(i, Math.min(sep, text.indexOf('\t', i) < 0 ? sep : text.indexOf('\t', i)));
-          fail(src, `line ${lineNo}`, `expected integer expert ids, got "${bad || '(empty field)'}" in id ${nIds - lineIdStart + 1}`);
+          let fe = b.indexOf(9, fieldStart);
+          if (fe < 0 || fe > sep) fe = sep;
+          const bad = b.toString('utf8', fieldStart, fe);
+          fail(src, `line ${lineNo}`, `expected integer expert ids, got ${bad ? showText(bad) : '(empty field)'} in id ${nIds - lineIdStart + 1}`);
         }
       }
     }
     const lineW0 = nW;
     if (sep + 2 < lineEnd) {
-      const parts = text.slice(sep + 2, lineEnd).split('\t');
-      for (let j = 0; j < parts.length; j++) {
-        const s = parts[j];
-        const w = s === '' ? NaN : Number(s);
-        if (!Number.isFinite(w)) fail(src, `line ${lineNo}`, `expected a finite gate weight, got "${s || '(empty field)'}" in weight ${j + 1}`);
+      let fs = sep + 2;
+      for (;;) {
+        let fe = b.indexOf(9, fs);
+        if (fe < 0 || fe > lineEnd) fe = lineEnd;
+        const w = parseDecimal(b, fs, fe);
+        if (!Number.isFinite(w)) {
+          fail(src, `line ${lineNo}`, `expected a finite gate weight, got ${fe > fs ? showText(b.toString('utf8', fs, fe)) : '(empty field)'} in weight ${nW - lineW0 + 1}`);
+        }
         weights[nW++] = w;
+        if (fe >= lineEnd) break;
+        fs = fe + 1;
       }
     }
     const cIds = nIds - lineIdStart;

@@ -63,3 +63,10 @@ test('detect leaves plan and engine JSON to their own readers', async () => {
     assert.equal(json.detect(probePath(p)), 0, JSON.stringify(body));
   }
 });
+
+test('maxBytes refuses JSON too large to parse in memory', async () => {
+  const { InputError } = await import('../../../core/errors.ts');
+  const p = join(dir, `big${n++}.json`);
+  writeFileSync(p, JSON.stringify({ logical_count: [new Array(5000).fill(12345)] }));
+  await assert.rejects(readInput(p, { maxBytes: 50_000 }), (e) => e instanceof InputError && /too large to parse/.test(e.message));
+});

@@ -90,3 +90,12 @@ test('property: truncated, corrupted or random files never fail with anything bu
     { numRuns: 300 },
   );
 });
+
+test('maxBytes refuses an array before reading its data', async () => {
+  const p = join(dir, `big${n++}.npy`);
+  writeFileSync(p, npy(new Array(60 * 256).fill(1), 60, 256, 1, 'i8', false, false));
+  const { InputError } = await import('../../../core/errors.ts');
+  await assert.rejects(readInput(p, { maxBytes: 100_000 }), (e) => e instanceof InputError && /needs \d+ bytes in memory/.test(e.message));
+  const ok = await readInput(p, { maxBytes: 1_000_000 });
+  assert.equal(ok.load.numExperts, 256);
+});

@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { InputError } from '../../../core/errors.ts';
 import { type LoadTrace, makeLoadTrace, type Phase, type WindowInfo } from '../../../core/load-trace.ts';
 import { allocExpertIds, makeTokenRoutes, type TokenRoutes } from '../../../core/token-routes.ts';
-import { loadTorchFile, pyGet, TorchTensor } from '../../torch/load.ts';
+import { loadTorchFile, type NumericArray, pyGet, TorchTensor } from '../../torch/load.ts';
 import type { RawRead, ReadOptions } from '../../reader.ts';
 
 export const DUMP_NAME = /^expert_distribution_recorder_.*\.pt$/;
@@ -46,10 +46,27 @@ function asInt(x: unknown): number | undefined {
   return undefined;
 }
 
+/** dst[off..off+len) = src[start..start+len) as float64 (plain loops: TypedArray.set across element types is slow in V8). */
+function widen(dst: Float64Array, off: number, src: NumericArray, start: number, len: number): void {
+  if (src instanceof Int32Array) widenI32(dst, off, src, start, len);
+  else if (src instanceof Float64Array) dst.set(src.subarray(start, start + len), off);
+  else for (let i = 0; i < len; i++) dst[off + i] = src[start + i];
+}
+
+function widenI32(dst: Float64Array, off: number, src: Int32Array, start: number, len: number): void {
+  for (let i = 0; i < len; i++) dst[off + i] = src[start + i];
+}
+
 /** Layers (of L) whose counts are not all zero; all layers when every layer is zero. */
 function liveLayers(counts: Float64Array, W: number, L: number, E: number): number[] {
   const tot = new Float64Array(L);
-  for (let w = 0; w < W; w++) for (let l = 0; l < L; l++) for (let e = 0; e < E; e++) tot[l] += counts[(w * L + l) * E + e];
+  for (let w = 0; w < W; w++) {
+    for (let l = 0; l < L; l++) {
+      let s = 0;
+      for (let i = (w * L + l) * E, end = i + E; i < end; i++) s += counts[i];
+      tot[l] += s;
+    }
+  }
   const live = [...tot.keys()].filter((l) => tot[l] !== 0);
   return live.length === 0 ? [...tot.keys()] : live;
 }
@@ -101,14 +118,19 @@ function readStat(file: string, obj: unknown, warn: (s: string) => void, warning
   const per = L * E;
   const rank = asInt(pyGet(obj, 'rank'));
   const util = pyGet(obj, 'average_utilization_rate_over_window');
+  const data = t.data;
   const isZero: boolean[] = [];
   for (let n = 0; n < N; n++) {
     let z = true;
-    for (let i = n * per; i < (n + 1) * per; i++) {
-      const v = t.data[i];
-      if (v < 0) throw new InputError(file, `key logical_count[${n}]`, `negative count ${v}`);
-      if (v !== 0) z = false;
+    let neg = -1;
+    for (let i = n * per, end = (n + 1) * per; i < end; i++) {
+      const v = data[i];
+      if (v !== 0) {
+        z = false;
+        if (v < 0) neg = i;
+      }
     }
+    if (neg >= 0) throw new InputError(file, `key logical_count[${n}]`, `negative count ${data[neg]}`);
     isZero.push(z);
   }
   let order: number[];
@@ -130,9 +152,7 @@ function readStat(file: string, obj: unknown, warn: (s: string) => void, warning
   }
   const W = order.length;
   const counts = new Float64Array(W * per);
-  order.forEach((n, w) => {
-    for (let i = 0; i < per; i++) counts[w * per + i] = t.data[n * per + i];
-  });
+  order.forEach((n, w) => widen(counts, w * per, data, n * per, per));
   const keep = liveLayers(counts, W, L, E);
   const windows: WindowInfo[] = order.map((_, w) => (how === 'slot-order-unknown-rotation' ? {} : { step: w }));
   const load = makeLoadTrace(

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { InputError } from '../../../core/errors.ts';
+import { main } from '../../../cli/main.ts';
 import { totalCounts, windowCounts } from '../../../core/load-trace.ts';
 import { readInput } from '../../readers.ts';
 import { nest, tensor, writeTorchFiles } from '../../torch/fixtures/make.ts';
@@ -118,6 +119,7 @@ before(() => {
     { out: f('tok.pt'), value: perToken },
     { out: f('badtok.pt'), value: badToken },
     { out: f('other.pt'), value: { weights: tensor([1, 2, 3]) } },
+    { out: f('e16.pt'), value: { rank: 0, logical_count: tensor(nest(Array.from({ length: 2 * 2 * 16 }, (_, i) => (i % 16 === 3 ? 50 : 1 + (i % 5))), [2, 2, 16])), average_utilization_rate_over_window: null } },
   ]);
 });
 
@@ -212,4 +214,22 @@ test('legacy torch.save file is refused clearly; other torch files and truncated
   const buf = readFileSync(f('fresh.pt'));
   writeFileSync(f('cut.pt'), buf.subarray(0, buf.length - 200));
   assert.throws(() => readSglangDump(f('cut.pt'), quiet), (e: unknown) => e instanceof InputError && /truncated|end-of-central/.test(e.message));
+});
+
+test('`ballast analyze dump.pt --ranks 8` reads a stat dump', async () => {
+  let out = '';
+  const orig = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((s: string) => {
+    out += s;
+    return true;
+  }) as typeof process.stdout.write;
+  let code: number;
+  try {
+    code = await main(['analyze', f('e16.pt'), '--ranks', '8']);
+  } finally {
+    process.stdout.write = orig;
+  }
+  assert.equal(code, 0);
+  assert.match(out, /sglang-dump/);
+  assert.match(out, /2 MoE layers × 16 experts · 2 windows/);
 });

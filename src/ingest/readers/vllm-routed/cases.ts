@@ -51,10 +51,10 @@ export const cases: ReaderCases = {
       name: 'a negative expert id on a JSONL line',
       make(dir) {
         const p = join(dir, 'bad.jsonl');
-        writeFileSync(p, `${JSON.stringify({ choices: [{ routed_experts: [[[0, 0], [1, -2], [2, 3]]] }] })}\n`);
+        writeFileSync(p, `${JSON.stringify({ choices: [{ routed_experts: seqB }] })}\n${JSON.stringify({ choices: [{ routed_experts: [[[0, 0], [1, -2], [2, 3]]] }] })}\n`);
         return p;
       },
-      where: /^line 1 key choices\[0\]\.routed_experts\[0\]\[1\]\[1\]$/,
+      where: /^line 2 key choices\[0\]\.routed_experts\[0\]\[1\]\[1\]$/,
       message: /expected an expert id/,
     },
   ],

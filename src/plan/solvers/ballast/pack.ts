@@ -25,6 +25,14 @@ export interface PackScratch {
   speed: Float64Array;
   invSpeed: Float64Array;
   perReplica: Float64Array;
+  /** replicas per expert in the current row */
+  cnt: Int32Array;
+  order: Int32Array;
+  tmp: Int32Array;
+  heap: Int32Array;
+  partners: Int32Array;
+  popped: Int32Array;
+  uniformSpeed: boolean;
 }
 
 export function packScratch(E: number, G: number, maxP: number, speeds?: ArrayLike<number>): PackScratch {
@@ -41,11 +49,19 @@ export function packScratch(E: number, G: number, maxP: number, speeds?: ArrayLi
     speed: new Float64Array(G).fill(1),
     invSpeed: new Float64Array(G).fill(1),
     perReplica: new Float64Array(E),
+    cnt: new Int32Array(E),
+    order: new Int32Array(E),
+    tmp: new Int32Array(E),
+    heap: new Int32Array(G),
+    partners: new Int32Array(G),
+    popped: new Int32Array(G),
+    uniformSpeed: true,
   };
   if (speeds) {
     for (let r = 0; r < G; r++) {
       s.speed[r] = speeds[r];
       s.invSpeed[r] = 1 / speeds[r];
+      if (speeds[r] !== speeds[0]) s.uniformSpeed = false;
     }
   }
   return s;
@@ -64,21 +80,111 @@ export function packLayer(
   out: Int32Array,
   target: number,
   maxIters = 1 << 30,
+  repointGap = 0.002,
 ): number {
   const { E, G, items, itemW, slots, fill, load, has, invSpeed, perReplica } = s;
   const S = P / G;
-  // Items sorted by per-replica load descending (ties: lower expert id first).
-  let n = 0;
+  // Items sorted by per-replica load descending (ties: lower expert id first): sort experts, expand.
+  s.cnt.set(counts.subarray(0, E));
+  const order = s.order;
   for (let e = 0; e < E; e++) {
-    const v = w[e] / counts[e];
-    perReplica[e] = v;
-    for (let c = 0; c < counts[e]; c++) items[n++] = e;
+    perReplica[e] = w[e] / counts[e];
+    order[e] = e;
   }
-  sortItemsDesc(items, n, perReplica);
-  for (let i = 0; i < n; i++) itemW[i] = perReplica[items[i]];
+  mergeSortDesc(order, E, perReplica, s.tmp);
+  let n = 0;
+  for (let k = 0; k < E; k++) {
+    const e = order[k];
+    const v = perReplica[e];
+    for (let c = 0; c < counts[e]; c++) {
+      itemW[n] = v;
+      items[n++] = e;
+    }
+  }
   fill.fill(0);
   load.fill(0);
   has.fill(0);
+  if (s.uniformSpeed) lptHeap(n, S, s);
+  else lptScan(n, S, s);
+  const m = improve(w, S, s, target, maxIters, repointGap);
+  for (let p = 0; p < P; p++) out[p] = slots[p];
+  return m;
+}
+
+/**
+ * Swap search; then, while the max stays more than `repointGap` above the target (coarse shapes, few
+ * slots per rank), alternate re-pointing one replica with more swaps, at most 2G rounds.
+ */
+export function improve(w: Float64Array, S: number, s: PackScratch, target: number, maxIters: number, repointGap = 0.002): number {
+  let m = swapSearch(S, s, target, maxIters);
+  for (let round = 0; round < 2 * s.G && m > target * (1 + repointGap); round++) {
+    if (!repointOnce(w, S, s, m)) break;
+    m = swapSearch(S, s, target, maxIters);
+  }
+  return m;
+}
+
+/**
+ * One re-pointing step: on the most-loaded rank, give one redundant slot (expert x with >= 2 replicas)
+ * to another expert y (not on that rank, fewer than G replicas) when that lowers the max over all
+ * ranks (x's other replicas get heavier, y's lighter). Returns false when no such step exists.
+ */
+function repointOnce(w: Float64Array, S: number, s: PackScratch, m: number): boolean {
+  const { E, G, slots, load, has, invSpeed, perReplica, cnt } = s;
+  let a = 0;
+  for (let r = 1; r < G; r++) if (load[r] * invSpeed[r] > load[a] * invSpeed[a]) a = r;
+  let bestM = m * (1 - 1e-12);
+  let bi = -1;
+  let by = -1;
+  for (let i = 0; i < S; i++) {
+    const x = slots[a * S + i];
+    if (cnt[x] < 2) continue;
+    const dx = w[x] / (cnt[x] - 1) - w[x] / cnt[x];
+    for (let y = 0; y < E; y++) {
+      if (y === x || has[a * E + y] || cnt[y] >= G) continue;
+      const vy = w[y] / (cnt[y] + 1);
+      const dy = vy - w[y] / cnt[y];
+      let nm = (load[a] - perReplica[x] + vy) * invSpeed[a];
+      if (nm >= bestM) continue;
+      for (let r = 0; r < G && nm < bestM; r++) {
+        if (r === a) continue;
+        let v = load[r];
+        if (has[r * E + x]) v += dx;
+        if (has[r * E + y]) v += dy;
+        v *= invSpeed[r];
+        if (v > nm) nm = v;
+      }
+      if (nm < bestM) {
+        bestM = nm;
+        bi = i;
+        by = y;
+      }
+    }
+  }
+  if (bi < 0) return false;
+  const x = slots[a * S + bi];
+  const dx = w[x] / (cnt[x] - 1) - w[x] / cnt[x];
+  const vy = w[by] / (cnt[by] + 1);
+  const dy = vy - w[by] / cnt[by];
+  for (let r = 0; r < G; r++) {
+    if (r === a) continue;
+    if (has[r * E + x]) load[r] += dx;
+    if (has[r * E + by]) load[r] += dy;
+  }
+  load[a] += vy - perReplica[x];
+  slots[a * S + bi] = by;
+  has[a * E + x] = 0;
+  has[a * E + by] = 1;
+  cnt[x]--;
+  cnt[by]++;
+  perReplica[x] = w[x] / cnt[x];
+  perReplica[by] = vy;
+  return true;
+}
+
+/** LPT by linear scan over ranks (any speeds): (load + item) / speed smallest, ties lowest rank. */
+function lptScan(n: number, S: number, s: PackScratch): void {
+  const { E, G, items, itemW, slots, fill, load, has, invSpeed } = s;
   for (let i = 0; i < n; i++) {
     const e = items[i];
     const v = itemW[i];
@@ -97,9 +203,83 @@ export function packLayer(
     load[best] += v;
     has[best * E + e] = 1;
   }
-  const m = swapSearch(S, s, target, maxIters);
-  for (let p = 0; p < P; p++) out[p] = slots[p];
-  return m;
+}
+
+/**
+ * LPT with equal speeds: a min-heap of ranks with room keyed by (load, rank). The c replicas of one
+ * expert (consecutive items) take the c lightest ranks, which are distinct by construction; the same
+ * choice as the scan.
+ */
+function lptHeap(n: number, S: number, s: PackScratch): void {
+  const { E, G, items, itemW, slots, fill, load, has, heap, popped } = s;
+  let size = 0;
+  const less = (a: number, b: number): boolean => load[a] < load[b] || (load[a] === load[b] && a < b);
+  const down = (i: number): void => {
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= size) return;
+      let c = l;
+      if (l + 1 < size && less(heap[l + 1], heap[l])) c = l + 1;
+      if (!less(heap[c], heap[i])) return;
+      const t = heap[c];
+      heap[c] = heap[i];
+      heap[i] = t;
+      i = c;
+    }
+  };
+  const up = (i: number): void => {
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!less(heap[i], heap[p])) return;
+      const t = heap[p];
+      heap[p] = heap[i];
+      heap[i] = t;
+      i = p;
+    }
+  };
+  for (let r = 0; r < G; r++) heap[size++] = r; // all loads 0: already a heap in rank order
+  let i = 0;
+  while (i < n) {
+    const e = items[i];
+    const v = itemW[i];
+    let c = 0;
+    while (i + c < n && items[i + c] === e) c++;
+    let got = 0;
+    while (got < c && size > 0) {
+      popped[got++] = heap[0];
+      heap[0] = heap[--size];
+      down(0);
+    }
+    for (let k = 0; k < got; k++) {
+      const r = popped[k];
+      slots[r * S + fill[r]++] = e;
+      load[r] += v;
+      has[r * E + e] = 1;
+    }
+    for (let k = got; k < c; k++) {
+      const r = repairForItem(e, S, s);
+      slots[r * S + fill[r]++] = e;
+      load[r] += v;
+      has[r * E + e] = 1;
+      // a repair changes loads of two ranks: rebuild the heap from scratch
+      size = 0;
+      for (let q = 0; q < G; q++) if (fill[q] < S && !isPopped(popped, got, q)) heap[size++] = q;
+      for (let q = (size >> 1) - 1; q >= 0; q--) down(q);
+    }
+    for (let k = 0; k < got; k++) {
+      const r = popped[k];
+      if (fill[r] < S) {
+        heap[size++] = r;
+        up(size - 1);
+      }
+    }
+    i += c;
+  }
+}
+
+function isPopped(popped: Int32Array, n: number, r: number): boolean {
+  for (let k = 0; k < n; k++) if (popped[k] === r) return true;
+  return false;
 }
 
 /**
@@ -130,11 +310,29 @@ function repairForItem(e: number, S: number, s: PackScratch): number {
   throw new Error(`cannot place a replica of expert ${e}: replica count exceeds ranks`);
 }
 
-/** Insertion-free sort of items[0..n) by key[items] descending, ties by id ascending. */
-function sortItemsDesc(items: Int32Array, n: number, key: Float64Array): void {
-  // Items of one expert are contiguous and ids ascend, so a stable sort by key suffices.
-  const view = items.subarray(0, n);
-  view.sort((a, b) => key[b] - key[a] || a - b);
+/**
+ * Stable merge sort of idx[0..n) by key[idx] descending (equal keys keep their order).
+ * Shapes: idx Int32Array[>= n], tmp Int32Array[>= n].
+ */
+export function mergeSortDesc(idx: Int32Array, n: number, key: Float64Array, tmp: Int32Array): void {
+  let src = idx;
+  let dst = tmp;
+  for (let width = 1; width < n; width *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * width) {
+      const mid = Math.min(lo + width, n);
+      const hi = Math.min(lo + 2 * width, n);
+      let i = lo;
+      let j = mid;
+      let k = lo;
+      while (i < mid && j < hi) dst[k++] = key[src[j]] > key[src[i]] ? src[j++] : src[i++];
+      while (i < mid) dst[k++] = src[i++];
+      while (j < hi) dst[k++] = src[j++];
+    }
+    const t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src !== idx) idx.set(src.subarray(0, n));
 }
 
 /**
@@ -162,16 +360,18 @@ export function swapSearch(S: number, s: PackScratch, target: number, maxIters: 
     let bb = -1;
     const aBase = a * S;
     const ia = invSpeed[a];
-    for (let i = 0; i < S; i++) {
-      const ei = slots[aBase + i];
-      const vi = perReplica[ei];
-      for (let b = 0; b < G; b++) {
-        if (b === a || has[b * E + ei]) continue;
-        const ib = invSpeed[b];
-        const lb = load[b];
-        const la = load[a];
-        // a swap helps only if lb + vi - vj < ma/ib-scaled, i.e. vj > vi - (limit/ib - lb)
-        const bBase = b * S;
+    // Partners: the K least-loaded ranks (by load / speed), where swaps from the max rank pay most.
+    const K = lightestRanks(s, a, S >= 6 ? SWAP_PARTNERS : G);
+    for (let q = 0; q < K; q++) {
+      const b = s.partners[q];
+      const ib = invSpeed[b];
+      const lb = load[b];
+      const la = load[a];
+      const bBase = b * S;
+      for (let i = 0; i < S; i++) {
+        const ei = slots[aBase + i];
+        if (has[b * E + ei]) continue;
+        const vi = perReplica[ei];
         for (let j = 0; j < S; j++) {
           const ej = slots[bBase + j];
           const vj = perReplica[ej];
@@ -204,14 +404,37 @@ export function swapSearch(S: number, s: PackScratch, target: number, maxIters: 
   }
 }
 
+/** Ranks searched as swap partners of the most-loaded rank in each step. */
+const SWAP_PARTNERS = 8;
+
+/** Fill s.partners with the (up to) k least-loaded ranks other than `a`, lightest first. Returns count. */
+function lightestRanks(s: PackScratch, a: number, k: number): number {
+  const { G, load, invSpeed, partners } = s;
+  let n = 0;
+  for (let r = 0; r < G; r++) {
+    if (r === a) continue;
+    const v = load[r] * invSpeed[r];
+    if (n < k) n++;
+    else if (v >= load[partners[n - 1]] * invSpeed[partners[n - 1]]) continue;
+    let j = n - 1;
+    while (j > 0 && load[partners[j - 1]] * invSpeed[partners[j - 1]] > v) {
+      partners[j] = partners[j - 1];
+      j--;
+    }
+    partners[j] = r;
+  }
+  return n;
+}
+
 /** Load the scratch from an existing phy2log row (to run swapSearch from a given placement). */
 export function loadRow(w: Float64Array, row: Int32Array, s: PackScratch): void {
   const { E, G, slots, fill, load, has, perReplica } = s;
   const P = row.length;
   const S = P / G;
-  perReplica.fill(0);
-  for (let p = 0; p < P; p++) perReplica[row[p]] += 1;
-  for (let e = 0; e < E; e++) perReplica[e] = perReplica[e] > 0 ? w[e] / perReplica[e] : 0;
+  const { cnt } = s;
+  cnt.fill(0);
+  for (let p = 0; p < P; p++) cnt[row[p]] += 1;
+  for (let e = 0; e < E; e++) perReplica[e] = cnt[e] > 0 ? w[e] / cnt[e] : 0;
   load.fill(0);
   has.fill(0);
   for (let r = 0; r < G; r++) fill[r] = S;

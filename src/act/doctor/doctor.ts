@@ -1,0 +1,448 @@
+/**
+ * `ballast doctor`: check an inference-server launch command (vLLM or SGLang) against the model's
+ * config and, optionally, a routing trace and the engines' balancedness logs. Each finding names the
+ * numbers behind it and the flag to change.
+ *
+ * Findings (id: when):
+ *   tp-without-ep            MoE model, TP > 1, no expert parallelism (--enable-expert-parallel /
+ *                            --ep-size / --enable-ep-moe / --moe-a2a-backend): experts are sliced, EPLB is moot
+ *   eplb-not-worth-it        EPLB on, and the trace + cost model + gate predict the re-placement won't pay
+ *   eplb-pays                (info) the same check predicts a gain
+ *   redundant-experts-oom    expert weights per GPU + redundant slots (3*H*F*bytes per expert per layer x MoE
+ *                            layers x redundant slots per rank) exceed HBM x utilization
+ *   redundant-not-divisible  redundant slots that do not divide over the EP ranks
+ *   eplb-no-headroom         EPLB on with memory utilization above 0.95
+ *   max-model-len-unset      max_position_embeddings > 32K and no --max-model-len / --context-length
+ *   hierarchical-disabled    several nodes, but GPUs or expert groups (n_group) do not divide by them:
+ *                            DeepSeek EPLB silently falls back to global balancing
+ *   model-config-unavailable (info) the config could not be read; only flag checks ran
+ *   log-*                    from --vllm-log / --sglang-log (see docs/engines.md)
+ */
+import { InputError } from '../../core/errors.ts';
+import { totalCounts, windowCounts, type LoadTrace } from '../../core/load-trace.ts';
+import { defaultPlan } from '../../core/default-placements.ts';
+import type { TokenRoutes } from '../../core/token-routes.ts';
+import { expertBytes, loadModelConfig, type ModelConfig } from '../../predict/model-config.ts';
+import { readVllmEplbLog, compareWithRankLoads } from '../../ingest/readers/vllm-log/parse.ts';
+import { readSglangBalancednessLog } from '../../ingest/readers/sglang-log/parse.ts';
+import { type LaunchSpec, flag, numFlag, parseLaunch, switchOn } from './launch.ts';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type Severity = 'error' | 'warning' | 'info';
+
+export interface Finding {
+  id: string;
+  severity: Severity;
+  message: string;
+  /** The flag to change, when one does. */
+  flag?: string;
+}
+
+export interface DoctorInput {
+  /** The launch command, e.g. ['vllm', 'serve', 'deepseek-ai/DeepSeek-V3', '--tensor-parallel-size', '8']. */
+  argv: string[];
+  trace?: { load: LoadTrace; routes?: TokenRoutes };
+  /** GPU HBM in GiB (default 80). */
+  gpuMemoryGb?: number;
+  vllmLog?: string;
+  sglangLog?: string;
+  /** EP ranks for log checks when the launch command does not say. */
+  ranks?: number;
+}
+
+export interface DoctorFacts {
+  engine: string;
+  model?: string;
+  modelConfig?: string;
+  tp: number;
+  dp: number;
+  expertParallel: boolean;
+  epSize?: number;
+  eplb: boolean;
+  redundantExperts: number;
+  memoryUtilization?: number;
+  nodes: number;
+}
+
+export interface DoctorReport {
+  facts: DoctorFacts;
+  findings: Finding[];
+}
+
+/** Published max_position_embeddings of the presets (their config.json files). */
+const PRESET_MAX_POSITIONS: Record<string, number> = {
+  'DeepSeek-V3': 163840,
+  'DeepSeek-V2-Lite': 163840,
+  'Qwen3-30B-A3B': 40960,
+  'Qwen3-235B-A22B': 40960,
+  'Mixtral-8x7B': 32768,
+  'OLMoE-1B-7B': 4096,
+  'Llama-4-Maverick': 1048576,
+};
+
+const GiB = 2 ** 30;
+const gib = (b: number) => `${(b / GiB).toFixed(1)} GiB`;
+
+function maxPositions(model: string, cfg: ModelConfig): number | undefined {
+  if (cfg.source !== 'preset') {
+    try {
+      const p = statSync(model).isDirectory() ? join(model, 'config.json') : model;
+      const o = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
+      const v = o.max_position_embeddings ?? (o.text_config as Record<string, unknown> | undefined)?.max_position_embeddings;
+      return typeof v === 'number' ? v : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return PRESET_MAX_POSITIONS[cfg.name];
+}
+
+interface Derived extends DoctorFacts {
+  stepInterval: number;
+  maxLenFlag?: string;
+  maxLenSet: boolean;
+  utilFlag: string;
+  epFlagHint: string;
+  redundantFlag: string;
+  eplbConfigError?: string;
+}
+
+function derive(spec: LaunchSpec): Derived {
+  if (spec.engine === 'sglang') {
+    const tp = numFlag(spec, '--tp-size', '--tp', '--tensor-parallel-size') ?? 1;
+    const dp = numFlag(spec, '--dp-size', '--dp', '--data-parallel-size') ?? 1;
+    const epN = numFlag(spec, '--ep-size', '--ep', '--expert-parallel-size');
+    const a2a = flag(spec, '--moe-a2a-backend');
+    const ep = (epN !== undefined && epN > 1) || switchOn(spec, '--enable-ep-moe', '--enable-deepep-moe') || (typeof a2a === 'string' && a2a !== 'none');
+    return {
+      engine: 'sglang',
+      model: spec.model,
+      tp,
+      dp,
+      expertParallel: ep,
+      epSize: ep ? (epN !== undefined && epN > 1 ? epN : tp) : undefined,
+      eplb: switchOn(spec, '--enable-eplb'),
+      redundantExperts: numFlag(spec, '--ep-num-redundant-experts') ?? 0,
+      memoryUtilization: numFlag(spec, '--mem-fraction-static'),
+      nodes: numFlag(spec, '--nnodes') ?? 1,
+      stepInterval: numFlag(spec, '--eplb-rebalance-num-iterations') ?? 1000,
+      maxLenSet: flag(spec, '--context-length') !== undefined,
+      maxLenFlag: '--context-length',
+      utilFlag: '--mem-fraction-static',
+      epFlagHint: `--ep-size ${tp}`,
+      redundantFlag: '--ep-num-redundant-experts',
+    };
+  }
+  const tp = numFlag(spec, '--tensor-parallel-size') ?? 1;
+  const dp = numFlag(spec, '--data-parallel-size') ?? 1;
+  const ep = switchOn(spec, '--enable-expert-parallel');
+  let cfg: Record<string, unknown> = {};
+  let eplbConfigError: string | undefined;
+  const raw = flag(spec, '--eplb-config');
+  if (typeof raw === 'string') {
+    try {
+      cfg = JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      eplbConfigError = `--eplb-config is not JSON: ${raw}`;
+    }
+  }
+  const dpLocal = numFlag(spec, '--data-parallel-size-local');
+  const nodes = numFlag(spec, '--nnodes') ?? (dpLocal && dpLocal > 0 ? Math.max(1, Math.ceil(dp / dpLocal)) : 1);
+  return {
+    engine: spec.engine === 'vllm' ? 'vllm' : 'unknown',
+    model: spec.model,
+    tp,
+    dp,
+    expertParallel: ep,
+    epSize: ep ? tp * dp : undefined,
+    eplb: switchOn(spec, '--enable-eplb'),
+    redundantExperts: Number(cfg.num_redundant_experts ?? numFlag(spec, '--num-redundant-experts') ?? 0),
+    memoryUtilization: numFlag(spec, '--gpu-memory-utilization') ?? 0.9,
+    nodes,
+    stepInterval: Number(cfg.step_interval ?? 3000),
+    maxLenSet: flag(spec, '--max-model-len') !== undefined,
+    maxLenFlag: '--max-model-len',
+    utilFlag: '--gpu-memory-utilization',
+    epFlagHint: '--enable-expert-parallel',
+    redundantFlag: '--eplb-config \'{"num_redundant_experts": R}\'',
+    eplbConfigError,
+  };
+}
+
+/** Per-rank loads [L][G] of a [L][E] histogram under the default linear placement. */
+export function linearRankLoads(counts: Float64Array, L: number, E: number, G: number): Float64Array {
+  const per = E / G;
+  const out = new Float64Array(L * G);
+  for (let l = 0; l < L; l++) for (let e = 0; e < E; e++) out[l * G + Math.floor(e / per)] += counts[l * E + e];
+  return out;
+}
+
+async function eplbGateFinding(d: Derived, cfg: ModelConfig, load: LoadTrace, routes: TokenRoutes | undefined, G: number): Promise<Finding> {
+  const E = load.numExperts;
+  const L = load.numLayers;
+  const { getSolver } = await import('../../plan/solvers/index.ts');
+  const { predictAndGate } = await import('../../predict/gate.ts');
+  const current = defaultPlan('linear', L, E, G, load.meta.layerIds);
+  const groups = cfg.numGroups && E % cfg.numGroups === 0 ? cfg.numGroups : 1;
+  const nodes = G % d.nodes === 0 && groups % d.nodes === 0 ? d.nodes : 1;
+  const proposed = await getSolver('deepseek').solve({
+    load: totalCounts(load),
+    numLayers: L,
+    numExperts: E,
+    layerIds: load.meta.layerIds,
+    numRanks: G,
+    numNodes: nodes,
+    numGroups: nodes > 1 ? groups : 1,
+    redundantSlots: d.redundantExperts,
+  });
+  const r = await predictAndGate({ load, routes, plan: proposed, current, model: cfg, horizonSteps: d.stepInterval });
+  const nums = `predicted MoE time per step ${r.currentStepUs.toFixed(0)} us now, gain ${r.predictedGainPct.toFixed(1)}% (${r.gainPerStepUs.toFixed(1)} us/step), moving ${r.expertsMoved} replicas costs ${r.moveCostMs.toFixed(1)} ms, break-even after ${Number.isFinite(r.breakEvenSteps) ? r.breakEvenSteps.toFixed(0) : 'never'} steps (re-plan every ${d.stepInterval} steps), max/mean rank load ${r.imbalance.current.toFixed(2)} -> ${r.imbalance.proposed.toFixed(2)}`;
+  if (r.verdict === 'keep current') {
+    return {
+      id: 'eplb-not-worth-it',
+      severity: 'warning',
+      message: `EPLB is on but the trace says re-placement will not pay: ${nums}. ${r.reasons[r.reasons.length - 1] ?? ''}`.trim(),
+      flag: d.engine === 'sglang' ? 'drop --enable-eplb (or raise --eplb-rebalance-num-iterations)' : 'drop --enable-eplb (or raise step_interval in --eplb-config)',
+    };
+  }
+  return { id: 'eplb-pays', severity: 'info', message: `EPLB is predicted to pay on this trace: ${nums}` };
+}
+
+/** Run every check. Never throws for an unreadable model config: that becomes a finding. */
+export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
+  const spec = parseLaunch(input.argv);
+  const d = derive(spec);
+  const findings: Finding[] = [];
+  if (spec.engine === 'unknown' && input.argv.length > 0) {
+    findings.push({ id: 'engine-unknown', severity: 'info', message: `could not tell the engine from "${input.argv.slice(0, 3).join(' ')}"; expected "vllm serve ..." or "python -m sglang.launch_server ..."; reading flags as vLLM's` });
+  }
+  if (d.eplbConfigError) findings.push({ id: 'bad-eplb-config', severity: 'error', message: d.eplbConfigError, flag: '--eplb-config' });
+  let cfg: ModelConfig | undefined;
+  if (d.model) {
+    try {
+      cfg = loadModelConfig(d.model);
+    } catch (e) {
+      const why = e instanceof InputError ? e.message : String(e);
+      findings.push({
+        id: 'model-config-unavailable',
+        severity: 'info',
+        message: `cannot read the model config for "${d.model}" (${why}); ballast does not download configs: pass a local path or a preset name. Checks below use the flags alone.`,
+      });
+    }
+  } else if (input.argv.length > 0) {
+    findings.push({ id: 'model-config-unavailable', severity: 'info', message: 'no model in the launch command; checks below use the flags alone' });
+  }
+  const facts: DoctorFacts = {
+    engine: d.engine,
+    model: d.model,
+    modelConfig: cfg ? (cfg.source === 'preset' ? `preset ${cfg.name}` : cfg.source) : undefined,
+    tp: d.tp,
+    dp: d.dp,
+    expertParallel: d.expertParallel,
+    epSize: d.epSize,
+    eplb: d.eplb,
+    redundantExperts: d.redundantExperts,
+    memoryUtilization: d.memoryUtilization,
+    nodes: d.nodes,
+  };
+  const isMoE = cfg ? cfg.numExperts > 1 : undefined;
+  const E = cfg?.numExperts;
+  const G = d.epSize;
+
+  // tp-without-ep
+  if (d.tp > 1 && !d.expertParallel && isMoE !== false) {
+    const who = cfg ? `MoE model with ${E} routed experts per layer` : 'if this is an MoE model (config unread), it';
+    const per = cfg && E! % (d.tp * d.dp) === 0 ? `, ${E! / (d.tp * d.dp)} whole experts per GPU` : '';
+    findings.push({
+      id: 'tp-without-ep',
+      severity: cfg ? 'warning' : 'info',
+      message: `${who} is served with tensor parallelism ${d.tp} and no expert parallelism: every GPU holds a 1/${d.tp} slice of every expert, so expert placement and EPLB cannot act${d.eplb ? ' (--enable-eplb has nothing to balance)' : ''}; with expert parallelism the EP size would be ${d.tp * d.dp}${per}`,
+      flag: d.epFlagHint,
+    });
+  }
+
+  // redundant experts
+  if (d.eplb && d.redundantExperts > 0 && G) {
+    if (d.redundantExperts % G !== 0) {
+      findings.push({
+        id: 'redundant-not-divisible',
+        severity: 'error',
+        message: `${d.redundantExperts} redundant experts do not divide over ${G} EP ranks${E ? ` (${E} + ${d.redundantExperts} = ${E + d.redundantExperts} slots per layer)` : ''}; the engines need the slot count to be a multiple of the EP size`,
+        flag: d.redundantFlag,
+      });
+    } else if (cfg) {
+      const be = expertBytes(cfg);
+      const Lm = cfg.moeLayerIds.length;
+      const slots = d.redundantExperts / G;
+      const extra = slots * Lm * be;
+      const expertsPerGpu = ((cfg.numExperts / G) * Lm * be);
+      const hbm = (input.gpuMemoryGb ?? 80) * GiB;
+      const util = d.memoryUtilization ?? 0.9;
+      const budget = hbm * util;
+      if (expertsPerGpu + extra > budget) {
+        findings.push({
+          id: 'redundant-experts-oom',
+          severity: 'error',
+          message: `${d.redundantExperts} redundant experts = ${slots} extra slot(s) per GPU per layer x ${Lm} MoE layers x ${(be / 1e6).toFixed(1)} MB per expert (3*${cfg.hiddenSize}*${cfg.expertFfnSize}*${cfg.bytesPerWeight} bytes) = ${gib(extra)} per GPU; with the ${gib(expertsPerGpu)} of routed-expert weights each GPU already holds (attention and shared weights not counted) that is ${gib(expertsPerGpu + extra)}, over the ${gib(budget)} allowed by ${d.utilFlag} ${util} of ${gib(hbm)}`,
+          flag: `lower ${d.redundantFlag}, add GPUs, or set --gpu-memory-gb if the GPU is larger`,
+        });
+      }
+    }
+  }
+
+  // headroom
+  if (d.eplb && d.memoryUtilization !== undefined && d.memoryUtilization > 0.95) {
+    const hbm = (input.gpuMemoryGb ?? 80) * GiB;
+    findings.push({
+      id: 'eplb-no-headroom',
+      severity: 'warning',
+      message: `EPLB is on with ${d.utilFlag} ${d.memoryUtilization}: only ${gib(hbm * (1 - d.memoryUtilization))} of ${gib(hbm)} stays outside the engine's pool for the expert-weight transfer buffers and CUDA graphs that re-arrangement needs; users report OOM here`,
+      flag: `${d.utilFlag} 0.9`,
+    });
+  }
+
+  // context length
+  if (cfg && d.model) {
+    const mp = maxPositions(d.model, cfg);
+    if (mp !== undefined && mp > 32768 && !d.maxLenSet) {
+      findings.push({
+        id: 'max-model-len-unset',
+        severity: 'warning',
+        message: `max_position_embeddings is ${mp} (> 32768) and ${d.maxLenFlag} is not set: the engine reserves KV cache for a full ${mp}-token sequence, which can fail start-up or cap the batch size`,
+        flag: `${d.maxLenFlag} <longest context you serve>`,
+      });
+    }
+  }
+
+  // hierarchical balancing
+  if (d.eplb && d.nodes > 1) {
+    const gpus = G ?? d.tp * d.dp;
+    const groups = cfg?.numGroups ?? (cfg ? 1 : undefined);
+    const reasons: string[] = [];
+    if (gpus % d.nodes !== 0) reasons.push(`${gpus} GPUs do not divide over ${d.nodes} nodes`);
+    if (groups !== undefined && groups % d.nodes !== 0) reasons.push(`${groups} expert group(s) (n_group) do not divide over ${d.nodes} nodes`);
+    if (reasons.length > 0) {
+      const explicit = flag(spec, '--eplb-algorithm') === 'deepseek_hierarchical';
+      findings.push({
+        id: 'hierarchical-disabled',
+        severity: explicit ? 'error' : 'warning',
+        message: `hierarchical balancing is off: ${reasons.join('; ')}, so DeepSeek EPLB balances globally (one group, one node), ignoring node boundaries: replicas and tokens cross the slower inter-node link`,
+        flag: `--nnodes (or the GPU count) so that groups and GPUs divide by the nodes`,
+      });
+    }
+  }
+
+  // the gate, on a trace
+  if (d.eplb && input.trace) {
+    const load = input.trace.load;
+    if (!cfg) findings.push({ id: 'eplb-gate-skipped', severity: 'info', message: 'EPLB check on the trace skipped: the model config is needed for the cost model' });
+    else if (!G) findings.push({ id: 'eplb-gate-skipped', severity: 'info', message: 'EPLB check on the trace skipped: no expert parallelism, so no EP size' });
+    else if (load.numExperts !== cfg.numExperts) {
+      findings.push({ id: 'eplb-gate-skipped', severity: 'info', message: `EPLB check skipped: the trace has ${load.numExperts} experts, the model ${cfg.numExperts}` });
+    } else if (load.numExperts % G !== 0) {
+      findings.push({ id: 'eplb-gate-skipped', severity: 'info', message: `EPLB check skipped: ${load.numExperts} experts do not divide over ${G} ranks` });
+    } else {
+      try {
+        findings.push(await eplbGateFinding(d, cfg, load, input.trace.routes, G));
+      } catch (e) {
+        if (e instanceof InputError) findings.push({ id: 'eplb-gate-skipped', severity: 'info', message: `EPLB check skipped: ${e.message}` });
+        else throw e;
+      }
+    }
+  }
+
+  if (input.vllmLog) findings.push(...vllmLogFindings(input.vllmLog, input.trace?.load, input.ranks ?? G));
+  if (input.sglangLog) findings.push(...sglangLogFindings(input.sglangLog));
+  return { facts, findings };
+}
+
+function stats(xs: number[]): { mean: number; min: number; last: number } {
+  return { mean: xs.reduce((a, b) => a + b, 0) / xs.length, min: Math.min(...xs), last: xs[xs.length - 1] };
+}
+
+/** Findings from a vLLM EPLB log; with a trace whose windows carry the logged step numbers, the axis check. */
+export function vllmLogFindings(path: string, trace: LoadTrace | undefined, G: number | undefined): Finding[] {
+  const s = readVllmEplbLog(path);
+  const out: Finding[] = [];
+  const b = stats(s.steps.map((x) => x.balancedness));
+  const re = s.rearrangements.filter((r) => !r.profile);
+  out.push({
+    id: 'log-balancedness',
+    severity: 'info',
+    message: `vLLM log: ${s.steps.length} EPLB step lines, balancedness (vLLM: sum of mean-rank / sum of max-rank tokens) mean ${b.mean.toFixed(4)}, min ${b.min.toFixed(4)}, last ${b.last.toFixed(4)}; ${re.length} re-arrangement(s)${re.length ? `, mean ${(re.reduce((a, r) => a + r.seconds, 0) / re.length).toFixed(2)} s` : ''}`,
+  });
+  if (s.inconsistentLines.length > 0) {
+    out.push({
+      id: 'log-inconsistent-lines',
+      severity: 'warning',
+      message: `${s.inconsistentLines.length} line(s) log a balancedness that is not avg_tokens/max_tokens (lines ${s.inconsistentLines.slice(0, 5).join(', ')}${s.inconsistentLines.length > 5 ? ', ...' : ''}): not vLLM's own formula; recompute from counts`,
+    });
+  }
+  if (trace && G && trace.numExperts % G === 0) {
+    const byStep = new Map<number, number>();
+    trace.windows.forEach((w, i) => {
+      if (w.step !== undefined) byStep.set(w.step, i);
+    });
+    const verdicts = { correct: 0, 'wrong-axis': 0, both: 0, neither: 0 };
+    let example = '';
+    for (const st of s.steps) {
+      if (st.step === undefined || !byStep.has(st.step)) continue;
+      const rl = linearRankLoads(windowCounts(trace, byStep.get(st.step)!), trace.numLayers, trace.numExperts, G);
+      const c = compareWithRankLoads(st, rl, trace.numLayers, G);
+      verdicts[c.verdict]++;
+      if (c.verdict === 'wrong-axis' && !example) {
+        example = ` (step ${st.step}: logged ${st.balancedness.toFixed(4)}, correct ${c.correct.balancedness.toFixed(4)})`;
+      }
+    }
+    const matched = verdicts.correct + verdicts['wrong-axis'] + verdicts.both + verdicts.neither;
+    if (matched === 0) {
+      out.push({ id: 'log-axis-unchecked', severity: 'info', message: 'no trace window carries a step number that the log has; the wrong-axis check needs counts of the logged steps' });
+    } else if (verdicts['wrong-axis'] > 0) {
+      out.push({
+        id: 'log-wrong-axis',
+        severity: 'warning',
+        message: `${verdicts['wrong-axis']} of ${matched} logged steps match the wrong-axis formula of vLLM builds before Aug 2026 (mean/max over layers instead of ranks)${example}: the logged balancedness is not rank balance; use the recomputed values`,
+        flag: 'upgrade vLLM, or read balancedness from `ballast analyze` on captured counts',
+      });
+    } else {
+      out.push({
+        id: 'log-axis-checked',
+        severity: 'info',
+        message: `${matched} logged steps checked against the trace: ${verdicts.correct} match vLLM's correct formula, ${verdicts.both} cannot tell, ${verdicts.neither} match neither (different placement or counts)`,
+      });
+    }
+  }
+  return out;
+}
+
+export function sglangLogFindings(path: string): Finding[] {
+  const s = readSglangBalancednessLog(path);
+  const b = stats(s.passes.map((p) => p.current));
+  const out: Finding[] = [
+    {
+      id: 'log-balancedness',
+      severity: 'info',
+      message: `SGLang log: ${s.passes.length} [Expert Balancedness] lines, balancedness (SGLang: mean over layers of mean/max GPU load) mean ${b.mean.toFixed(3)}, min ${b.min.toFixed(3)}, last ${b.last.toFixed(3)}; ${s.rebalances.length} rebalance(s)${s.rebalances.length ? `, mean ${(s.rebalances.reduce((a, r) => a + r.seconds, 0) / s.rebalances.length).toFixed(2)} s` : ''}`,
+    },
+  ];
+  const missing = s.gaps.reduce((a, g) => a + g.missing, 0);
+  if (missing > 0) {
+    out.push({ id: 'log-gaps', severity: 'warning', message: `${missing} forward passes missing from the log in ${s.gaps.length} gap(s) (first after line ${s.gaps[0].afterLine}); the running averages cover passes not shown` });
+  }
+  return out;
+}
+
+export function renderDoctor(r: DoctorReport): string {
+  const f = r.facts;
+  const lines = [
+    `engine ${f.engine}${f.model ? `, model ${f.model}` : ''}${f.modelConfig ? ` (config: ${f.modelConfig})` : ''}`,
+    `  TP ${f.tp}, DP ${f.dp}, expert parallel ${f.expertParallel ? `yes (EP ${f.epSize})` : 'no'}, EPLB ${f.eplb ? `on, ${f.redundantExperts} redundant` : 'off'}, nodes ${f.nodes}${f.memoryUtilization !== undefined ? `, memory utilization ${f.memoryUtilization}` : ''}`,
+  ];
+  if (r.findings.length === 0) lines.push('no findings');
+  for (const x of r.findings) {
+    lines.push(`${x.severity.toUpperCase().padEnd(7)} ${x.id}: ${x.message}`);
+    if (x.flag) lines.push(`        change: ${x.flag}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { InputError } from '../../core/errors.ts';
+import { main } from '../../cli/main.ts';
+import { encodeSafetensors, readSafetensorsHeader } from '../safetensors/safetensors.ts';
+import { reorderCheckpoint } from './reorder.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'ballast-reorder-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+/** A tensor of `n` bytes whose every byte is `tag` (so moved bytes are recognisable). */
+const bytes = (n: number, tag: number) => new Uint8Array(n).fill(tag);
+/** Rows r = 0..rows-1 of rowBytes bytes, row r filled with base + r. */
+const rows = (rowsN: number, rowBytes: number, base: number) => {
+  const a = new Uint8Array(rowsN * rowBytes);
+  for (let r = 0; r < rowsN; r++) a.fill(base + r, r * rowBytes, (r + 1) * rowBytes);
+  return a;
+};
+
+const E = 4;
+function makeCheckpoint(dir: string): void {
+  mkdirSync(dir);
+  // shard 1: embeddings + layer 1 in Mixtral naming (w1/w2/w3), per-expert bytes tagged 10*e + w
+  const s1 = [{ name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [4, 2], data: bytes(16, 1) }];
+  for (let e = 0; e < E; e++) for (const w of [1, 2, 3]) s1.push({ name: `model.layers.1.block_sparse_moe.experts.${e}.w${w}.weight`, dtype: 'BF16', shape: [2, 3], data: bytes(12, 10 * e + w) });
+  s1.push({ name: 'model.layers.1.block_sparse_moe.gate.weight', dtype: 'F32', shape: [E, 2], data: rows(E, 8, 100) });
+  // shard 2: layer 2 Qwen/DeepSeek naming, gate + correction bias, a fused tensor
+  const s2 = [];
+  for (let e = 0; e < E; e++) for (const [w, k] of [['gate_proj', 1], ['up_proj', 2], ['down_proj', 3]] as const) s2.push({ name: `model.layers.2.mlp.experts.${e}.${w}.weight`, dtype: 'F16', shape: [3], data: bytes(6, 50 + 10 * e + k) });
+  s2.push({ name: 'model.layers.2.mlp.gate.weight', dtype: 'BF16', shape: [E, 3], data: rows(E, 6, 120) });
+  s2.push({ name: 'model.layers.2.mlp.gate.e_score_correction_bias', dtype: 'F32', shape: [E], data: rows(E, 4, 130) });
+  s2.push({ name: 'model.layers.2.mlp.experts.gate_up_proj_scale', dtype: 'U8', shape: [E, 5], data: rows(E, 5, 140) });
+  s2.push({ name: 'model.layers.2.mlp.shared_experts.gate_proj.weight', dtype: 'U8', shape: [7], data: bytes(7, 9) });
+  // shard 3: nothing to permute -> hard-linked
+  const s3 = [{ name: 'lm_head.weight', dtype: 'BF16', shape: [4, 2], data: bytes(16, 2) }];
+  const shards = { 'model-00001-of-00003.safetensors': s1, 'model-00002-of-00003.safetensors': s2, 'model-00003-of-00003.safetensors': s3 };
+  const weight_map: Record<string, string> = {};
+  for (const [f, ts] of Object.entries(shards)) {
+    writeFileSync(join(dir, f), encodeSafetensors(ts, { format: 'pt' }));
+    for (const t of ts) weight_map[t.name] = f;
+  }
+  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: 1 }, weight_map }));
+  writeFileSync(join(dir, 'config.json'), '{"num_local_experts": 4}');
+}
+
+function tensorBytes(file: string, name: string): Uint8Array {
+  const h = readSafetensorsHeader(file);
+  const t = h.byName.get(name)!;
+  return new Uint8Array(readFileSync(file).subarray(t.start, t.end));
+}
+
+const plan = { format: 'ballast-plan', version: 1, numLayers: 2, numExperts: E, numRanks: 2, ranksPerNode: 2, layerIds: [1, 2], phy2log: [[2, 0, 3, 1], [1, 0, 3, 2]] };
+
+test('reorder permutes per-expert, fused and router tensors; copies and links the rest; --verify passes', async () => {
+  const ck = join(root, 'ck');
+  makeCheckpoint(ck);
+  const planFile = join(root, 'plan.json');
+  writeFileSync(planFile, JSON.stringify(plan));
+  const out = join(root, 'out');
+  const code = await main(['reorder', ck, '--plan', planFile, '--out', out, '--verify']);
+  assert.equal(code, 0);
+  const s1 = join(out, 'model-00001-of-00003.safetensors');
+  const s2 = join(out, 'model-00002-of-00003.safetensors');
+  // layer 1: new slot s holds old expert [2,0,3,1][s]
+  for (const [s, old] of [[0, 2], [1, 0], [2, 3], [3, 1]]) {
+    for (const w of [1, 2, 3]) assert.deepEqual(tensorBytes(s1, `model.layers.1.block_sparse_moe.experts.${s}.w${w}.weight`), bytes(12, 10 * old + w));
+  }
+  // router rows follow: row s = old row phy2log[s] (F32 rows of 8 bytes tagged 100 + row)
+  assert.deepEqual(Array.from(tensorBytes(s1, 'model.layers.1.block_sparse_moe.gate.weight').filter((_, i) => i % 8 === 0)), [102, 100, 103, 101]);
+  // layer 2: [1,0,3,2]
+  assert.deepEqual(tensorBytes(s2, 'model.layers.2.mlp.experts.0.up_proj.weight'), bytes(6, 50 + 10 * 1 + 2));
+  assert.deepEqual(tensorBytes(s2, 'model.layers.2.mlp.experts.3.down_proj.weight'), bytes(6, 50 + 10 * 2 + 3));
+  assert.deepEqual(Array.from(tensorBytes(s2, 'model.layers.2.mlp.gate.weight').filter((_, i) => i % 6 === 0)), [121, 120, 123, 122]);
+  assert.deepEqual(Array.from(tensorBytes(s2, 'model.layers.2.mlp.gate.e_score_correction_bias').filter((_, i) => i % 4 === 0)), [131, 130, 133, 132]);
+  assert.deepEqual(Array.from(tensorBytes(s2, 'model.layers.2.mlp.experts.gate_up_proj_scale').filter((_, i) => i % 5 === 0)), [141, 140, 143, 142]);
+  // untouched tensors byte for byte, metadata kept, shared experts untouched
+  assert.deepEqual(tensorBytes(s1, 'model.embed_tokens.weight'), bytes(16, 1));
+  assert.deepEqual(tensorBytes(s2, 'model.layers.2.mlp.shared_experts.gate_proj.weight'), bytes(7, 9));
+  assert.deepEqual(readSafetensorsHeader(s1).metadata, { format: 'pt' });
+  // shard without expert tensors is a hard link; config carried over; index rewritten with the same map
+  assert.equal(statSync(join(out, 'model-00003-of-00003.safetensors')).ino, statSync(join(ck, 'model-00003-of-00003.safetensors')).ino);
+  assert.equal(readFileSync(join(out, 'config.json'), 'utf8'), '{"num_local_experts": 4}');
+  const idxIn = JSON.parse(readFileSync(join(ck, 'model.safetensors.index.json'), 'utf8'));
+  const idxOut = JSON.parse(readFileSync(join(out, 'model.safetensors.index.json'), 'utf8'));
+  assert.deepEqual(idxOut, idxIn);
+  // inverse permutation written
+  const rec = JSON.parse(readFileSync(join(out, 'ballast-reorder.json'), 'utf8'));
+  assert.deepEqual(rec.layers[0].new_to_old, [2, 0, 3, 1]);
+  assert.deepEqual(rec.layers[0].old_to_new, [1, 3, 0, 2]);
+  assert.equal(rec.layers[1].checkpointLayer, 2);
+  // no temp dir left beside the output
+  assert.deepEqual(readdirSync(root).filter((n) => n.includes('.tmp-')), []);
+});
+
+test('reordering with the inverse permutation restores the original bytes', () => {
+  const ck = join(root, 'ck2');
+  makeCheckpoint(ck);
+  const p = { version: 1 as const, numLayers: 2, numExperts: E, numRanks: 2, ranksPerNode: 2, layerIds: [1, 2], phy2log: plan.phy2log.map((r) => Int32Array.from(r)) };
+  const a = join(root, 'a');
+  const r = reorderCheckpoint({ checkpointDir: ck, plan: p, outDir: a, warn: () => {} });
+  const inv = { ...p, phy2log: r.layers.map((l) => Int32Array.from(l.old_to_new)) };
+  const b = join(root, 'b');
+  reorderCheckpoint({ checkpointDir: a, plan: inv, outDir: b, verify: true, warn: () => {} });
+  for (const f of ['model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors']) assert.ok(readFileSync(join(ck, f)).equals(readFileSync(join(b, f))), f);
+});
+
+test('SGLang physical_to_logical_map plan with --ranks; plan layer ids mapped by order', async () => {
+  const ck = join(root, 'ck3');
+  makeCheckpoint(ck);
+  const pf = join(root, 'sgl.json');
+  writeFileSync(pf, JSON.stringify({ physical_to_logical_map: [[3, 2, 1, 0], [0, 1, 2, 3]] }));
+  const out = join(root, 'out3');
+  assert.equal(await main(['reorder', ck, '--plan', pf, '--ranks', '2', '--out', out]), 0);
+  assert.deepEqual(tensorBytes(join(out, 'model-00001-of-00003.safetensors'), 'model.layers.1.block_sparse_moe.experts.0.w2.weight'), bytes(12, 32));
+  // layer 2 identity: shard 2 unchanged in bytes
+  assert.ok(readFileSync(join(ck, 'model-00002-of-00003.safetensors')).equals(readFileSync(join(out, 'model-00002-of-00003.safetensors'))));
+});
+
+test('refusals: replicas, expert-count mismatch, existing output; nothing left behind', () => {
+  const ck = join(root, 'ck4');
+  makeCheckpoint(ck);
+  const base = { version: 1 as const, numLayers: 2, numRanks: 2, ranksPerNode: 2, layerIds: [1, 2] };
+  const withReplicas = { ...base, numExperts: E, phy2log: [Int32Array.of(0, 1, 2, 3, 0, 1), Int32Array.of(0, 1, 2, 3, 2, 3)] };
+  assert.throws(() => reorderCheckpoint({ checkpointDir: ck, plan: withReplicas, outDir: join(root, 'x1') }), (e: unknown) => e instanceof InputError && /without replicas/.test(e.message));
+  const wrongE = { ...base, numExperts: 8, phy2log: [Int32Array.from({ length: 8 }, (_, i) => i), Int32Array.from({ length: 8 }, (_, i) => i)] };
+  assert.throws(() => reorderCheckpoint({ checkpointDir: ck, plan: wrongE, outDir: join(root, 'x2') }), (e: unknown) => e instanceof InputError && /8 experts but checkpoint layer 1 has 4/.test(e.message));
+  mkdirSync(join(root, 'exists'));
+  const ok = { ...base, numExperts: E, phy2log: plan.phy2log.map((r) => Int32Array.from(r)) };
+  assert.throws(() => reorderCheckpoint({ checkpointDir: ck, plan: ok, outDir: join(root, 'exists') }), (e: unknown) => e instanceof InputError && /already exists/.test(e.message));
+  assert.ok(!existsSync(join(root, 'x1')) && !existsSync(join(root, 'x2')));
+});
+
+test('the reader accepts a safetensors file built by hand in Python (struct + json), and refuses a truncated one', () => {
+  const f = join(root, 'py.safetensors');
+  const py = [
+    'import json, struct, sys',
+    'a = struct.pack("<4f", 1.0, 2.0, 3.0, 4.0)',
+    'b = struct.pack("<3h", -1, 2, -3)',
+    'h = json.dumps({"__metadata__": {"k": "v"}, "b": {"dtype": "I16", "shape": [3], "data_offsets": [16, 22]}, "a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}).encode()',
+    'open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + a + b)',
+  ].join('\n');
+  execFileSync('/usr/bin/python3', ['-c', py, f]);
+  const h = readSafetensorsHeader(f);
+  assert.deepEqual(h.tensors.map((t) => [t.name, t.dtype, t.shape, t.end - t.start]), [['a', 'F32', [2, 2], 16], ['b', 'I16', [3], 6]]);
+  assert.deepEqual(h.metadata, { k: 'v' });
+  const raw = readFileSync(f);
+  const b = h.byName.get('b')!;
+  assert.deepEqual(Array.from(new Int16Array(raw.buffer.slice(raw.byteOffset + b.start, raw.byteOffset + b.end))), [-1, 2, -3]);
+  writeFileSync(join(root, 'cut.safetensors'), raw.subarray(0, raw.length - 2));
+  assert.throws(() => readSafetensorsHeader(join(root, 'cut.safetensors')), (e: unknown) => e instanceof InputError && /truncated/.test(e.message));
+});

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { writePlanFile } from '../../plan/plan-file.ts';
+import { main } from '../main.ts';
+import { runExport } from './export.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'ballast-export-cmd-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('plan forms: a ballast plan file exported --to sglang gives its phy2log as physical_to_logical_map', async () => {
+  const planPath = join(dir, 'plan.json');
+  // 2 layers, 4 experts, 2 ranks, 6 slots: rank 0 = slots 0-2, rank 1 = slots 3-5.
+  writePlanFile(planPath, {
+    version: 1,
+    numLayers: 2,
+    numExperts: 4,
+    numRanks: 2,
+    layerIds: [1, 2],
+    ranksPerNode: 2,
+    phy2log: [Int32Array.from([0, 1, 2, 3, 0, 1]), Int32Array.from([3, 2, 1, 0, 2, 3])],
+  });
+  const out = join(dir, 'sglang.json');
+  const msg = await runExport(planPath, { to: 'sglang', out });
+  assert.match(msg, /sglang plan/);
+  assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), {
+    physical_to_logical_map: [
+      [0, 1, 2, 3, 0, 1],
+      [3, 2, 1, 0, 2, 3],
+    ],
+  });
+});
+
+test('CLI: ballast export law.tgz --to json writes logical_count; a bad input exits 2', async () => {
+  const out = join(dir, 'law.json');
+  const write = process.stdout.write.bind(process.stdout);
+  const errWrite = process.stderr.write.bind(process.stderr);
+  let stderr = '';
+  process.stdout.write = (() => true) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => {
+    stderr += s;
+    return true;
+  }) as typeof process.stderr.write;
+  let ok: number;
+  let bad: number;
+  try {
+    ok = await main(['export', 'data/esft-dsv2lite/raw/law.tgz', '--to', 'json', '--out', out]);
+    bad = await main(['export', join(dir, 'missing.csv'), '--to', 'csv', '--out', join(dir, 'x.csv')]);
+  } finally {
+    process.stdout.write = write;
+    process.stderr.write = errWrite;
+  }
+  assert.equal(ok, 0);
+  const lc = (JSON.parse(readFileSync(out, 'utf8')) as { logical_count: number[][] }).logical_count;
+  assert.equal(lc.length, 26);
+  assert.equal(lc[0].reduce((a, b) => a + b, 0), 6 * 8327);
+  assert.equal(bad, 2);
+  assert.match(stderr, /missing\.csv: no such file or directory/);
+});

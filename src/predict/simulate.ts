@@ -1,0 +1,290 @@
+/**
+ * `ballast simulate`: plan with each policy on a training part, replay the scored part batch by batch,
+ * predict time, compare side by side (and against the oracle).
+ *
+ * Splits:
+ *   trainFraction f (routes): plan on the sequences that end before f of the tokens (cut at the first
+ *     sequence boundary at or after f*T); score [cut, T) in consecutive batches of batchTokens from the
+ *     cut, dropping the last partial batch.
+ *   trainFraction f (load windows only): plan on the windows that end before f of the tokens, score
+ *     each later window (scaled to batchTokens tokens unless windowsAreSteps).
+ *   train/test inputs: plan on all of `train`, score all of `test` (routes when it has them, else its
+ *     windows).
+ *   inSample: plan and score on everything.
+ */
+import type { Cluster } from '../core/cluster.ts';
+import { defaultPlan } from '../core/default-placements.ts';
+import { InputError } from '../core/errors.ts';
+import { type LoadTrace, totalCounts } from '../core/load-trace.ts';
+import type { Plan } from '../core/plan.ts';
+import { routesToCounts, type TokenRoutes } from '../core/token-routes.ts';
+import { getSolver, SOLVERS } from '../plan/solvers/index.ts';
+import type { SolveInput } from '../plan/solver.ts';
+import { buildCostModel, type ConstantName, type CostModel, explainCostModel, type ExplainRow } from './cost-model.ts';
+import { findModelPreset, loadModelConfig, type ModelConfig } from './model-config.ts';
+import { type PolicyResult, type PolicySpec, type PolicySummary, replayPolicies, type ReplaySource, type ReplicaRouting, type SolveBase, summarize } from './replay.ts';
+
+export interface SimInput {
+  path: string;
+  load: LoadTrace;
+  routes?: TokenRoutes;
+}
+
+export interface SimulateOptions {
+  /** Trace to split (trainFraction / inSample), or train + test. */
+  trace?: SimInput;
+  train?: SimInput;
+  test?: SimInput;
+  model: ModelConfig;
+  cluster: Cluster;
+  redundant: number;
+  policies: string[];
+  batchTokens: number;
+  trainFraction?: number;
+  inSample?: boolean;
+  windowsAreSteps?: boolean;
+  routing?: ReplicaRouting;
+  /** Periodic policy: batches of history per re-plan and batches between re-plans. */
+  window: number;
+  interval: number;
+  periodicSolver: string;
+  oracleSolver: string;
+  overrides?: Partial<Record<ConstantName, number>>;
+  calibrated?: Partial<Record<ConstantName, number>>;
+  calibrationSource?: string;
+  /** Model came from a guess (not --model): say so. */
+  modelNote?: string;
+  /** Give solvers the planning part's token routes (co-activation-aware solvers use them). Default true. */
+  planWithRoutes?: boolean;
+}
+
+export interface PolicyJson extends PolicySummary {
+  solver: string;
+  redundant: number;
+}
+
+export interface SimulationResult {
+  trace: string;
+  model: string;
+  modelNote?: string;
+  cluster: string;
+  ranks: number;
+  redundant: number;
+  batchTokens: number;
+  shape: { layers: number; experts: number; topK: number };
+  split: { kind: string; planned: string; scored: string; batches: number };
+  policies: PolicyJson[];
+  oracleGap?: { policy: string; maxOverMeanGap: number; timeGapPct: number }[];
+  constants: ExplainRow[];
+  notes: string[];
+}
+
+/** Guess a preset from the trace's shape (E experts, top-k) when --model is not given. */
+export function guessModel(E: number, k: number | undefined, metaModel?: string): { model: ModelConfig; note: string } | undefined {
+  if (metaModel) {
+    const p = findModelPreset(metaModel);
+    if (p) return { model: loadModelConfig(p.name), note: `model ${p.name} from the trace's model name "${metaModel}"` };
+  }
+  const table: [number, number, string][] = [
+    [64, 6, 'DeepSeek-V2-Lite'],
+    [256, 8, 'DeepSeek-V3'],
+    [128, 8, 'Qwen3-30B-A3B'],
+    [8, 2, 'Mixtral-8x7B'],
+    [64, 8, 'OLMoE-1B-7B'],
+    [128, 1, 'Llama-4-Maverick'],
+  ];
+  const hit = table.find(([e, kk]) => e === E && kk === k);
+  if (!hit) return undefined;
+  return { model: loadModelConfig(hit[2]), note: `model ${hit[2]} guessed from the trace shape (${E} experts, top-${k}); pass --model to choose` };
+}
+
+function sequenceCut(routes: TokenRoutes, f: number): number {
+  const target = f * routes.numTokens;
+  for (let s = 0; s < routes.seqStarts.length; s++) if (routes.seqStarts[s] >= target) return routes.seqStarts[s];
+  return routes.numTokens;
+}
+
+function windowCut(load: LoadTrace, f: number): number {
+  let total = 0;
+  const toks = load.windows.map((w, i) => {
+    if (w.tokens && w.tokens > 0) return w.tokens;
+    const per = load.numLayers * load.numExperts;
+    let s = 0;
+    for (let e = 0; e < load.numExperts; e++) s += load.counts[i * per + e];
+    return s / (load.meta.topK ?? 1);
+  });
+  for (const t of toks) total += t;
+  let acc = 0;
+  for (let w = 0; w < toks.length; w++) {
+    if (acc >= f * total) return w;
+    acc += toks[w];
+  }
+  return toks.length;
+}
+
+function windowsSum(load: LoadTrace, w0: number, w1: number): Float64Array {
+  const per = load.numLayers * load.numExperts;
+  const out = new Float64Array(per);
+  for (let w = w0; w < w1; w++) for (let i = 0; i < per; i++) out[i] += load.counts[w * per + i];
+  return out;
+}
+
+/** Run the simulation. */
+export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
+  const cm: CostModel = buildCostModel({ model: o.model, cluster: o.cluster, overrides: o.overrides, calibrated: o.calibrated, calibrationSource: o.calibrationSource });
+  const G = o.cluster.gpus.length;
+  const notes: string[] = [];
+  let planLoad: Float64Array;
+  let planRoutes: TokenRoutes | undefined;
+  let src: ReplaySource;
+  let split: SimulationResult['split'];
+  let shapeFrom: SimInput;
+  const stepTokens = o.windowsAreSteps ? undefined : o.batchTokens;
+
+  if (o.train && o.test) {
+    shapeFrom = o.test;
+    const tr = o.train;
+    const te = o.test;
+    if (tr.load.numLayers !== te.load.numLayers || tr.load.numExperts !== te.load.numExperts) {
+      throw new InputError(te.path, '', `test trace is ${te.load.numLayers} layers x ${te.load.numExperts} experts but train is ${tr.load.numLayers} x ${tr.load.numExperts}`);
+    }
+    planLoad = tr.routes ? routesToCounts(tr.routes) : totalCounts(tr.load);
+    planRoutes = tr.routes;
+    src = te.routes
+      ? { kind: 'routes', routes: te.routes, startToken: 0, endToken: te.routes.numTokens, batchTokens: o.batchTokens }
+      : { kind: 'counts', load: te.load, startWindow: 0, endWindow: te.load.numWindows, stepTokens };
+    split = { kind: 'train/test', planned: `all of ${tr.path}`, scored: `all of ${te.path}`, batches: 0 };
+  } else if (o.trace) {
+    shapeFrom = o.trace;
+    const t = o.trace;
+    if (o.inSample) {
+      planLoad = t.routes ? routesToCounts(t.routes) : totalCounts(t.load);
+      planRoutes = t.routes;
+      src = t.routes
+        ? { kind: 'routes', routes: t.routes, startToken: 0, endToken: t.routes.numTokens, batchTokens: o.batchTokens }
+        : { kind: 'counts', load: t.load, startWindow: 0, endWindow: t.load.numWindows, stepTokens };
+      split = { kind: 'in-sample', planned: 'the whole trace', scored: 'the whole trace (in-sample: optimistic)', batches: 0 };
+      notes.push('in-sample: plans are scored on the data they were made from; use --train-fraction for a held-out estimate');
+    } else {
+      const f = o.trainFraction ?? 0.5;
+      if (!(f > 0 && f < 1)) throw new InputError('--train-fraction', '', `expected a fraction in (0, 1), got ${f}`);
+      if (t.routes) {
+        const cut = sequenceCut(t.routes, f);
+        if (cut >= t.routes.numTokens) throw new InputError(t.path, '', `no sequence boundary at or after ${f} of ${t.routes.numTokens} tokens leaves anything to score; lower --train-fraction`);
+        planLoad = routesToCounts(t.routes, 0, cut);
+        planRoutes = sliceRoutesHead(t.routes, cut);
+        src = { kind: 'routes', routes: t.routes, startToken: cut, endToken: t.routes.numTokens, batchTokens: o.batchTokens };
+        split = { kind: 'train-fraction', planned: `tokens [0, ${cut}) (${t.routes.numTokens} total; cut at the first sequence boundary at or after ${f})`, scored: `tokens [${cut}, ${t.routes.numTokens})`, batches: 0 };
+      } else {
+        const cut = windowCut(t.load, f);
+        if (cut === 0 || cut >= t.load.numWindows) {
+          throw new InputError(t.path, '', `${t.load.numWindows} load window(s) cannot be split at ${f}; use --train FILE --test FILE or --in-sample`);
+        }
+        planLoad = windowsSum(t.load, 0, cut);
+        src = { kind: 'counts', load: t.load, startWindow: cut, endWindow: t.load.numWindows, stepTokens };
+        split = { kind: 'train-fraction', planned: `windows [0, ${cut})`, scored: `windows [${cut}, ${t.load.numWindows})`, batches: 0 };
+      }
+    }
+  } else {
+    throw new InputError('', '', 'expected a trace, or --train FILE --test FILE');
+  }
+  const L = shapeFrom.load.numLayers;
+  const E = shapeFrom.load.numExperts;
+  const k = shapeFrom.routes?.topK ?? shapeFrom.load.meta.topK ?? 1;
+  const layerIds = shapeFrom.load.meta.layerIds;
+  if (E !== o.model.numExperts) notes.push(`the trace has ${E} experts, the model config ${o.model.numExperts}: only H, F and weight bytes are taken from the config`);
+  if (E % G !== 0) throw new InputError('--ranks', '', `${E} experts do not divide over ${G} ranks (linear placement needs E divisible by G)`);
+  if ((E + o.redundant) % G !== 0) {
+    throw new InputError('--redundant', '', `${E} + ${o.redundant} slots do not divide over ${G} ranks; use a multiple of ${G}`);
+  }
+
+  const solveBase = (R: number): SolveBase => ({
+    numLayers: L,
+    numExperts: E,
+    layerIds,
+    numRanks: G,
+    numNodes: o.cluster.numNodes,
+    numGroups: 1,
+    redundantSlots: R,
+    cluster: o.cluster,
+    expertBytes: cm.expertBytes,
+  });
+  const linear = defaultPlan('linear', L, E, G, layerIds, o.cluster.gpusPerNode);
+  const specs: PolicySpec[] = [];
+  const meta: Record<string, { solver: string; redundant: number }> = {};
+  for (const name of o.policies) {
+    if (name === 'linear' || name === 'round-robin') {
+      specs.push({ kind: 'static', name, plan: name === 'linear' ? linear : defaultPlan('round-robin', L, E, G, layerIds, o.cluster.gpusPerNode) });
+      meta[name] = { solver: name, redundant: 0 };
+    } else if (name === 'oracle') {
+      specs.push({ kind: 'oracle', name, solver: getSolver(o.oracleSolver), solveBase: solveBase(o.redundant) });
+      meta[name] = { solver: o.oracleSolver, redundant: o.redundant };
+    } else if (name === 'periodic') {
+      specs.push({ kind: 'periodic', name, initial: linear, solver: getSolver(o.periodicSolver), solveBase: solveBase(o.redundant), window: o.window, interval: o.interval });
+      meta[name] = { solver: o.periodicSolver, redundant: o.redundant };
+    } else {
+      const solver = getSolver(name);
+      const R = solver.supportsReplicas ? o.redundant : 0;
+      const input: SolveInput = { ...solveBase(R), load: planLoad, routes: o.planWithRoutes === false ? undefined : planRoutes };
+      specs.push({ kind: 'static', name, plan: await solver.solve(input) });
+      meta[name] = { solver: name, redundant: R };
+      if (!solver.supportsReplicas && o.redundant > 0) notes.push(`${name} places no replicas: run with 0 redundant slots`);
+    }
+  }
+  const results: PolicyResult[] = await replayPolicies(src, specs, cm, { routing: o.routing });
+  const sums = summarize(results, L);
+  split.batches = sums[0]?.batches ?? 0;
+  if (split.batches === 0) notes.push('no full batch in the scored part: lower --batch-tokens or --train-fraction');
+  if (!o.policies.includes('linear')) notes.push('throughputVsLinear is NaN: add linear to --policies');
+  const policies: PolicyJson[] = sums.map((s) => ({ ...s, ...meta[s.name] }));
+  const oracle = policies.find((p) => p.name === 'oracle');
+  const oracleGap = oracle
+    ? policies
+        .filter((p) => p.name !== 'oracle')
+        .map((p) => ({
+          policy: p.name,
+          maxOverMeanGap: p.perBatchMaxOverMean.mean - oracle.perBatchMaxOverMean.mean,
+          timeGapPct: 100 * (p.predictedMoeTimeUs / oracle.predictedMoeTimeUs - 1),
+        }))
+    : undefined;
+  if (oracle) notes.push(`oracle: re-planned by ${o.oracleSolver} on every scored batch's own load (no move cost): the ceiling a placement can reach`);
+  if (o.policies.includes('periodic')) {
+    notes.push(`periodic: starts linear, re-plans with ${o.periodicSolver} every ${o.interval} batches on the last ${o.window} (vLLM EPLB-style), paying each move`);
+  }
+  return {
+    trace: o.trace?.path ?? `${o.train?.path} -> ${o.test?.path}`,
+    model: o.model.name,
+    modelNote: o.modelNote,
+    cluster: o.cluster.name,
+    ranks: G,
+    redundant: o.redundant,
+    batchTokens: o.batchTokens,
+    shape: { layers: L, experts: E, topK: k },
+    split,
+    policies,
+    oracleGap,
+    constants: explainCostModel(cm),
+    notes,
+  };
+}
+
+/** Tokens [0, cut) as routes (for co-activation-aware solvers); a view when possible. */
+function sliceRoutesHead(r: TokenRoutes, cut: number): TokenRoutes {
+  const per = r.numLayers * r.topK;
+  const starts: number[] = [];
+  for (const s of r.seqStarts) if (s < cut) starts.push(s);
+  starts.push(cut);
+  return {
+    ...r,
+    numTokens: cut,
+    experts: r.experts.subarray(0, cut * per) as TokenRoutes['experts'],
+    weights: r.weights?.subarray(0, cut * per),
+    seqStarts: Uint32Array.from(starts),
+    phase: r.phase?.subarray(0, cut),
+  };
+}
+
+/** Every solver name usable as a policy, plus the replay-only policies. */
+export function policyNames(): string[] {
+  return [...SOLVERS.map((s) => s.name), 'oracle', 'periodic'];
+}
