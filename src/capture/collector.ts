@@ -442,6 +442,8 @@ export class Collector {
   async start(): Promise<string> {
     const host = this.opts.host ?? '127.0.0.1';
     const server = createAdaptorServer({ fetch: this.app.fetch }) as Server;
+    // Agents keep one connection open and post once per flush interval: keep idle connections longer.
+    server.keepAliveTimeout = 65_000;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e: NodeJS.ErrnoException) => {

@@ -32,7 +32,7 @@ function sumWindows(path: string, phase?: string): { L: number; E: number; count
 const flat = (m: number[][]) => m.flat();
 const add = (a: number[][], b: number[][]) => a.map((row, i) => row.map((v, j) => v + b[i][j]));
 
-for (const conv of ['hf', 'vllm', 'router'] as const) {
+for (const conv of ['hf', 'vllm', 'router', 'deepseek'] as const) {
   test(`counts captured by ballast run equal the true routing exactly (${conv} convention)`, async () => {
     const out = join(dir, `${conv}.ballast`);
     const fx = ['--conv', conv, '--steps', '5', '--sleep', '0.05'];
@@ -43,11 +43,11 @@ for (const conv of ['hf', 'vllm', 'router'] as const) {
     assert.equal(trace.complete, true);
     assert.deepEqual(trace.load!.meta.layerIds, truth.layer_ids);
     assert.equal(trace.load!.numExperts, truth.experts);
-    assert.equal(trace.load!.meta.topK, conv === 'hf' ? 4 : conv === 'vllm' ? 3 : 6);
+    assert.equal(trace.load!.meta.topK, conv === 'hf' ? 4 : conv === 'router' ? 6 : 3);
     assert.ok(trace.load!.numWindows >= 2, `expected several windows, got ${trace.load!.numWindows}`);
     const all = sumWindows(out);
     assert.deepEqual(Array.from(all.counts), flat(add(truth.counts.prefill, truth.counts.decode)));
-    if (conv !== 'vllm') {
+    if (conv === 'hf' || conv === 'router') {
       // 3-D inputs: the agent tells prefill (seq > 1) from decode (seq == 1).
       assert.deepEqual(Array.from(sumWindows(out, 'prefill').counts), flat(truth.counts.prefill));
       assert.deepEqual(Array.from(sumWindows(out, 'decode').counts), flat(truth.counts.decode));

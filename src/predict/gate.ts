@@ -14,6 +14,7 @@
  * With B = 1 batch the spread is unknown: the decision rests on net alone and a warning says so.
  */
 import type { Cluster } from '../core/cluster.ts';
+import { InputError } from '../core/errors.ts';
 import type { LoadTrace } from '../core/load-trace.ts';
 import type { Plan } from '../core/plan.ts';
 import type { TokenRoutes } from '../core/token-routes.ts';
@@ -220,6 +221,14 @@ export interface PredictAndGateResult extends GateDecision {
 
 /** One call: build the cost model, replay both placements on the same batches, move cost, gate. */
 export async function predictAndGate(input: PredictAndGateInput): Promise<PredictAndGateResult> {
+  const { plan, current } = input;
+  if (plan.numRanks !== current.numRanks || plan.numLayers !== current.numLayers || plan.numExperts !== current.numExperts) {
+    throw new InputError(
+      'plan',
+      '',
+      `the proposed plan is ${plan.numLayers} layers x ${plan.numExperts} experts on ${plan.numRanks} ranks but the current one is ${current.numLayers} x ${current.numExperts} on ${current.numRanks}`,
+    );
+  }
   const model = typeof input.model === 'string' ? loadModelConfig(input.model) : input.model;
   const cluster = typeof input.cluster === 'object' ? input.cluster : await resolveCluster(input.cluster, input.plan.numRanks);
   const cm = buildCostModel({ model, cluster, overrides: input.overrides });

@@ -121,3 +121,37 @@ test('movedReplicas: multiset difference per rank', () => {
   assert.deepEqual(Array.from(mv.perRank), [1, 1]);
   assert.equal(mv.total, 2);
 });
+
+test('bitmask fast path equals the general path (single node, PCIe two-kind node, multi-node, low-latency, replicas)', async () => {
+  const { resolveCluster } = await import('./cluster-spec.ts');
+  const { compilePlan } = await import('./plan-tables.ts');
+  const { ReplayScratch, scoreRoutesBatchMulti, scoreRoutesBatchGeneral, SharedScratch } = await import('./replay.ts');
+  const routes = zipfRoutes({ tokens: 2600, layers: 3, experts: 64, topK: 6, s: 1.0, seed: 3 });
+  const names = ['maxOverMean', 'activatedMax', 'activatedMean', 'distinctRanks', 'distinctNodes', 'dispatchUs', 'computeUs', 'combineUs', 'timeUs'] as const;
+  const mk = () => Object.fromEntries([...names, 'moveUs', 'expertsMoved'].map((n) => [n, new Float64Array(5)])) as never;
+  for (const spec of ['d8', 'd16', 'd32', '8xH100-PCIe-2socket', '4x8xH800-IB']) {
+    const cluster = spec.startsWith('d') ? defaultCluster(Number(spec.slice(1))) : await resolveCluster(spec);
+    const G = cluster.gpus.length;
+    const replicated = await getSolver('deepseek').solve({
+      load: routesToCounts(routes, 0, 1000), numLayers: 3, numExperts: 64, layerIds: [0, 1, 2], numRanks: G, numNodes: cluster.numNodes, numGroups: 1, redundantSlots: G,
+    });
+    const plans = [defaultPlan('linear', 3, 64, G, [0, 1, 2], cluster.gpusPerNode), replicated];
+    for (const lowLatency of [0, 1]) {
+      const cm = buildCostModel({ model: loadModelConfig('DeepSeek-V2-Lite'), cluster, overrides: { lowLatency } });
+      const fast = plans.map(() => mk()) as Record<string, Float64Array>[];
+      const slow = plans.map(() => mk()) as Record<string, Float64Array>[];
+      const shared = new SharedScratch();
+      const scs = plans.map(() => new ReplayScratch(cm));
+      for (let b = 0; b < 5; b++) {
+        const t0 = 100 + b * 500;
+        scoreRoutesBatchMulti(routes, plans.map((p, i) => ({ tables: compilePlan(p), sc: scs[i], out: fast[i] as never })), t0, t0 + 500, 100, b, shared);
+        plans.forEach((p, i) => scoreRoutesBatchGeneral(routes, compilePlan(p), t0, t0 + 500, 100, new ReplayScratch(cm), 'token-mod', slow[i] as never, b));
+      }
+      for (let i = 0; i < plans.length; i++) {
+        for (const n of names) {
+          for (let b = 0; b < 5; b++) assert.ok(Math.abs(fast[i][n][b] - slow[i][n][b]) <= 1e-9 * Math.max(1, Math.abs(slow[i][n][b])), `${spec} ll=${lowLatency} plan ${i} ${n}[${b}]: ${fast[i][n][b]} vs ${slow[i][n][b]}`);
+        }
+      }
+    }
+  }
+});

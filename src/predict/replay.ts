@@ -335,7 +335,12 @@ export function scoreRoutesBatchMulti(
         }
         rankTotal += popcount32(mask);
         if (numNodes === 1) nodeTotal++;
-        else for (let nn = 0; nn < numNodes; nn++) if ((mask & nodeMask[nn]) !== 0) nodeTotal++;
+        else {
+          for (let nn = 0; nn < numNodes; nn++) {
+            const m = mask & nodeMask[nn];
+            nodeTotal += (m | -m) >>> 31; // 1 when m != 0, branch-free
+          }
+        }
         masks[off] = mask;
       }
       if (!lowLatency) {
@@ -430,8 +435,7 @@ export function commFromMasks(
             let fwd = 0;
             for (let nn = 0; nn < numNodes; nn++) {
               const hit = remote & nodeMask[nn];
-              if (hit === 0) continue;
-              const lb = 1 << (nn * gpn + sl);
+              const lb = ((hit | -hit) >>> 31) << (nn * gpn + sl); // landing bit when the node is hit
               land |= lb;
               const fw = hit & ~lb;
               fwd |= fw;

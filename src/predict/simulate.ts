@@ -16,7 +16,6 @@ import type { Cluster } from '../core/cluster.ts';
 import { defaultPlan } from '../core/default-placements.ts';
 import { InputError } from '../core/errors.ts';
 import { type LoadTrace, totalCounts } from '../core/load-trace.ts';
-import type { Plan } from '../core/plan.ts';
 import { routesToCounts, type TokenRoutes } from '../core/token-routes.ts';
 import { getSolver, SOLVERS } from '../plan/solvers/index.ts';
 import type { SolveInput } from '../plan/solver.ts';

@@ -145,26 +145,39 @@ class _Sender(object):
 
     def _post(self, body):
         import http.client
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
         headers = {"Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = "Bearer " + self.token
-        try:
-            self.conn.request("POST", self.path, body=body, headers=headers)
-            resp = self.conn.getresponse()
-            resp.read()
-        except Exception:
+        for attempt in (0, 1):
+            reused = self.conn is not None
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
             try:
-                self.conn.close()
+                self.conn.request("POST", self.path, body=body, headers=headers)
+                resp = self.conn.getresponse()
+                resp.read()
+                break
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected,
+                    http.client.BadStatusLine) as e:
+                self._close()
+                if reused and attempt == 0:
+                    continue  # the server closed an idle keep-alive connection: retry once, fresh
+                raise e
             except Exception:
-                pass
-            self.conn = None
-            raise
+                self._close()
+                raise
         if resp.status == 401 or resp.status == 403:
             raise RuntimeError("collector refused the token (HTTP %d)" % resp.status)
         if resp.status >= 300:
             raise RuntimeError("collector answered HTTP %d" % resp.status)
+
+    def _close(self):
+        try:
+            if self.conn is not None:
+                self.conn.close()
+        except Exception:
+            pass
+        self.conn = None
 
     def _run(self):
         while True:
@@ -213,6 +226,7 @@ class Agent(object):
         self.pid = os.getpid()
         self.lock = threading.Lock()
         self.bufs = {}          # device -> tensor [3][L][E] int64
+        self.rows = {}          # device -> [phase][layer] views of bufs[device]
         self.streams = {}       # device -> stream the model counts on
         self.ones = {}          # device -> ones buffer
         self.pool = {}          # device -> list of free host buffers
@@ -264,6 +278,8 @@ class Agent(object):
                 pass
 
     def _global_pre_hook(self, module, args):
+        if self.is_compiling():
+            return None  # never trace agent code into a torch.compile graph
         try:
             if not self.enabled or self.model is not None:
                 return None
@@ -329,19 +345,25 @@ class Agent(object):
             if lay.experts is None and isinstance(exp, nn.ModuleList):
                 lay.experts = len(exp)
             # Grouped / bias-corrected routing (DeepSeek-V2/V3 style in vLLM's FusedMoE).
-            for o in (exp, block):
-                if o is not None and getattr(o, "use_grouped_topk", False):
-                    lay.grouped = True
-                    lay.n_group = int(getattr(o, "num_expert_group", 1) or 1)
-                    lay.topk_group = int(getattr(o, "topk_group", 1) or 1)
-                    break
             for o in (exp, block, router):
-                if o is not None and isinstance(getattr(o, "scoring_func", None), str):
-                    lay.scoring = o.scoring_func
+                if o is None:
+                    continue
+                # vLLM FusedMoE: use_grouped_topk/num_expert_group/topk_group; HF DeepSeek: n_group/topk_group.
+                n_group = getattr(o, "num_expert_group", None) if getattr(o, "use_grouped_topk", False) else getattr(o, "n_group", None)
+                topk_group = getattr(o, "topk_group", None)
+                if isinstance(n_group, int) and isinstance(topk_group, int) and n_group > 1 and topk_group >= 1:
+                    lay.grouped = True
+                    lay.n_group = n_group
+                    lay.topk_group = topk_group
                     break
             for o in (router, exp, block):
                 if o is not None and isinstance(getattr(o, "e_score_correction_bias", None), self.torch.Tensor):
                     lay.bias_owner = o
+                    lay.scoring = "sigmoid"  # DeepSeek-V3 style unless scoring_func says otherwise
+                    break
+            for o in (exp, block, router):
+                if o is not None and isinstance(getattr(o, "scoring_func", None), str):
+                    lay.scoring = o.scoring_func
                     break
             layers.append(lay)
         if any(l.experts is None for l in layers):
@@ -349,6 +371,7 @@ class Agent(object):
             return
         self.model = root
         self.layers = layers
+        self.last_index = len(layers) - 1
         self.num_experts = max(l.experts for l in layers)
         self.model_name = self._model_name(root)
         for lay in layers:
@@ -397,6 +420,8 @@ class Agent(object):
 
     # ----- hot path -----
     def _phase_hook(self, module, args):
+        if self.is_compiling():
+            return None
         try:
             if not self.enabled:
                 return None
@@ -411,7 +436,8 @@ class Agent(object):
 
     def _make_router_hook(self, lay):
         def hook(module, inputs, output):
-            if not self.enabled:
+            # Under torch.compile tracing: do nothing at all (no side effects, no graph breaks).
+            if self.is_compiling() or not self.enabled:
                 return None
             try:
                 self._on_router(lay, output)
@@ -442,67 +468,91 @@ class Agent(object):
 
     def _on_router(self, lay, out):
         torch = self.torch
-        if self.is_compiling():
-            if not getattr(self, "_warned_compile", False):
-                self._warned_compile = True
-                _log("the model runs under torch.compile; compiled regions are not captured "
-                     "(run eager, e.g. vLLM --enforce-eager)")
-            return
         idx = None
         logits = None
         if isinstance(out, torch.Tensor):
-            logits = out.detach()
+            logits = out
         elif isinstance(out, (tuple, list)):
-            for t in out:
-                if isinstance(t, torch.Tensor) and not t.is_floating_point() and t.dim() >= 1:
-                    idx = t
-                    break
-            if idx is None:
+            first = out[0] if len(out) else None
+            if isinstance(first, torch.Tensor) and first.is_floating_point() and len(out) == 2 and not isinstance(out[1], torch.Tensor):
+                logits = first  # vLLM (logits, None): the common case, decided without a scan
+            else:
                 for t in out:
-                    if isinstance(t, torch.Tensor) and t.is_floating_point():
-                        logits = t.detach()
+                    if isinstance(t, torch.Tensor) and not t.is_floating_point() and t.dim() >= 1:
+                        idx = t
                         break
+                if idx is None:
+                    for t in out:
+                        if isinstance(t, torch.Tensor) and t.is_floating_point():
+                            logits = t
+                            break
         if idx is None and logits is None:
             raise TypeError("router output %s has no logits or indices" % type(out).__name__)
-        E = self.num_experts
         if idx is not None:
             k = idx.shape[-1] if idx.dim() >= 2 else 1
             idx2 = idx.reshape(-1, k)
             dev = idx.device
         else:
-            if logits.shape[-1] != lay.experts:
-                raise ValueError("router gave %d logits, expected %d experts" % (logits.shape[-1], lay.experts))
-            if lay.top_k is None:
+            if logits.requires_grad:
+                logits = logits.detach()
+            E = logits.shape[-1]
+            if E != lay.experts:
+                raise ValueError("router gave %d logits, expected %d experts" % (E, lay.experts))
+            k = lay.top_k
+            if k is None:
                 raise ValueError("cannot tell top-k for %s (no top_k/num_experts_per_tok attribute)" % lay.name)
-            idx2 = self._select(lay, logits.reshape(-1, logits.shape[-1]))
+            if lay.bias_owner is None and not lay.grouped:
+                idx2 = logits.reshape(-1, E).topk(k, -1, True, False)[1]
+            else:
+                idx2 = self._select(lay, logits.reshape(-1, E))
             dev = logits.device
         ntok = idx2.shape[0]
         if lay.index == 0:
             self._step_begin(ntok, dev)
-        buf = self.bufs.get(dev)
-        if buf is None:
-            # A normal (not inference-mode) tensor, so that it can be updated in and out of inference mode.
-            with torch.inference_mode(False):
-                buf = torch.zeros((3, len(self.layers), E), dtype=torch.int64, device=dev)
-            self.bufs[dev] = buf
-            if dev.type == "cuda":
-                self.streams[dev] = torch.cuda.current_stream(dev)
+        rows = self.rows.get(dev)
+        if rows is None:
+            rows = self._alloc(dev)
         flat = idx2.reshape(-1)
         if flat.dtype != torch.int64:
             flat = flat.long()
         n = flat.shape[0]
-        ones = self.ones.get(dev)
-        if ones is None or ones.shape[0] < n:
-            with torch.inference_mode(False):
-                ones = torch.ones(max(n, 4096), dtype=torch.int64, device=dev)
-            self.ones[dev] = ones
-        buf[self.phase_row, lay.index].scatter_add_(0, flat, ones[:n])
+        ones = self.ones.get((dev, n))
+        if ones is None:
+            ones = self._ones(dev, n)
+        rows[self.phase_row][lay.index].scatter_add_(0, flat, ones)
         self.dirty = True
         if self.sample_n and not self.routes_bad:
             start = (-self.token_counter_at_step) % self.sample_n
             self.route_chunks[lay.index].append(idx2[start::self.sample_n])
-        if lay.index == len(self.layers) - 1:
+        if lay.index == self.last_index:
             self.in_forward = False
+
+    def _alloc(self, dev):
+        """Counts [3][L][E] on `dev` and per-(phase, layer) row views of it."""
+        torch = self.torch
+        # A normal (not inference-mode) tensor, so that it can be updated in and out of inference mode.
+        with torch.inference_mode(False):
+            buf = torch.zeros((3, len(self.layers), self.num_experts), dtype=torch.int64, device=dev)
+            rows = [[buf[p, l] for l in range(len(self.layers))] for p in range(3)]
+        self.bufs[dev] = buf
+        self.rows[dev] = rows
+        if dev.type == "cuda":
+            self.streams[dev] = torch.cuda.current_stream(dev)
+        return rows
+
+    def _ones(self, dev, n):
+        """A ones vector of length n on dev (views of one shared buffer, cached per length)."""
+        torch = self.torch
+        big = self.ones.get(dev)
+        if big is None or big.shape[0] < n:
+            with torch.inference_mode(False):
+                big = torch.ones(max(n, 4096), dtype=torch.int64, device=dev)
+            self.ones = {dev: big}
+        if len(self.ones) > 64:
+            self.ones = {dev: big}
+        v = big[:n]
+        self.ones[(dev, n)] = v
+        return v
 
     def _step_begin(self, ntok, dev):
         with self.lock:

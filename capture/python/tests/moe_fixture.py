@@ -9,6 +9,8 @@ overhead benchmark.
                   [B, S, H], returns (hidden, router_logits)
   --conv vllm     MixtralMoE: gate = ReplicatedLinear returning (logits, None), top_k = 3 only on
                   the FusedMoE experts module, input [tokens, H], returns one tensor
+  --conv deepseek DeepseekV2MoE (vLLM): ReplicatedLinear gate with e_score_correction_bias, FusedMoE with
+                  use_grouped_topk (4 groups, 2 kept), sigmoid scoring, top_k = 3
   --conv router   OlmoeSparseMoeBlock with an OlmoeTopKRouter child returning
                   (logits, scores, indices), top_k = 6
 """
@@ -107,6 +109,58 @@ class MixtralMoE(nn.Module):
         return self.experts(hidden_states, router_logits)
 
 
+# ---- vLLM DeepSeek-V2/V3 convention: grouped, bias-corrected sigmoid routing inside FusedMoE ----
+class DeepseekFusedMoE(nn.Module):
+    """Selection written token by token from the DeepSeek-V3 definition (independent of the agent)."""
+
+    def __init__(self, h, f, e, top_k, bias):
+        super().__init__()
+        self.top_k = top_k
+        self.global_num_experts = e
+        self.use_grouped_topk = True
+        self.num_expert_group = 4
+        self.topk_group = 2
+        self.scoring_func = "sigmoid"
+        self.e_score_correction_bias = bias
+        self.experts = nn.ModuleList([Expert(h, f) for _ in range(e)])
+        self.truth = None
+        self.block_index = None
+
+    def select(self, logits):
+        e = logits.shape[-1]
+        per = e // self.num_expert_group
+        bias = self.e_score_correction_bias.tolist()
+        rows = []
+        for row in torch.sigmoid(logits.float()).tolist():
+            choice = [row[j] + bias[j] for j in range(e)]
+            gscore = []
+            for g in range(self.num_expert_group):
+                vals = sorted(choice[g * per:(g + 1) * per], reverse=True)
+                gscore.append(vals[0] + vals[1])
+            groups = sorted(range(self.num_expert_group), key=lambda g: -gscore[g])[:self.topk_group]
+            allowed = [j for g in groups for j in range(g * per, (g + 1) * per)]
+            rows.append(sorted(allowed, key=lambda j: -choice[j])[:self.top_k])
+        idx = torch.tensor(rows, dtype=torch.long)
+        w = torch.sigmoid(logits.float()).gather(1, idx)
+        return w / w.sum(-1, keepdim=True), idx
+
+    def forward(self, hidden_states, router_logits):
+        w, idx = self.select(router_logits)
+        return dispatch(self.experts, hidden_states, idx, w.to(hidden_states.dtype), self.truth, self.block_index)
+
+
+class DeepseekV2MoE(nn.Module):
+    def __init__(self, h, f, e, top_k):
+        super().__init__()
+        self.gate = ReplicatedLinear(h, e)
+        self.gate.e_score_correction_bias = nn.Parameter(torch.randn(e) * 0.3, requires_grad=False)
+        self.experts = DeepseekFusedMoE(h, f, e, top_k, self.gate.e_score_correction_bias)
+
+    def forward(self, hidden_states):
+        router_logits, _ = self.gate(hidden_states)
+        return self.experts(hidden_states, router_logits)
+
+
 # ---- newer HF: separate router module returning indices ----
 class OlmoeTopKRouter(nn.Module):
     def __init__(self, h, e, top_k):
@@ -185,6 +239,8 @@ class ToyMoeForCausalLM(nn.Module):
                 blk = Qwen3MoeSparseMoeBlock(h, f, e, 4)
             elif conv == "vllm":
                 blk = MixtralMoE(h, f, e, 3)
+            elif conv == "deepseek":
+                blk = DeepseekV2MoE(h, f, e, 3)
             else:
                 blk = OlmoeSparseMoeBlock(h, f, e, 6)
             mods.append(DecoderLayer(blk))
@@ -195,14 +251,14 @@ class ToyMoeForCausalLM(nn.Module):
     def moe_blocks(self):
         out = []
         for i, l in enumerate(self.layers[1:]):
-            b = l.mlp.experts if self.conv == "vllm" else l.mlp
+            b = l.mlp.experts if self.conv in ("vllm", "deepseek") else l.mlp
             b.block_index = i
             out.append(b)
         return out
 
     def forward(self, ids):
         x = self.embed_tokens(ids)
-        if self.conv == "vllm":
+        if self.conv in ("vllm", "deepseek"):
             x = x.reshape(-1, x.shape[-1])  # vLLM flattens tokens
         for layer in self.layers:
             x = layer(x)
@@ -211,7 +267,7 @@ class ToyMoeForCausalLM(nn.Module):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--conv", default="hf", choices=["hf", "vllm", "router"])
+    ap.add_argument("--conv", default="hf", choices=["hf", "vllm", "router", "deepseek"])
     ap.add_argument("--steps", type=int, default=6, help="decode steps after the prefill")
     ap.add_argument("--batch", type=int, default=3)
     ap.add_argument("--prompt", type=int, default=11)

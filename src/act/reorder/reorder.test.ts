@@ -153,3 +153,15 @@ test('the reader accepts a safetensors file built by hand in Python (struct + js
   writeFileSync(join(root, 'cut.safetensors'), raw.subarray(0, raw.length - 2));
   assert.throws(() => readSafetensorsHeader(join(root, 'cut.safetensors')), (e: unknown) => e instanceof InputError && /truncated/.test(e.message));
 });
+
+test('checkpoint MoE layers the plan does not name (e.g. an MTP layer) are left unchanged, with a warning', () => {
+  const ck = join(root, 'ck5');
+  makeCheckpoint(ck);
+  const onlyLayer2 = { version: 1 as const, numLayers: 1, numExperts: E, numRanks: 2, ranksPerNode: 2, layerIds: [2], phy2log: [Int32Array.of(1, 0, 3, 2)] };
+  const warned: string[] = [];
+  const out = join(root, 'out5');
+  const r = reorderCheckpoint({ checkpointDir: ck, plan: onlyLayer2, outDir: out, verify: true, warn: (s) => warned.push(s) });
+  assert.ok(warned.some((w) => /layers 1 are not in the plan/.test(w)));
+  assert.deepEqual(r.shardsRewritten, ['model-00002-of-00003.safetensors']);
+  assert.ok(readFileSync(join(ck, 'model-00001-of-00003.safetensors')).equals(readFileSync(join(out, 'model-00001-of-00003.safetensors'))));
+});

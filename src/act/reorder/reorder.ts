@@ -80,7 +80,12 @@ function mergeRanges(r: ByteRange[]): ByteRange[] {
 /** Plan layer -> checkpoint layer, by layer id when they match, else by order (with a warning). */
 function mapLayers(plan: Plan, moeLayers: number[], warn: (s: string) => void): number[] {
   const set = new Set(moeLayers);
-  if (plan.layerIds.every((id) => set.has(id)) && plan.layerIds.length === moeLayers.length) return [...plan.layerIds];
+  if (plan.layerIds.every((id) => set.has(id)) && new Set(plan.layerIds).size === plan.layerIds.length) {
+    const planned = new Set(plan.layerIds);
+    const extra = moeLayers.filter((l) => !planned.has(l));
+    if (extra.length > 0) warn(`checkpoint MoE layers ${extra.join(', ')} are not in the plan and are left as they are (e.g. a multi-token-prediction layer)`);
+    return [...plan.layerIds];
+  }
   if (plan.numLayers === moeLayers.length) {
     warn(`plan layer ids [${plan.layerIds.slice(0, 4).join(', ')}${plan.layerIds.length > 4 ? ', ...' : ''}] are not the checkpoint's MoE layer numbers; mapping plan layer i to the i-th MoE layer (${moeLayers[0]}..${moeLayers[moeLayers.length - 1]})`);
     return [...moeLayers];

@@ -24,8 +24,11 @@ export function register(program: Command): void {
     .option('--solver <name>', "solver for the recommended plan ('none' to skip)", 'ballast')
     .option('--redundant <R>', 'redundant slots per layer for the solver', '0')
     .option('--batch-tokens <N>', 'tokens per batch for the per-batch replay of token routes')
+    .option('--model <config|preset>', 'model config for predicted time and the gate (default: guessed from the trace shape)')
+    .option('--cluster <file|preset>', 'cluster for the cost model (default: H100-SXM nodes)')
+    .option('--no-predict', 'skip predicted time and the gate')
     .option('--keep-windows <N>', 'windows kept from a collector (older ones are merged)', '512')
-    .action(async (o: Record<string, string | undefined>) => {
+    .action(async (o: Record<string, string | undefined> & { predict?: boolean }) => {
       if (Boolean(o.trace) === Boolean(o.collector)) throw new InputError('--trace', '', 'expected exactly one of --trace FILE or --collector ADDR');
       const host = o.host ?? '127.0.0.1';
       const port = parsePositiveInt('--port', o.port);
@@ -42,6 +45,9 @@ export function register(program: Command): void {
         solver: o.solver,
         redundantSlots: parsePositiveInt('--redundant', o.redundant),
         batchTokens: parsePositiveInt('--batch-tokens', o.batchTokens) || undefined,
+        model: o.model,
+        cluster: o.cluster,
+        noPredict: o.predict === false,
       });
       const url = await dash.start();
       process.stdout.write(`ballast dashboard: ${url}/  (metrics at ${url}/metrics; Ctrl-C to stop)\n`);

@@ -102,7 +102,7 @@ export async function runSimulate(trace: string | undefined, flags: SimulateFlag
   const known = new Set([...policyNames(), 'round-robin', 'linear']);
   for (const p of policies) if (!known.has(p)) throw new InputError('--policies', p, `unknown policy; expected any of ${[...known].join(', ')}`);
   if (policies.length === 0) throw new InputError('--policies', '', 'expected at least one policy');
-  let overrides: Partial<Record<ConstantName, number>> = parseOverrides(flags.set ?? []);
+  const overrides: Partial<Record<ConstantName, number>> = parseOverrides(flags.set ?? []);
   const cluster = await resolveCluster(flags.cluster, ranks ?? (flags.cluster ? undefined : 8));
   const common = {
     cluster,
@@ -162,9 +162,9 @@ export async function runSimulate(trace: string | undefined, flags: SimulateFlag
     const base = buildCostModel({ model, cluster, overrides: { ...overrides, c0Us: 0, hbmEff: 1, eff: 1 } });
     const fit = fitCalibration(base, readMeasurements(flags.calibrate));
     calibrated = { c0Us: fit.c0Us, hbmEff: fit.hbmEff, eff: fit.eff };
-    // User overrides still win over calibration.
-    overrides = Object.fromEntries(Object.entries(overrides)) as typeof overrides;
+    // User overrides (--set) still win over calibration: buildCostModel applies them last.
     calNote = `calibrated from ${flags.calibrate}: c0=${fit.c0Us.toFixed(2)} us, hbmEff=${fit.hbmEff.toFixed(3)}, eff=${fit.eff.toFixed(3)} (rmse ${fit.rmseUs.toFixed(2)} us over ${fit.points} points)`;
+    if (fit.hbmEff > 1 || fit.eff > 1) calNote += '; an efficiency above 1 means the measurements beat the nominal GPU numbers: check the cluster GPU type and the measurement units';
   }
   const result = await simulate({ ...common, trace: one, train: tr, test: te, model, modelNote, overrides, calibrated, calibrationSource: flags.calibrate });
   if (calNote) result.notes.unshift(calNote);

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { InputError } from '../../core/errors.ts';
 import { type Plan, validatePlan } from '../../core/plan.ts';
 import type { PlacementSolver, SolveInput } from '../solver.ts';
+import { rankLowerBound } from '../lower-bound.ts';
 import { SOLVERS, getSolver } from './index.ts';
 import { esftCounts, lognormalLoad } from './real-data.ts';
 
@@ -35,12 +36,14 @@ function input(load: Float64Array, L: number, E: number, G: number, R: number, e
 const esft = esftCounts('law');
 const esft3 = esft.load.subarray(0, 3 * 64);
 const small = lognormalLoad(2, 16, 1, 3);
+const tiny = lognormalLoad(2, 8, 1, 4);
 const bigOk = (s: PlacementSolver) => s.name === 'exact';
 const noReplicas = (s: PlacementSolver) => !s.supportsReplicas;
 
 const SHAPES: Shape[] = [
   { name: 'small 16x4 R0', input: input(small, 2, 16, 4, 0) },
-  { name: 'small 16x4 R4', input: input(small, 2, 16, 4, 4), skip: noReplicas },
+  { name: 'small 16x4 R4', input: input(small, 2, 16, 4, 4), skip: (s) => bigOk(s) || noReplicas(s) },
+  { name: 'tiny 8x4 R4', input: input(tiny, 2, 8, 4, 4), skip: noReplicas },
   { name: 'esft 3 layers 64x8 R0', input: input(esft3, 3, 64, 8, 0), skip: bigOk },
   { name: 'esft 3 layers 64x8 R8', input: input(esft3, 3, 64, 8, 8), skip: (s) => bigOk(s) || noReplicas(s) },
   {
@@ -114,6 +117,7 @@ for (const s of SOLVERS) {
 test('memory caps: ballast never uses more replica bytes per GPU than the budget', () => {
   const s = getSolver('ballast');
   const load = lognormalLoad(6, 64, 1.2, 5);
+  const boundSum: number[] = [];
   for (const variable of [false, true]) {
     const plan = s.solve(
       input(load, 6, 64, 8, 0, { memoryBudgetBytes: 1000, expertBytes: 100, allowVariableSlots: variable }),
@@ -123,9 +127,16 @@ test('memory caps: ballast never uses more replica bytes per GPU than the budget
     let extraSlotsPerGpu = 0;
     for (const row of plan.phy2log) extraSlotsPerGpu += (row.length - 64) / 8;
     assert.ok(extraSlotsPerGpu * 100 <= 1000, `uses ${extraSlotsPerGpu * 100} bytes`);
-    // the budget pays for 10 slot-rows: uniform gets floor(10/6) = 1 per layer, variable spends all 10
-    assert.equal(extraSlotsPerGpu, variable ? 10 : 6);
+    // the budget pays for 10 slot-rows: uniform gets floor(10/6) = 1 per layer; variable spends at
+    // most 10 (it stops when no layer's bound improves)
+    if (!variable) assert.equal(extraSlotsPerGpu, 6);
+    else assert.ok(extraSlotsPerGpu <= 10);
+    let sum = 0;
+    for (let l = 0; l < 6; l++) sum += rankLowerBound(load.subarray(l * 64, (l + 1) * 64), 8, plan.phy2log[l].length);
+    boundSum.push(sum);
   }
+  // variable slots reach a sum of per-layer bounds no worse than uniform
+  assert.ok(boundSum[1] <= boundSum[0] + 1e-9, `variable ${boundSum[1]} vs uniform ${boundSum[0]}`);
 });
 
 test('getSolver names every solver when asked for an unknown one', () => {

@@ -7,7 +7,7 @@
  */
 import { esc, r2 } from './svg.ts';
 import { formatNumber, linearScale, niceDomain } from './scale.ts';
-import { legend, makeFrame, seriesColor, svgOpen, xAxis, yAxis } from './frame.ts';
+import { legend, legendRows, makeFrame, seriesColor, svgOpen, xAxis, yAxis } from './frame.ts';
 
 export interface BarChartSpec {
   title: string;
@@ -25,7 +25,9 @@ export interface BarChartSpec {
 }
 
 export function barChart(spec: BarChartSpec): string {
-  const f = makeFrame(spec.width ?? 720, spec.height ?? 280, { top: 30, right: 16, bottom: 44, left: 64 });
+  const labels = [...spec.series.map((x) => x.label), ...(spec.referenceLines ?? []).map((r) => r.label)];
+  const top = 16 + 14 * legendRows(spec.width ?? 720, 64, labels);
+  const f = makeFrame(spec.width ?? 720, spec.height ?? 280, { top, right: 16, bottom: 44, left: 64 });
   const C = spec.categories.length;
   const S = Math.max(1, spec.series.length);
   let max = 0;

@@ -65,6 +65,21 @@ export function numericTicks(x: Scale, min: number, max: number, count = 8): { x
   return niceTicks(min, max, count).map((t) => ({ x: x(t), label: formatNumber(t) }));
 }
 
+/** Rows the legend needs for these labels in a chart `width` wide with the plot starting at `x0`. */
+export function legendRows(width: number, x0: number, labels: string[]): number {
+  let x = x0;
+  let rows = 1;
+  for (const l of labels) {
+    const w = 30 + l.length * 6.2;
+    if (x > x0 && x + w - 12 > width) {
+      x = x0;
+      rows++;
+    }
+    x += w;
+  }
+  return rows;
+}
+
 /** Legend in the top margin: one swatch + label per series (dashed swatch for reference lines); wraps to a second row. */
 export function legend(f: Frame, items: { label: string; color: string; dashed?: boolean }[]): string {
   let s = `<g class="legend">`;

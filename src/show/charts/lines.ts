@@ -8,7 +8,7 @@
  */
 import { esc, r2 } from './svg.ts';
 import { formatNumber, linearScale, niceDomain } from './scale.ts';
-import { legend, makeFrame, numericTicks, seriesColor, svgOpen, xAxis, yAxis } from './frame.ts';
+import { legend, legendRows, makeFrame, numericTicks, seriesColor, svgOpen, xAxis, yAxis } from './frame.ts';
 import { downsampleMinMax } from './downsample.ts';
 
 export interface LineChartSpec {
@@ -31,7 +31,9 @@ export interface LineChartSpec {
 }
 
 export function lineChart(spec: LineChartSpec): string {
-  const f = makeFrame(spec.width ?? 720, spec.height ?? 260, { top: 30, right: 16, bottom: 44, left: 64 });
+  const labels = [...spec.series.map((x) => x.label), ...(spec.referenceLines ?? []).map((r) => r.label)];
+  const top = 16 + 14 * legendRows(spec.width ?? 720, 64, labels);
+  const f = makeFrame(spec.width ?? 720, spec.height ?? 260, { top, right: 16, bottom: 44, left: 64 });
   const n = spec.x.length;
   const maxPoints = spec.maxPoints ?? 400;
   const bucketed = n > maxPoints;

@@ -42,6 +42,10 @@ export interface DashboardOptions {
   solver?: string;
   redundantSlots?: number;
   batchTokens?: number;
+  /** Model preset / config.json and cluster for predicted time and the gate. */
+  model?: string;
+  cluster?: string;
+  noPredict?: boolean;
   /** Least time between two rebuilds of the views (ms). Default 500. */
   rebuildMs?: number;
   title?: string;
@@ -118,6 +122,9 @@ export class Dashboard {
           solver: this.opts.solver,
           redundantSlots: this.opts.redundantSlots,
           batchTokens: this.opts.batchTokens,
+          model: this.opts.model,
+          cluster: this.opts.cluster,
+          noPredict: this.opts.noPredict,
         },
       );
       this.model = model;

@@ -30,6 +30,11 @@ test('trace view: linear vs hand plan, values worked out by hand', () => {
   assert.deepEqual(rec.rankLoad, [15, 9]);
   assert.deepEqual(rec.layerMaxOverMean, [1.25, 1.25]);
   assert.equal(rec.expertsMoved, 4);
+  // Lower bound: 2 slots per rank, so expert 0 (8 of 16) shares its rank with at least the lightest
+  // expert (2): 10 / mean 8 = 1.25 in layer 3; layer 5 likewise 5 / 4. The swap plan attains it.
+  assert.equal(rec.stats!.lowerBound, 1.25);
+  assert.equal(rec.stats!.gapToBound, 0);
+  close(cur.stats!.gapToBound as number, 0.2);
   close(v.placements!.stragglerReduction!, 0.25 / 1.5);
   assert.deepEqual(v.expertMaxOverMean, [2, 2]);
   // Per window: w0 linear (1.5+1)/2, swap (1.25+1)/2; w1 linear (1.5+2)/2, swap (1.25+1.5)/2.
@@ -90,4 +95,35 @@ test('60 x 384 trace with 2000 windows: report stays small', async () => {
   // 2000 windows > 400 points: drawn as a band with 400 hover columns.
   assert.equal(document.querySelectorAll('#t0-series-0 rect.hover').length, 400);
   assert.ok(ms < 60_000, `took ${ms} ms`);
+});
+
+test('perWindowMaxOverMean agrees with rankLoads + maxOverMean window by window (plan with replicas)', async () => {
+  const { perWindowMaxOverMean } = await import('./placement-load.ts');
+  const { rankLoads } = await import('../../analyze/rank-loads.ts');
+  const { maxOverMean } = await import('../../analyze/max-over-mean.ts');
+  const load = syntheticTrace(3, 8, 5);
+  const row = Int32Array.from([0, 1, 2, 3, 0, 4, 5, 6, 7, 1, 2, 3]); // 12 slots over 4 ranks, experts 0-3 twice
+  const plan = { version: 1 as const, numLayers: 3, numExperts: 8, numRanks: 4, ranksPerNode: 4, layerIds: [1, 2, 3], phy2log: [row, row, row] };
+  const fast = perWindowMaxOverMean(load, plan);
+  for (let w = 0; w < 5; w++) {
+    const rl = rankLoads(load.counts.subarray(w * 24, (w + 1) * 24), plan);
+    const ref = [0, 1, 2].reduce((s, l) => s + maxOverMean(rl.subarray(l * 4, (l + 1) * 4)), 0) / 3;
+    close(fast[w], ref, 1e-12);
+  }
+});
+
+test('simulation JSON: policies become a table, scalars are flattened', async () => {
+  const { simulationView } = await import('./build.ts');
+  const v = simulationView('/x/sim.json', {
+    trace: 't.ballast', ranks: 8, shape: { layers: 2, experts: 4 },
+    policies: [{ name: 'linear', predictedBatchTimeUs: 100, perBatchMaxOverMean: { mean: 1.4 } }, { name: 'ballast', predictedBatchTimeUs: 90, perBatchMaxOverMean: { mean: 1.1 } }],
+  });
+  assert.deepEqual(v.policies, [
+    { name: 'linear', values: { predictedBatchTimeUs: 100, 'perBatchMaxOverMean.mean': 1.4 } },
+    { name: 'ballast', values: { predictedBatchTimeUs: 90, 'perBatchMaxOverMean.mean': 1.1 } },
+  ]);
+  assert.deepEqual(v.scalars, [['trace', 't.ballast'], ['ranks', 8], ['shape.layers', 2], ['shape.experts', 4]]);
+  const html = renderReportHtml({ format: 'ballast-report', version: 1, title: 't', createdMs: 0, traces: [], plans: [], simulations: [v], notes: [] });
+  const { document } = parseHTML(html);
+  assert.deepEqual([...document.querySelectorAll('#sim0-predictedBatchTimeUs rect.bar')].map((b) => b.getAttribute('data-value')), ['100', '90']);
 });

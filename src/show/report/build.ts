@@ -236,13 +236,13 @@ export function buildTraceView(input: InputData, opts: TraceViewOptions): TraceV
   const expertMom: number[] = [];
   for (let l = 0; l < load.numLayers; l++) expertMom.push(sig(maxOverMean(total.subarray(l * E, (l + 1) * E))));
   checkPlanMatchesTrace(opts.current, load.numLayers, E, 'current placement');
-  const current = placementView(`current (${opts.current.solver ?? 'plan'})`, opts.current, total);
+  const current = placementView(`current (${opts.current.solver ?? 'plan'})`, opts.current, total, { routes: input.routes });
   const plans = [{ label: current.label, plan: opts.current }];
   let recommended;
   let stragglerReduction;
   if (opts.recommended) {
     checkPlanMatchesTrace(opts.recommended, load.numLayers, E, 'recommended plan');
-    recommended = placementView(opts.recommendedLabel ?? `recommended (${opts.recommended.solver ?? 'plan'})`, opts.recommended, total);
+    recommended = placementView(opts.recommendedLabel ?? `recommended (${opts.recommended.solver ?? 'plan'})`, opts.recommended, total, { current: opts.current, routes: input.routes });
     recommended.expertsMoved = expertsMoved(opts.current, opts.recommended);
     plans.push({ label: recommended.label, plan: opts.recommended });
     const excess = current.meanMaxOverMean - 1;

@@ -6,18 +6,21 @@
  * perWindowMaxOverMean(trace, plan) -> [W]: for each window, the mean over layers (with traffic) of
  *   max/mean rank load in that window (same numbers as rankLoads + maxOverMean, without allocating
  *   per window).
- * expertsMoved(current, next) -> replicas of `next` placed on a rank that held no copy of that expert
- *   in `current` (the weights that must be loaded to switch).
+ * expertsMoved(current, next) -> (layer, expert, rank) triples of `next` absent from `current` (the
+ *   expert weights that must be loaded to switch), as src/plan/plan-stats.ts counts them.
+ * Each view carries planStats (lower bound, gap to it, distinct ranks per token...) on this trace.
  */
 import type { LoadTrace } from '../../core/load-trace.ts';
 import { type Plan, rankOfSlot } from '../../core/plan.ts';
+import type { TokenRoutes } from '../../core/token-routes.ts';
+import { expertsMoved as planExpertsMoved, planStats } from '../../plan/plan-stats.ts';
 import { rankLoads } from '../../analyze/rank-loads.ts';
 import { maxOverMean } from '../../analyze/max-over-mean.ts';
 import { balancednessVllm } from '../../analyze/balancedness-vllm.ts';
 import { balancednessSglang } from '../../analyze/balancedness-sglang.ts';
 import type { PlacementView } from './model.ts';
 
-export function placementView(label: string, plan: Plan, load: Float64Array): PlacementView {
+export function placementView(label: string, plan: Plan, load: Float64Array, opts: { current?: Plan; routes?: TokenRoutes } = {}): PlacementView {
   const G = plan.numRanks;
   const L = plan.numLayers;
   const rl = rankLoads(load, plan);
@@ -41,9 +44,19 @@ export function placementView(label: string, plan: Plan, load: Float64Array): Pl
     meanMaxOverMean: mean(layerMom),
     balancednessVllm: balancednessVllm(rl, G),
     balancednessSglang: balancednessSglang(rl, G),
-    stats: plan.stats ? { ...plan.stats } : undefined,
+    stats: statsOf(plan, load, opts),
     params: plan.params,
   };
+}
+
+/** planStats (src/plan/plan-stats.ts) scored on this trace's load; plain numbers only. */
+function statsOf(plan: Plan, load: Float64Array, opts: { current?: Plan; routes?: TokenRoutes }): Record<string, unknown> {
+  const cur = opts.current && opts.current.numRanks === plan.numRanks && opts.current !== plan ? opts.current : undefined;
+  const routes = opts.routes && opts.routes.numLayers === plan.numLayers && opts.routes.numExperts === plan.numExperts ? opts.routes : undefined;
+  const st = planStats(plan, load, { current: cur, routes });
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(st)) if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
+  return out;
 }
 
 export function perWindowMaxOverMean(trace: LoadTrace, plan: Plan): number[] {
@@ -90,17 +103,9 @@ export function perWindowMaxOverMean(trace: LoadTrace, plan: Plan): number[] {
   return out;
 }
 
+/** Replicas the switch from `current` to `next` must load: plan-stats' (layer, expert, rank) count. */
 export function expertsMoved(current: Plan, next: Plan): number {
-  let moved = 0;
-  const E = next.numExperts;
-  for (let l = 0; l < next.numLayers; l++) {
-    const held = new Set<number>();
-    const cur = current.phy2log[l];
-    for (let p = 0; p < cur.length; p++) held.add(rankOfSlot(p, cur.length, current.numRanks) * E + cur[p]);
-    const row = next.phy2log[l];
-    for (let p = 0; p < row.length; p++) if (!held.has(rankOfSlot(p, row.length, next.numRanks) * E + row[p])) moved++;
-  }
-  return moved;
+  return planExpertsMoved(next, current);
 }
 
 export function mean(xs: number[]): number {

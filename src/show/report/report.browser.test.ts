@@ -134,8 +134,13 @@ test('report: real ESFT law routing (DeepSeek-V2-Lite), heatmap cell checked aga
       assert.ok(Math.abs(v - expected) / expected < 1e-3, `${v} vs ${expected}`);
       assert.match((await page.textContent('.tooltip'))!, new RegExp(`layer 10 · expert 37\\n.*\\n${row[37]} tokens`));
       assert.equal(await page.locator('#t0-ranks rect.bar[data-series="0"]').count(), 8);
-      // Per-batch replay from the token routes: floor(8327 / 256) = 32 batches.
-      assert.equal(await page.locator('#t0-series-0 g.series[data-series="0"] circle.point').count(), 32);
+      // Per-batch replay from the token routes: floor(8327 / 512) = 16 batches, for the straggler
+      // factor and for the predicted time (DeepSeek-V2-Lite guessed from 64 experts, top-6).
+      const perBatch = page.locator('figure', { hasText: 'Per-batch straggler factor' });
+      assert.equal(await perBatch.locator('g.series[data-series="0"] circle.point').count(), 16);
+      const predicted = page.locator('figure', { hasText: 'Predicted MoE time per batch' });
+      assert.equal(await predicted.locator('g.series[data-series="1"] circle.point').count(), 16);
+      assert.match((await page.textContent('.gate-table'))!, /verdict(apply|keep current)/);
       await screenshot(page, 'report-esft-law-dark.png');
       assert.deepEqual(seen.errors, []);
     });

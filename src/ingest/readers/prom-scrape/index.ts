@@ -161,7 +161,11 @@ export function readPromScrape(path: string, opts: ReadOptions = {}): RawRead {
 }
 
 export function detectPromScrape(p: Probe): number {
-  if (p.isDirectory) return 0;
+  if (p.isDirectory) {
+    // A directory of scrape files named *.prom (content is checked on read).
+    const files = p.entries.filter((n) => !n.startsWith('.'));
+    return files.length > 0 && files.every((n) => n.endsWith('.prom')) ? 0.6 : 0;
+  }
   const s = Buffer.from(p.head.buffer, p.head.byteOffset, p.head.byteLength).toString('latin1');
   return /^(?:sglang:)?eplb_gpu_physical_count_bucket\{/m.test(s) ? 0.95 : 0;
 }

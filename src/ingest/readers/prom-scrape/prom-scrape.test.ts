@@ -7,6 +7,7 @@ import { InputError } from '../../../core/errors.ts';
 import { windowCounts } from '../../../core/load-trace.ts';
 import { promHistogram } from './cases.ts';
 import { readPromScrape } from './index.ts';
+import { detectReader } from '../../readers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ballast-prom-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,6 +27,7 @@ test('a directory of scrapes: windows are increases; a drop (restart) takes the 
   assert.equal(t.meta.extra?.axis, 'gpu');
   assert.ok(warned.some((w) => /restart/.test(w)));
   assert.ok(warned.some((w) => /per-GPU counts, not per-expert/.test(w)));
+  assert.equal(detectReader(d).name, 'prom-scrape');
 });
 
 test('untimestamped scrapes appended to one file split where a series repeats', () => {

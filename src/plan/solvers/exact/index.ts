@@ -11,6 +11,8 @@ import type { Plan } from '../../../core/plan.ts';
 import type { PlacementSolver, SolveInput } from '../../solver.ts';
 import { checkSolveInput, emptyPlan, layerLoad } from '../check-input.ts';
 import { layerModel, rowFromSolution } from './model.ts';
+import { layerRankLoads, rankLowerBound } from '../../lower-bound.ts';
+import { solveBallast } from '../ballast/index.ts';
 
 export const EXACT_MAX_EXPERTS = 64;
 export const EXACT_MAX_RANKS = 16;
@@ -57,7 +59,16 @@ export async function solveExact(input: SolveInput, timeLimitSeconds = 60): Prom
   }
   const speeds = input.cluster?.gpus.map((g) => g.speed);
   const models: string[] = [];
-  for (let l = 0; l < L; l++) models.push(layerModel(layerLoad(input, l), P, G, speeds));
+  // Bounds on T prune the search: below, the lower bound (equal speeds); above, ballast's plan.
+  const upper = solveBallast({ ...input, routes: undefined, current: undefined, windows: undefined });
+  for (let l = 0; l < L; l++) {
+    const w = layerLoad(input, l);
+    const lb = speeds ? undefined : rankLowerBound(w, G, P);
+    const ub = layerRankLoads(w, upper.phy2log[l], G);
+    let m = 0;
+    for (let r = 0; r < G; r++) m = Math.max(m, ub[r] / (speeds ? speeds[r] : 1));
+    models.push(layerModel(w, P, G, speeds, { lower: lb, upper: m * (1 + 1e-9) + 1e-9 }));
+  }
   const results = await solveModelsInWorker(models, timeLimitSeconds);
   const phy2log = results.map((r, l) => {
     if (r.status !== 'Optimal' && r.status !== 'Time limit reached') {
