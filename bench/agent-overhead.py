@@ -141,11 +141,13 @@ def main():
     ap.add_argument("--collector", default=os.environ.get("BALLAST_COLLECTOR", ""))
     ap.add_argument("--rounds", type=int, default=16, help="A/B pairs")
     ap.add_argument("--steps", type=int, default=8, help="forward steps per block")
-    ap.add_argument("--flush-ms", type=int, default=200)
+    ap.add_argument("--flush-ms", type=int, default=1000, help="agent flush interval (production default 1000)")
     ap.add_argument("--layers", type=int, default=6)
     ap.add_argument("--hf", default="qwen3moe", choices=["qwen3moe", "mixtral"])
     ap.add_argument("--mode", default="prefill", choices=["prefill", "decode"])
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--hidden", type=int, default=512, help="CPU model hidden size")
+    ap.add_argument("--ffn", type=int, default=512, help="CPU model expert FFN size")
     args = ap.parse_args()
 
     os.environ["BALLAST_COLLECTOR"] = args.collector
@@ -165,7 +167,7 @@ def main():
             torch.cuda.synchronize()
     else:
         torch.set_num_threads(args.threads)
-        h, f, e, k = 256, 256, 32, 4
+        h, f, e, k = args.hidden, args.ffn, 32, 4
         model = CpuMoe(args.layers, h, f, e, k).eval()
         batch, seq = (2, 64) if args.mode == "prefill" else (32, 1)
         inp = torch.randn(batch, seq, h)

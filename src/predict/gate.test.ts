@@ -81,6 +81,8 @@ test('gate applies a held-out plan on skewed ESFT law traffic, keeps current whe
   assert.ok(r8.imbalance.proposed < r8.imbalance.current);
   assert.equal(r8.verdict, 'keep current', renderGate(r8));
   assert.ok(r8.predictedGainPct < -5);
+  // 9 slots per GPU, all of them receiving tokens at 48 tokens per expert.
+  assert.ok(r8.reasons.some((x) => /activates 8\.0 -> 9\.0 experts/.test(x)), r8.reasons.join('\n'));
 });
 
 test('gate applies on OLMoE arXiv (hottest expert ~7x mean) with compute-bound 4096-token steps', async () => {
@@ -94,4 +96,10 @@ test('gate applies on OLMoE arXiv (hottest expert ~7x mean) with compute-bound 4
   assert.equal(r.verdict, 'apply', renderGate(r));
   assert.ok(r.predictedGainPct > 20);
   assert.ok(r.warnings.some((w) => /one batch/.test(w)));
+  // The same histogram replayed as 16 sampled 4096-token steps: the gain is now tested against noise.
+  const s = await predictAndGate({ load: arxiv.load, plan, current, model: 'OLMoE-1B-7B', batchTokens: 4096, sampleBatches: 16 });
+  assert.equal(s.uncertainty.batches, 16);
+  assert.equal(s.verdict, 'apply', renderGate(s));
+  assert.ok(s.uncertainty.gainOverStdErr > 2);
+  assert.ok(!s.warnings.some((w) => /one batch/.test(w)));
 });

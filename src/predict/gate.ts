@@ -19,9 +19,10 @@ import type { LoadTrace } from '../core/load-trace.ts';
 import type { Plan } from '../core/plan.ts';
 import type { TokenRoutes } from '../core/token-routes.ts';
 import { resolveCluster } from './cluster-spec.ts';
-import { buildCostModel, type ConstantName, type CostModel, moveTimeUs } from './cost-model.ts';
+import { buildCostModel, type ConstantName, type CostModel, crossoverTokens, moveTimeUs } from './cost-model.ts';
 import { loadModelConfig, type ModelConfig } from './model-config.ts';
 import { movedReplicas } from './plan-tables.ts';
+import { sampleRoutesFromCounts } from './sample-counts.ts';
 import { replayPolicy, type ReplaySource } from './replay.ts';
 
 export type Verdict = 'apply' | 'keep current';
@@ -125,7 +126,7 @@ export function gateDecision(input: GateInput): GateDecision {
     apply = false;
     reasons.push(gain > 0 ? 'the gain does not pay for the move within the horizon' : 'the proposed placement is not faster');
   }
-  if (B > 1) {
+  if (B > 1 && gain > 0) {
     if (!(gain > k * se)) {
       apply = false;
       reasons.push(`the gain ${fmtUs(gain)} does not clear ${k} standard errors (${fmtUs(k * se)}) of batch-to-batch variation`);
@@ -200,6 +201,13 @@ export interface PredictAndGateInput {
   batchTokens?: number;
   /** Score load windows as recorded (each window is one engine step) instead of scaling to batchTokens. */
   windowsAreSteps?: boolean;
+  /**
+   * Without routes: replay this many batches of tokens sampled from the scored windows' histogram
+   * (sample-counts.ts) instead of the histogram itself, so the gain is tested against per-step noise.
+   */
+  sampleBatches?: number;
+  /** Seed for sampleBatches. */
+  seed?: number;
   /** First token (routes) or window (counts) scored; default 0 (in-sample when the plan saw it all). */
   scoreStart?: number;
   horizonSteps?: number;
@@ -234,9 +242,19 @@ export async function predictAndGate(input: PredictAndGateInput): Promise<Predic
   const cm = buildCostModel({ model, cluster, overrides: input.overrides });
   const batchTokens = input.batchTokens ?? 512;
   const start = input.scoreStart ?? 0;
-  const src: ReplaySource = input.routes
-    ? { kind: 'routes', routes: input.routes, startToken: start, endToken: input.routes.numTokens, batchTokens }
-    : { kind: 'counts', load: input.load, startWindow: start, endWindow: input.load.numWindows, stepTokens: input.windowsAreSteps ? undefined : batchTokens };
+  let src: ReplaySource;
+  if (input.routes) {
+    src = { kind: 'routes', routes: input.routes, startToken: start, endToken: input.routes.numTokens, batchTokens };
+  } else if (input.sampleBatches && input.sampleBatches > 0) {
+    const L = input.load.numLayers;
+    const E = input.load.numExperts;
+    const sum = new Float64Array(L * E);
+    for (let w = start; w < input.load.numWindows; w++) for (let i = 0; i < L * E; i++) sum[i] += input.load.counts[w * L * E + i];
+    const routes = sampleRoutesFromCounts(sum, L, E, input.load.meta.topK ?? 1, input.sampleBatches * batchTokens, input.seed ?? 1, input.load.meta.layerIds);
+    src = { kind: 'routes', routes, startToken: 0, endToken: routes.numTokens, batchTokens };
+  } else {
+    src = { kind: 'counts', load: input.load, startWindow: start, endWindow: input.load.numWindows, stepTokens: input.windowsAreSteps ? undefined : batchTokens };
+  }
   const cur = await replayPolicy(src, { kind: 'static', name: 'current', plan: input.current }, cm);
   const prop = await replayPolicy(src, { kind: 'static', name: 'proposed', plan: input.plan }, cm);
   const move = planMoveCostUs(cm, input.current, input.plan);
@@ -259,8 +277,21 @@ export async function predictAndGate(input: PredictAndGateInput): Promise<Predic
     moeParallel: input.moeParallel,
     extraHbmBytes: extra,
     hbmHeadroomBytes: headroom,
-    scoredOn: start > 0 ? `the trace from ${input.routes ? 'token' : 'window'} ${start} on` : 'the whole trace (in-sample if the plan was made on it)',
+    scoredOn:
+      (start > 0 ? `the trace from ${input.routes ? 'token' : 'window'} ${start} on` : 'the whole trace (in-sample if the plan was made on it)') +
+      (!input.routes && input.sampleBatches ? `, as ${input.sampleBatches} batches sampled from its histogram` : ''),
   });
+  // Say why when token balance improves but time does not.
+  const actCur = mean(cur.series.activatedMax);
+  const actProp = mean(prop.series.activatedMax);
+  if (d.imbalance.proposed < d.imbalance.current && d.gainPerStepUs <= 0) {
+    const k = input.routes?.topK ?? input.load.meta.topK ?? 1;
+    const perExpert = (batchTokens * k) / input.plan.numExperts;
+    const xo = crossoverTokens(cm);
+    d.reasons.push(
+      `token balance improves, but the busiest GPU activates ${actCur.toFixed(1)} -> ${actProp.toFixed(1)} experts per layer; at ~${perExpert.toFixed(0)} tokens per expert per step (${perExpert < xo ? 'below' : 'above'} the ~${xo.toFixed(0)}-token crossover) ${perExpert < xo ? 'each active expert streams its weights, so time follows active experts, not tokens' : 'compute follows tokens, and communication changes too'}`,
+    );
+  }
   return {
     ...d,
     expertsMoved: move.moved,

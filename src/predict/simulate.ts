@@ -21,6 +21,7 @@ import { getSolver, SOLVERS } from '../plan/solvers/index.ts';
 import type { SolveInput } from '../plan/solver.ts';
 import { buildCostModel, type ConstantName, type CostModel, explainCostModel, type ExplainRow } from './cost-model.ts';
 import { findModelPreset, loadModelConfig, type ModelConfig } from './model-config.ts';
+import { sampleRoutesFromCounts } from './sample-counts.ts';
 import { type PolicyResult, type PolicySpec, type PolicySummary, replayPolicies, type ReplaySource, type ReplicaRouting, type SolveBase, summarize } from './replay.ts';
 
 export interface SimInput {
@@ -55,6 +56,9 @@ export interface SimulateOptions {
   modelNote?: string;
   /** Give solvers the planning part's token routes (co-activation-aware solvers use them). Default true. */
   planWithRoutes?: boolean;
+  /** Load windows without routes: score this many batches sampled from the scored histogram. */
+  sampleBatches?: number;
+  seed?: number;
 }
 
 export interface PolicyJson extends PolicySummary {
@@ -186,6 +190,15 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
     }
   } else {
     throw new InputError('', '', 'expected a trace, or --train FILE --test FILE');
+  }
+  if (o.sampleBatches && o.sampleBatches > 0 && src.kind === 'counts') {
+    const lt = src.load;
+    const LE = lt.numLayers * lt.numExperts;
+    const sum = new Float64Array(LE);
+    for (let w = src.startWindow; w < src.endWindow; w++) for (let i = 0; i < LE; i++) sum[i] += lt.counts[w * LE + i];
+    const routes = sampleRoutesFromCounts(sum, lt.numLayers, lt.numExperts, lt.meta.topK ?? 1, o.sampleBatches * o.batchTokens, o.seed ?? 1, lt.meta.layerIds);
+    src = { kind: 'routes', routes, startToken: 0, endToken: routes.numTokens, batchTokens: o.batchTokens };
+    split.scored += `, as ${o.sampleBatches} batches of tokens sampled from its histogram (seed ${o.seed ?? 1})`;
   }
   const L = shapeFrom.load.numLayers;
   const E = shapeFrom.load.numExperts;

@@ -255,6 +255,8 @@ class Agent(object):
     def after_fork(self):
         try:
             self._reset_runtime()
+            if self.layers:
+                self.route_chunks = [[] for _ in self.layers]
         except Exception as e:
             self.disable("after fork: %s" % e)
 
@@ -699,7 +701,7 @@ class Agent(object):
             self.poller.start()
 
     def _poll_loop(self):
-        interval = min(0.05, self.flush_s / 4)
+        interval = min(0.25, max(0.005, self.flush_s / 4))
         while not self.stopping:
             try:
                 self._drain_ready()

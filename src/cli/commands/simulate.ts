@@ -32,6 +32,7 @@ interface SimulateFlags {
   oracleSolver: string;
   routing: string;
   windowsAreSteps?: boolean;
+  sampleBatches?: string;
   set: string[];
   calibrate?: string;
   json?: boolean;
@@ -59,7 +60,7 @@ export function register(program: Command): void {
     .option('--cluster <file|preset>', 'cluster JSON or preset (default: H100-SXM nodes of 8 for --ranks)')
     .option('--ranks <G>', 'EP size (GPUs)')
     .option('--redundant <R>', 'redundant expert slots per layer for replica-capable solvers', '0')
-    .option('--policies <list>', `comma-separated: solver names, oracle, periodic (default ${DEFAULT_POLICIES})`, DEFAULT_POLICIES)
+    .option('--policies <list>', 'comma-separated: solver names, oracle, periodic', DEFAULT_POLICIES)
     .option('--batch-tokens <N>', 'tokens per batch (step); load windows are scaled to it', '512')
     .option('--train-fraction <f>', 'plan on the sequences ending before f of the tokens, score the rest (default 0.5)')
     .option('--in-sample', 'plan and score on the whole trace (optimistic)')
@@ -71,6 +72,7 @@ export function register(program: Command): void {
     .option('--oracle-solver <name>', 'solver the oracle re-plans each batch with', 'ballast')
     .option('--routing <token-mod|least-loaded>', 'which replica serves a (token, expert) choice', 'token-mod')
     .option('--windows-are-steps', 'score load windows as recorded steps instead of scaling them to --batch-tokens')
+    .option('--sample-batches <N>', 'load windows without routes: score N batches of tokens sampled from the scored histogram (per-step noise)')
     .option('--set <name=value>', 'override a cost-model constant (repeatable; see --explain)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--calibrate <file>', 'fit c0, hbmEff, eff to measured expert-compute times (CSV tokens,active_experts,time_us or JSON)')
     .option('--synthetic <name>', 'built-in scenario instead of a trace: skewed-top1')
@@ -117,6 +119,8 @@ export async function runSimulate(trace: string | undefined, flags: SimulateFlag
     oracleSolver: flags.oracleSolver,
     routing: flags.routing as ReplicaRouting,
     windowsAreSteps: flags.windowsAreSteps,
+    sampleBatches: posInt(flags.sampleBatches, '--sample-batches'),
+    seed,
   };
 
   if (flags.synthetic !== undefined) {

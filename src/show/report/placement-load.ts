@@ -55,7 +55,12 @@ function statsOf(plan: Plan, load: Float64Array, opts: { current?: Plan; routes?
   const routes = opts.routes && opts.routes.numLayers === plan.numLayers && opts.routes.numExperts === plan.numExperts ? opts.routes : undefined;
   const st = planStats(plan, load, { current: cur, routes });
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(st)) if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
+  for (const [k, v] of Object.entries(st)) {
+    if (typeof v !== 'number' || !Number.isFinite(v)) continue;
+    // planStats gives the worst layer as an index; show the model's layer id instead.
+    if (k === 'worstLayer') out.worstLayerId = plan.layerIds[v] ?? v;
+    else out[k] = v;
+  }
   return out;
 }
 

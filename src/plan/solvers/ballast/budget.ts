@@ -6,11 +6,11 @@
  * slot on every GPU), costing expertBytes per GPU. The budget pays for
  *   U = floor(budget / expertBytes) - L * (P0 - E) / G        steps in all (per GPU).
  * Uniform: every layer gets floor(U / L) steps. Variable: steps go one at a time to the layer whose
- * lower bound on max rank load, max(sum/G, min over counts of max w/c), drops most (greedy marginal
- * gain), until U is spent or no layer gains.
+ * lower bound on max rank load (rankLowerBound, lower-bound.ts) drops most (greedy marginal gain),
+ * until U is spent or no layer gains.
  */
 import { InputError } from '../../../core/errors.ts';
-import { greedyReplicaCounts } from '../../lower-bound.ts';
+import { rankLowerBound } from '../../lower-bound.ts';
 
 /** Shapes: load [L][E] -> Int32Array[L] slot counts P_l (multiples of G, >= E). */
 export function slotsUnderBudget(
@@ -42,16 +42,7 @@ export function slotsUnderBudget(
   }
   const bound = new Float64Array(L);
   const nextBound = new Float64Array(L);
-  const counts = new Int32Array(E);
-  const boundAt = (l: number, P: number): number => {
-    const w = load.subarray(l * E, (l + 1) * E);
-    let s = 0;
-    for (let e = 0; e < E; e++) s += w[e];
-    greedyReplicaCounts(w, P - E, G, counts);
-    let m = 0;
-    for (let e = 0; e < E; e++) m = Math.max(m, w[e] / counts[e]);
-    return Math.max(s / G, m);
-  };
+  const boundAt = (l: number, P: number): number => rankLowerBound(load.subarray(l * E, (l + 1) * E), G, P);
   for (let l = 0; l < L; l++) {
     bound[l] = boundAt(l, P0);
     nextBound[l] = out[l] + G <= E * G ? boundAt(l, P0 + G) : bound[l];

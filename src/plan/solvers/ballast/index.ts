@@ -22,19 +22,20 @@ import type { Plan } from '../../../core/plan.ts';
 import { greedyReplicaCounts } from '../../lower-bound.ts';
 import type { PlacementSolver, SolveInput } from '../../solver.ts';
 import { checkSolveInput, emptyPlan } from '../check-input.ts';
-import { eplbScratch, rebalanceLayer } from '../deepseek/eplb.ts';
+import { eplbScratch, rebalanceLayer, rebalanceLowerBound } from '../deepseek/eplb.ts';
 import { slotsUnderBudget } from './budget.ts';
 import { forecastLayer } from './forecast.ts';
 import { coactivation, improveLocality } from './locality.ts';
 import { countMoves, minimiseMoves } from './moves.ts';
 import { improve, loadRow, packLayer, packScratch } from './pack.ts';
 import { InputError } from '../../../core/errors.ts';
+import { batchRankLoad } from '../../../analyze/batch-rank-load.ts';
 
 /**
- * The swap search stops once a layer's max is within this fraction of its lower bound (0.02%): far
+ * The swap search stops once a layer's max is within this fraction of its lower bound (0.05%): far
  * inside the 0.5% goal, and it keeps a full DeepSeek-V3-shape plan fast.
  */
-const STOP_GAP = 2e-4;
+const STOP_GAP = 5e-4;
 
 export interface BallastOptions {
   /** Standard deviations added to the forecast mean (default 1). */
@@ -97,6 +98,7 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
   const seen = new Int32Array(E);
   const chosen = { fresh: 0, forecast: 0, deepseek: 0 };
   const phy2log: Int32Array[] = [];
+  const layerMax = new Float64Array(L);
   const coact = input.routes ? coactivation(input.routes, numNodes) : undefined;
   let moved = 0;
   let keptLayers = 0;
@@ -118,7 +120,11 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
     let which: keyof typeof chosen = 'fresh';
 
     let dsMax = Infinity;
-    if (bestMax > target * (1 + 1e-9) || W >= 2) {
+    // DeepSeek EPLB candidate, unless a bound on its max from its node-level steps already shows it
+    // cannot beat ours (equal speeds; the bound is in plain load units).
+    const dsCannotWin =
+      uniformSpeed && W < 2 && rebalanceLowerBound(w, P, numGroups, numNodes, G, es) * ps.invSpeed[0] * (1 - 1e-6) >= bestMax;
+    if ((bestMax > target * (1 + 1e-9) || W >= 2) && !dsCannotWin) {
       // DeepSeek EPLB candidate on the same load (it ignores speeds): when its max beats ours and it
       // is valid (no colocated replicas), start the swap search from it instead.
       const rowDv = rowD.subarray(0, P);
@@ -160,9 +166,7 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
     }
     chosen[which]++;
     let row: Int32Array = best.slice();
-    if (coact && tol > 0) {
-      row = improveLocality(row, w, coact, l, G, numNodes, bestMax * (1 + tol), ps);
-    }
+    layerMax[l] = bestMax;
     if (input.current && currentOk) {
       const cur = input.current.phy2log[l];
       const res = minimiseMoves(cur, row, w, G, ps, bestMax * (1 + moveThreshold));
@@ -173,11 +177,33 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
     phy2log.push(row);
   }
 
+  let localityCap: number | undefined;
+  if (coact && tol > 0 && input.routes && !input.current) {
+    // Co-locating co-activated experts makes rank loads burstier per batch, so the cap on the
+    // histogram max is chosen on the planning routes: the largest of tol, tol/2, ... tol/16 whose
+    // per-batch max/mean (256-token batches) stays within (1 + tol) of the balanced plan's.
+    const balanced = emptyPlan(input, 'ballast', phy2log.map((r) => r.slice()));
+    const batch = Math.min(256, Math.max(1, Math.floor(input.routes.numTokens / 4)));
+    const base = batchRankLoad(input.routes, balanced, batch).mean;
+    for (let k = 0; k < 5; k++) {
+      const cap = tol / 2 ** k;
+      const rows = phy2log.map((r, l) =>
+        improveLocality(r, input.load.subarray(l * E, (l + 1) * E), coact, l, G, numNodes, layerMax[l] * (1 + cap), ps),
+      );
+      const v = batchRankLoad(input.routes, emptyPlan(input, 'ballast', rows), batch).mean;
+      if (v <= base * (1 + tol)) {
+        for (let l = 0; l < L; l++) phy2log[l] = rows[l];
+        localityCap = cap;
+        break;
+      }
+    }
+  }
   const plan = emptyPlan(input, 'ballast', phy2log, {
     slotsPerLayer: uniformSlotsOf(slots) ?? Array.from(slots),
     redundantSlots: uniformSlotsOf(slots) !== undefined ? slots[0] - E : undefined,
     forecast: W >= 2 ? { windows: W, z: fopts.z, halfLife: fopts.halfLife } : undefined,
     balanceTolerance: coact ? tol : undefined,
+    localityCap,
     speedAware: !uniformSpeed,
     candidates: chosen,
   });

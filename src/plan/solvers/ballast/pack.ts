@@ -213,30 +213,6 @@ function lptScan(n: number, S: number, s: PackScratch): void {
 function lptHeap(n: number, S: number, s: PackScratch): void {
   const { E, G, items, itemW, slots, fill, load, has, heap, popped } = s;
   let size = 0;
-  const less = (a: number, b: number): boolean => load[a] < load[b] || (load[a] === load[b] && a < b);
-  const down = (i: number): void => {
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= size) return;
-      let c = l;
-      if (l + 1 < size && less(heap[l + 1], heap[l])) c = l + 1;
-      if (!less(heap[c], heap[i])) return;
-      const t = heap[c];
-      heap[c] = heap[i];
-      heap[i] = t;
-      i = c;
-    }
-  };
-  const up = (i: number): void => {
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!less(heap[i], heap[p])) return;
-      const t = heap[p];
-      heap[p] = heap[i];
-      heap[i] = t;
-      i = p;
-    }
-  };
   for (let r = 0; r < G; r++) heap[size++] = r; // all loads 0: already a heap in rank order
   let i = 0;
   while (i < n) {
@@ -248,7 +224,7 @@ function lptHeap(n: number, S: number, s: PackScratch): void {
     while (got < c && size > 0) {
       popped[got++] = heap[0];
       heap[0] = heap[--size];
-      down(0);
+      heapDown(heap, load, size, 0);
     }
     for (let k = 0; k < got; k++) {
       const r = popped[k];
@@ -264,16 +240,49 @@ function lptHeap(n: number, S: number, s: PackScratch): void {
       // a repair changes loads of two ranks: rebuild the heap from scratch
       size = 0;
       for (let q = 0; q < G; q++) if (fill[q] < S && !isPopped(popped, got, q)) heap[size++] = q;
-      for (let q = (size >> 1) - 1; q >= 0; q--) down(q);
+      for (let q = (size >> 1) - 1; q >= 0; q--) heapDown(heap, load, size, q);
     }
     for (let k = 0; k < got; k++) {
       const r = popped[k];
       if (fill[r] < S) {
         heap[size++] = r;
-        up(size - 1);
+        heapUp(heap, load, size - 1);
       }
     }
     i += c;
+  }
+}
+
+/** Min-heap of ranks keyed by (load, rank): sift down from i. */
+function heapDown(heap: Int32Array, load: Float64Array, size: number, i: number): void {
+  for (;;) {
+    const l = 2 * i + 1;
+    if (l >= size) return;
+    let c = l;
+    const hl = heap[l];
+    if (l + 1 < size) {
+      const hr = heap[l + 1];
+      if (load[hr] < load[hl] || (load[hr] === load[hl] && hr < hl)) c = l + 1;
+    }
+    const hc = heap[c];
+    const hi = heap[i];
+    if (!(load[hc] < load[hi] || (load[hc] === load[hi] && hc < hi))) return;
+    heap[c] = hi;
+    heap[i] = hc;
+    i = c;
+  }
+}
+
+/** Min-heap of ranks keyed by (load, rank): sift up from i. */
+function heapUp(heap: Int32Array, load: Float64Array, i: number): void {
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    const hi = heap[i];
+    const hp = heap[p];
+    if (!(load[hi] < load[hp] || (load[hi] === load[hp] && hi < hp))) return;
+    heap[p] = hi;
+    heap[i] = hp;
+    i = p;
   }
 }
 
@@ -361,7 +370,8 @@ export function swapSearch(S: number, s: PackScratch, target: number, maxIters: 
     const aBase = a * S;
     const ia = invSpeed[a];
     // Partners: the K least-loaded ranks (by load / speed), where swaps from the max rank pay most.
-    const K = lightestRanks(s, a, S >= 6 ? SWAP_PARTNERS : G);
+    const firstPartner = S >= 6;
+    const K = lightestRanks(s, a, firstPartner ? SWAP_PARTNERS : G);
     for (let q = 0; q < K; q++) {
       const b = s.partners[q];
       const ib = invSpeed[b];
@@ -388,6 +398,8 @@ export function swapSearch(S: number, s: PackScratch, target: number, maxIters: 
           }
         }
       }
+      // Partners come lightest first: take the best swap with the first partner that has one.
+      if (bi >= 0 && firstPartner) break;
     }
     if (bi < 0) return ma;
     const ei = slots[aBase + bi];

@@ -186,3 +186,61 @@ export function rebalanceLayer(
     }
   }
 }
+
+/**
+ * A lower bound on the max GPU load of `rebalanceLayer`'s plan, from its first two steps only (no GPU
+ * packing): max over nodes of (node load / GPUs per node) and of the heaviest per-replica weight after
+ * the node-local replication. Lets a caller skip the full EPLB when it cannot beat a known max.
+ * Shapes as rebalanceLayer; returns a number in the weight's unit (float32 rounding as the reference).
+ */
+export function rebalanceLowerBound(
+  weight: ArrayLike<number>,
+  P: number,
+  numGroups: number,
+  numNodes: number,
+  G: number,
+  s: EplbScratch,
+): number {
+  const E = weight.length;
+  if (numGroups % numNodes !== 0 || numNodes === 1) return 0;
+  const groupSize = E / numGroups;
+  const groupsPerNode = numGroups / numNodes;
+  const { groupW, packIndex, rankInPack, mlog2log, nodeW, mlogCnt } = s;
+  for (let g = 0; g < numGroups; g++) {
+    let acc = 0;
+    for (let j = 0; j < groupSize; j++) acc = Math.fround(acc + Math.fround(weight[g * groupSize + j]));
+    groupW[g] = acc;
+  }
+  balancedPacking(groupW, numGroups, numNodes, s);
+  for (let g = 0; g < numGroups; g++) {
+    const base = (packIndex[g] * groupsPerNode + rankInPack[g]) * groupSize;
+    for (let j = 0; j < groupSize; j++) mlog2log[base + j] = g * groupSize + j;
+  }
+  const expertsPerNode = E / numNodes;
+  const slotsPerNode = P / numNodes;
+  const gpusPerNode = G / numNodes;
+  let bound = 0;
+  for (let n = 0; n < numNodes; n++) {
+    let sum = 0;
+    for (let j = 0; j < expertsPerNode; j++) {
+      nodeW[j] = Math.fround(weight[mlog2log[n * expertsPerNode + j]]);
+      mlogCnt[j] = 1;
+      sum += nodeW[j];
+    }
+    bound = Math.max(bound, sum / gpusPerNode);
+    for (let i = expertsPerNode; i < slotsPerNode; i++) {
+      let best = 0;
+      let bestV = -Infinity;
+      for (let j = 0; j < expertsPerNode; j++) {
+        const v = Math.fround(nodeW[j] / mlogCnt[j]);
+        if (v > bestV) {
+          bestV = v;
+          best = j;
+        }
+      }
+      mlogCnt[best]++;
+    }
+    for (let j = 0; j < expertsPerNode; j++) bound = Math.max(bound, Math.fround(nodeW[j] / mlogCnt[j]));
+  }
+  return bound;
+}
