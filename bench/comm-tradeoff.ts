@@ -12,7 +12,7 @@ import { solveBallast } from '../src/plan/solvers/ballast/index.ts';
 import { solveDeepseek } from '../src/plan/solvers/deepseek/index.ts';
 import { ESFT_TASKS, esftRoutes } from '../src/plan/solvers/real-data.ts';
 
-console.log('task G R | tolerance | ranks/token (vs deepseek) | per-batch max/mean (vs deepseek) | locality cap used');
+console.log('task G R | tolerance | ranks/token (vs deepseek) | per-batch max/mean (vs deepseek) | locality chosen (cap, mu, planning ranks/token)');
 for (const task of ESFT_TASKS) {
   const routes = esftRoutes(task);
   const half = Math.floor(routes.numTokens / 2);
@@ -26,7 +26,7 @@ for (const task of ESFT_TASKS) {
     for (const tol of [0, 0.02, 0.05, 0.1, 0.2]) {
       const p = solveBallast({ ...input, routes: planning, balanceTolerance: tol });
       const [bb, rb] = score(p);
-      console.log(`${task} ${G} ${R} | ${tol} | ${rb.toFixed(3)} (${((rb / rd - 1) * 100).toFixed(1)}%) | ${bb.toFixed(4)} (${((bb / bd - 1) * 100).toFixed(2)}%) | ${p.params?.localityCap ?? 'none'}`);
+      console.log(`${task} ${G} ${R} | ${tol} | ${rb.toFixed(3)} (${((rb / rd - 1) * 100).toFixed(1)}%) | ${bb.toFixed(4)} (${((bb / bd - 1) * 100).toFixed(2)}%) | ${JSON.stringify(p.params?.locality ?? 'none')}`);
     }
   }
 }

@@ -39,3 +39,28 @@ const ex = planBalance(small, (await getSolver('exact').solve(inSmall)) as Plan)
 const bl = planBalance(small, getSolver('ballast').solve(inSmall) as Plan);
 const dsm = planBalance(small, getSolver('deepseek').solve(inSmall) as Plan);
 console.log(`small lognormal 16 experts x 4 GPUs R0: exact ${ex.meanMaxOverMean.toFixed(4)} ballast ${bl.meanMaxOverMean.toFixed(4)} deepseek ${dsm.meanMaxOverMean.toFixed(4)} bound ${ex.meanLowerBound.toFixed(4)}`);
+
+// Held-out: plan on the first half of each ESFT task (windows of 512 tokens for the forecast), score
+// the second half's histogram (max/mean) and its 256-token batches (per-batch max/mean).
+const { esftRoutes } = await import('../src/plan/solvers/real-data.ts');
+const { routesToCounts } = await import('../src/core/token-routes.ts');
+const { batchRankLoad } = await import('../src/analyze/batch-rank-load.ts');
+console.log('held-out (ESFT, plan first half, score second half): task G R | deepseek hist/batch | ballast hist/batch | ballast+windows hist/batch');
+for (const task of ESFT_TASKS) {
+  const routes = esftRoutes(task);
+  const half = Math.floor(routes.numTokens / 2);
+  const win = 512;
+  const W = Math.floor(half / win);
+  const windows = new Float64Array(W * 26 * 64);
+  for (let w = 0; w < W; w++) windows.set(routesToCounts(routes, w * win, (w + 1) * win), w * 26 * 64);
+  const load = routesToCounts(routes, 0, W * win);
+  const future = routesToCounts(routes, half, routes.numTokens);
+  for (const [G, R] of [[8, 0], [8, 8], [16, 16]]) {
+    const input: SolveInput = { load, numLayers: 26, numExperts: 64, layerIds: Array.from({ length: 26 }, (_, i) => i + 1), numRanks: G, numNodes: 1, numGroups: 1, redundantSlots: R, allowColocatedReplicas: true };
+    const cell = (p: Plan) => `${planBalance(future, p).meanMaxOverMean.toFixed(4)}/${batchRankLoad(routes, p, 256, { startToken: half }).mean.toFixed(4)}`;
+    const d = getSolver('deepseek').solve(input) as Plan;
+    const b = getSolver('ballast').solve(input) as Plan;
+    const bw = getSolver('ballast').solve({ ...input, windows, numWindows: W }) as Plan;
+    console.log(`${task} ${G} ${R} | ${cell(d)} | ${cell(b)} | ${cell(bw)}`);
+  }
+}

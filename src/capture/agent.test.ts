@@ -142,3 +142,42 @@ print("seen", seen)
   assert.equal(res.code, 0, res.stderr);
   assert.equal(res.stdout, 'seen 1\n');
 });
+
+test('a forked worker keeps counting on its own (after-fork reset), and both processes reach the trace', async () => {
+  const p = script(
+    'fork.py',
+    `import os, sys, json, torch
+sys.path.insert(0, ${JSON.stringify(FIXTURE_DIR)})
+from moe_fixture import ToyMoeForCausalLM
+torch.manual_seed(3)
+m = ToyMoeForCausalLM("hf").eval()
+blocks = m.moe_blocks()
+def run(seed):
+    truth = [[0] * 16 for _ in blocks]
+    for i, b in enumerate(blocks):
+        b.truth = truth[i]
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        m(torch.randint(0, 100, (2, 6), generator=g))
+    return truth
+parent = run(1)
+pid = os.fork()
+if pid == 0:
+    print("CHILD " + json.dumps(run(2)))
+    sys.stdout.flush()
+    sys.exit(0)
+os.waitpid(pid, 0)
+more = run(3)
+print("PARENT " + json.dumps([[a + b for a, b in zip(r1, r2)] for r1, r2 in zip(parent, more)]))
+`,
+  );
+  const out = join(dir, 'fork.ballast');
+  const res = await runBounded('node', [BALLAST, 'run', '--out', out, '--', PYTHON, p], { timeoutMs: 60_000, env });
+  assert.equal(res.code, 0, res.stderr);
+  const get = (tag: string) => JSON.parse(res.stdout.split('\n').find((l) => l.startsWith(tag))!.slice(tag.length)) as number[][];
+  const child = get('CHILD ');
+  const parent = get('PARENT ');
+  const want = parent.map((row, l) => row.map((v, e) => v + child[l][e])).flat();
+  assert.deepEqual(Array.from(totalCounts(readBallastTrace(out, { warn: () => {} }).load!)), want);
+  assert.match(res.stderr, /2 agent process\(es\)/);
+});

@@ -9,6 +9,11 @@
  *   replicas   Int32Array[L*E]    replica count of (l, e)
  *   slots      Int32Array[L*E*X]  global slot of replica j of (l, e), in slot order; -1 padded
  *   rankOfExpert Int32Array[L*E]  rank of (l, e) when it has one replica, else -1
+ *   slotRankBit  Int32Array[S]    1 << slotRank[p] (G <= 32; empty otherwise)
+ *   expertRankBit Int32Array[L*E] 1 << rankOfExpert[le] for single-replica experts, 0 for replicated
+ *                                 ones (G <= 32; empty otherwise)
+ *   replicatedBase Int32Array[L+1] layer l's replicated experts are replicatedExperts[base[l] .. base[l+1])
+ *   replicatedExperts Int32Array   expert ids (within their layer) with more than one replica, ascending
  */
 import type { Plan } from '../core/plan.ts';
 
@@ -25,6 +30,14 @@ export interface PlanTables {
   slots: Int32Array;
   /** [L*E] rank of (l, e) when it has exactly one replica, else -1. */
   rankOfExpert: Int32Array;
+  /** [S] destination-rank bit of each slot, 1 << slotRank (G <= 32, else length 0). */
+  slotRankBit: Int32Array;
+  /** [L*E] 1 << rank of single-replica experts, 0 for replicated ones (G <= 32, else length 0). */
+  expertRankBit: Int32Array;
+  /** [L+1] start of layer l's entries in replicatedExperts. */
+  replicatedBase: Int32Array;
+  /** Expert ids with more than one replica, layer by layer, ascending within a layer. */
+  replicatedExperts: Int32Array;
 }
 
 export function compilePlan(plan: Plan): PlanTables {
@@ -57,7 +70,24 @@ export function compilePlan(plan: Plan): PlanTables {
   }
   const rankOfExpert = new Int32Array(L * E).fill(-1);
   for (let le = 0; le < L * E; le++) if (replicas[le] === 1) rankOfExpert[le] = slotRank[slots[le * X]];
-  return { numLayers: L, numExperts: E, numRanks: G, maxReplicas: X, totalSlots: S, slotBase, slotRank, slotExpert, replicas, slots, rankOfExpert };
+  const bits = G <= 32;
+  const slotRankBit = new Int32Array(bits ? S : 0);
+  const expertRankBit = new Int32Array(bits ? L * E : 0);
+  if (bits) {
+    for (let p = 0; p < S; p++) slotRankBit[p] = 1 << slotRank[p];
+    for (let le = 0; le < L * E; le++) if (rankOfExpert[le] >= 0) expertRankBit[le] = 1 << rankOfExpert[le];
+  }
+  const replicatedBase = new Int32Array(L + 1);
+  const rep: number[] = [];
+  for (let l = 0; l < L; l++) {
+    for (let e = 0; e < E; e++) if (replicas[l * E + e] > 1) rep.push(e);
+    replicatedBase[l + 1] = rep.length;
+  }
+  const replicatedExperts = Int32Array.from(rep);
+  return {
+    numLayers: L, numExperts: E, numRanks: G, maxReplicas: X, totalSlots: S, slotBase, slotRank, slotExpert, replicas, slots, rankOfExpert,
+    slotRankBit, expertRankBit, replicatedBase, replicatedExperts,
+  };
 }
 
 /**

@@ -107,6 +107,7 @@ export class ReplayScratch {
   rankTmp: Float64Array;
   rankTmp2: Float64Array;
   rankTmp3: Float64Array;
+  rankTmp4: Float64Array;
   stamp = 0;
   srcRank = new Int32Array(0);
   ids = new Int32Array(0);
@@ -123,6 +124,18 @@ export class ReplayScratch {
   modTab = new Uint8Array(0);
   /** [numNodes] bitmask of the ranks on each node (G <= 32). */
   nodeMask: Int32Array;
+  /**
+   * True when the byte-lane communication counter applies (commFromMasksNodes8): 8 ranks per node,
+   * rank r on node floor(r / 8), G a multiple of 8 and <= 32, one same-node link kind joining every
+   * same-node pair.
+   */
+  node8: boolean;
+  /** Distinct ranks / nodes summed over (token, layer) by the current batch's mask pass. */
+  rankTotal = 0;
+  nodeTotal = 0;
+  /** [32] per-destination-rank counters of commFromMasksNodes8. */
+  laneHits = new Int32Array(32);
+  laneSub = new Int32Array(32);
   constructor(readonly cm: CostModel) {
     const G = cm.numRanks;
     this.rankStamp = new Int32Array(G);
@@ -132,6 +145,7 @@ export class ReplayScratch {
     this.rankTmp = new Float64Array(G);
     this.rankTmp2 = new Float64Array(G);
     this.rankTmp3 = new Float64Array(G);
+    this.rankTmp4 = new Float64Array(G);
     const numNodes = Math.max(1, Math.round(G / cm.ranksPerNode));
     this.nodeMask = new Int32Array(numNodes);
     this.fwdSend = new Int32Array(numNodes);
@@ -155,6 +169,12 @@ export class ReplayScratch {
       }
     }
     this.kindList = Int32Array.from(kinds);
+    let node8 = cm.ranksPerNode === 8 && G % 8 === 0 && G <= 32 && kinds.length === 1;
+    for (let r = 0; node8 && r < G; r++) {
+      if (cm.nodeOfRank[r] !== r >>> 3) node8 = false;
+      else if (this.kindMask[r * NUM_LINK_KINDS + kinds[0]] !== (this.nodeMask[r >>> 3] & ~(1 << r))) node8 = false;
+    }
+    this.node8 = node8;
   }
   ensureBatch(n: number, maxReplicas: number): void {
     if (this.srcRank.length < n) this.srcRank = new Int32Array(n);
@@ -217,8 +237,14 @@ export class SharedScratch {
   ids = new Int32Array(0);
   expertCount = new Int32Array(0);
   srcRank = new Int32Array(0);
+  /** [n*k] the current layer's (token offset) of each choice, grouped by expert (counting sort). */
+  byExpert = new Int32Array(0);
+  /** [E+1] start of expert e's group in byExpert; [E] fill cursor. */
+  expertStart = new Int32Array(0);
+  expertFill = new Int32Array(0);
   ensure(n: number, k: number, LE: number): void {
     if (this.ids.length < n * k) this.ids = new Int32Array(n * k);
+    if (this.byExpert.length < n * k) this.byExpert = new Int32Array(n * k);
     if (this.expertCount.length < LE) this.expertCount = new Int32Array(LE);
     if (this.srcRank.length < n) this.srcRank = new Int32Array(n);
   }
@@ -239,13 +265,357 @@ export function scoreRoutesBatchMask(
 }
 
 /**
- * Bitmask path (G <= 32, token-mod routing) for several policies over the same batch: layer by layer,
+ * Bitmask path (G <= 32, token-mod routing) for several policies over the same batch. Layer by layer:
+ * the batch's ids of that layer are gathered once into a contiguous Int32 buffer and counted per expert
+ * once (shared by all policies); each policy then turns every token's k choices into a 32-bit mask of
+ * destination ranks (an OR of precomputed rank bits, no branches), and counts communication copies
+ * from the masks (commFromMasksNodes8 on 8-GPU nodes, else the bit-sliced counters). A policy with no
+ * replicas needs no per-choice counter: its slot counts are the shared expert counts. Low-latency
+ * kernels (a copy per choice) go through scoreRoutesBatchMultiPerChoice. Results are identical to
+ * scoreRoutesBatchGeneral (all counts are integers).
+ */
+export function scoreRoutesBatchMulti(
+  routes: TokenRoutes,
+  items: ScoreItem[],
+  bStart: number,
+  bEnd: number,
+  i0: number,
+  b: number,
+  shared: SharedScratch,
+): void {
+  for (let q = 0; q < items.length; q++) {
+    if (items[q].sc.cm.constants.lowLatency >= 1) {
+      scoreRoutesBatchMultiPerChoice(routes, items, bStart, bEnd, i0, b, shared);
+      return;
+    }
+  }
+  const { numLayers: L, numExperts: E, topK: k, experts } = routes;
+  const n = bEnd - bStart;
+  const G = items[0].sc.cm.numRanks;
+  const NK = NUM_LINK_KINDS;
+  shared.ensure(n, k, L * E);
+  const ids = shared.ids;
+  const expertCount = shared.expertCount;
+  const srcRank = shared.srcRank;
+  expertCount.fill(0, 0, L * E);
+  for (let off = 0; off < n; off++) srcRank[off] = Math.floor((off * G) / n);
+  for (let q = 0; q < items.length; q++) {
+    const { tables, sc } = items[q];
+    sc.ensure(tables.totalSlots, L);
+    sc.ensureBatch(n, tables.maxReplicas);
+    sc.slotCountI.fill(0, 0, tables.totalSlots);
+    sc.sendI.fill(0, 0, L * G * NK);
+    sc.recvI.fill(0, 0, L * G * NK);
+    sc.rankTotal = 0;
+    sc.nodeTotal = 0;
+    const X = tables.maxReplicas;
+    if (X > 1) fillModTab(sc.modTab, X, bStart - i0, n);
+  }
+  let anyReplicas = false;
+  for (let q = 0; q < items.length; q++) if (items[q].tables.maxReplicas > 1) anyReplicas = true;
+  if (anyReplicas && shared.expertStart.length < E + 1) {
+    shared.expertStart = new Int32Array(E + 1);
+    shared.expertFill = new Int32Array(E);
+  }
+  for (let l = 0; l < L; l++) {
+    const lE = l * E;
+    const co = l * G * NK;
+    if (experts instanceof Uint8Array) gatherLayer8(experts, bStart * L * k + l * k, L * k, n, k, lE, ids, expertCount);
+    else gatherLayer16(experts, bStart * L * k + l * k, L * k, n, k, lE, ids, expertCount);
+    if (anyReplicas) groupByExpert(ids, n, k, E, expertCount, lE, shared.expertStart, shared.expertFill, shared.byExpert);
+    for (let q = 0; q < items.length; q++) {
+      const { tables, sc } = items[q];
+      const masks = sc.masks;
+      masksSingle(ids, n, k, lE, tables.expertRankBit, masks);
+      if (tables.maxReplicas > 1) addReplicatedChoices(tables, l, shared.expertStart, shared.byExpert, sc.modTab, sc.slotCountI, masks);
+      if (sc.node8) commFromMasksNodes8(sc, masks, srcRank, n, co, sc.sendI, sc.recvI);
+      else {
+        maskTotals(sc, masks, n);
+        if (sc.kindList.length <= 1) commFromMasks1(sc, masks, srcRank, n, co, sc.sendI, sc.recvI);
+        else if (G / sc.cm.ranksPerNode === 1) commFromMasks(sc, masks, srcRank, n, co, sc.sendI, sc.recvI);
+        else commFromMasksLoop(sc, masks, srcRank, n, co, sc.sendI, sc.recvI);
+      }
+    }
+  }
+  for (let q = 0; q < items.length; q++) {
+    const { tables, sc, out } = items[q];
+    // Slot counts: single-replica experts' are the shared expert counts; replicas were counted per choice.
+    const ci = sc.slotCountI;
+    const { slots, replicas } = tables;
+    const X = tables.maxReplicas;
+    for (let le = 0; le < L * E; le++) if (replicas[le] === 1) ci[slots[le * X]] = expertCount[le];
+    out.distinctRanks[b] = n > 0 ? sc.rankTotal / (n * L) : Number.NaN;
+    out.distinctNodes[b] = n > 0 ? sc.nodeTotal / (n * L) : Number.NaN;
+    finishBatchCounts(sc, tables, ci, sc.sendI, sc.recvI, (n * k) / G, out, b);
+  }
+}
+
+/**
+ * Copy one layer's ids of n consecutive tokens (token t's at src + t * stride, k of them) into
+ * ids[n * k] and count them into expertCount[lE + e]. Uint8 ids (one copy per id array type keeps the
+ * loop monomorphic).
+ */
+function gatherLayer8(experts: Uint8Array, src: number, stride: number, n: number, k: number, lE: number, ids: Int32Array, expertCount: Int32Array): void {
+  if (k === 8) {
+    for (let off = 0, dst = 0; off < n; off++, src += stride, dst += 8) {
+      const e0 = experts[src], e1 = experts[src + 1], e2 = experts[src + 2], e3 = experts[src + 3];
+      const e4 = experts[src + 4], e5 = experts[src + 5], e6 = experts[src + 6], e7 = experts[src + 7];
+      ids[dst] = e0; ids[dst + 1] = e1; ids[dst + 2] = e2; ids[dst + 3] = e3;
+      ids[dst + 4] = e4; ids[dst + 5] = e5; ids[dst + 6] = e6; ids[dst + 7] = e7;
+      expertCount[lE + e0]++; expertCount[lE + e1]++; expertCount[lE + e2]++; expertCount[lE + e3]++;
+      expertCount[lE + e4]++; expertCount[lE + e5]++; expertCount[lE + e6]++; expertCount[lE + e7]++;
+    }
+    return;
+  }
+  for (let off = 0, dst = 0; off < n; off++, src += stride) {
+    for (let j = 0; j < k; j++) {
+      const e = experts[src + j];
+      ids[dst++] = e;
+      expertCount[lE + e]++;
+    }
+  }
+}
+
+/** gatherLayer8 for Uint16 ids. */
+function gatherLayer16(experts: Uint16Array, src: number, stride: number, n: number, k: number, lE: number, ids: Int32Array, expertCount: Int32Array): void {
+  for (let off = 0, dst = 0; off < n; off++, src += stride) {
+    for (let j = 0; j < k; j++) {
+      const e = experts[src + j];
+      ids[dst++] = e;
+      expertCount[lE + e]++;
+    }
+  }
+}
+
+/** masks[t] = OR of the rank bits of token t's k experts (plan without replicas). ids [n * k]. */
+function masksSingle(ids: Int32Array, n: number, k: number, lE: number, expertRankBit: Int32Array, masks: Int32Array): void {
+  if (k === 8) {
+    for (let off = 0, o = 0; off < n; off++, o += 8) {
+      masks[off] =
+        expertRankBit[lE + ids[o]] | expertRankBit[lE + ids[o + 1]] | expertRankBit[lE + ids[o + 2]] | expertRankBit[lE + ids[o + 3]] |
+        expertRankBit[lE + ids[o + 4]] | expertRankBit[lE + ids[o + 5]] | expertRankBit[lE + ids[o + 6]] | expertRankBit[lE + ids[o + 7]];
+    }
+    return;
+  }
+  for (let off = 0, o = 0; off < n; off++) {
+    let mask = 0;
+    for (let j = 0; j < k; j++) mask |= expertRankBit[lE + ids[o++]];
+    masks[off] = mask;
+  }
+}
+
+/**
+ * Counting sort of one layer's choices by expert: byExpert[start[e] .. start[e+1]) = the token offsets
+ * (ascending) that chose e. ids [n*k]; counts = expertCount at lE (the layer's complete counts).
+ */
+function groupByExpert(ids: Int32Array, n: number, k: number, E: number, counts: Int32Array, lE: number, start: Int32Array, fill: Int32Array, byExpert: Int32Array): void {
+  let acc = 0;
+  for (let e = 0; e < E; e++) {
+    start[e] = acc;
+    fill[e] = acc;
+    acc += counts[lE + e];
+  }
+  start[E] = acc;
+  for (let off = 0, o = 0; off < n; off++) {
+    for (let j = 0; j < k; j++) byExpert[fill[ids[o++]]++] = off;
+  }
+}
+
+/**
+ * Add a plan's replicated experts of layer l to the token masks (which masksSingle built from the
+ * single-replica experts, replicated ones contributing 0): each token that chose replicated expert e
+ * goes to replica (i mod replicas(e)) (modTab row, [n][X+1]); counts each replica's tokens into
+ * slotCount. Works expert by expert over the layer's choices grouped by expert (groupByExpert).
+ */
+function addReplicatedChoices(
+  tables: PlanTables,
+  l: number,
+  start: Int32Array,
+  byExpert: Int32Array,
+  modTab: Uint8Array,
+  slotCount: Int32Array,
+  masks: Int32Array,
+): void {
+  const { replicatedBase, replicatedExperts, replicas, slots, slotRankBit } = tables;
+  const E = tables.numExperts;
+  const X = tables.maxReplicas;
+  const XM = X + 1;
+  for (let q = replicatedBase[l]; q < replicatedBase[l + 1]; q++) {
+    const e = replicatedExperts[q];
+    const le = l * E + e;
+    const c = replicas[le];
+    const sb = le * X;
+    const p1 = start[e + 1];
+    if (c === 2) {
+      const bit0 = slotRankBit[slots[sb]];
+      const bit1 = slotRankBit[slots[sb + 1]];
+      let n1 = 0;
+      let p = start[e];
+      for (; p < p1; p++) {
+        const off = byExpert[p];
+        const r = modTab[off * XM + 2];
+        n1 += r;
+        masks[off] |= r === 0 ? bit0 : bit1;
+      }
+      slotCount[slots[sb]] += p1 - start[e] - n1;
+      slotCount[slots[sb + 1]] += n1;
+      continue;
+    }
+    for (let p = start[e]; p < p1; p++) {
+      const off = byExpert[p];
+      const slot = slots[sb + modTab[off * XM + c]];
+      slotCount[slot]++;
+      masks[off] |= slotRankBit[slot];
+    }
+  }
+}
+
+/** modTab[t * (X+1) + c] = (i + t) mod c for t < n, 1 <= c <= X (token-mod replica of token i + t). */
+function fillModTab(modTab: Uint8Array, X: number, i: number, n: number): void {
+  const XM = X + 1;
+  for (let c = 1; c <= X; c++) {
+    let r = i % c;
+    for (let off = 0, at = c; off < n; off++, at += XM) {
+      modTab[at] = r;
+      r = r + 1 === c ? 0 : r + 1;
+    }
+  }
+}
+
+/** Distinct ranks and nodes of n token masks, added to sc.rankTotal / sc.nodeTotal. */
+function maskTotals(sc: ReplayScratch, masks: Int32Array, n: number): void {
+  const numNodes = sc.cm.numRanks / sc.cm.ranksPerNode;
+  const nodeMask = sc.nodeMask;
+  let rankTotal = 0;
+  let nodeTotal = 0;
+  for (let off = 0; off < n; off++) {
+    const mask = masks[off];
+    rankTotal += popcount32(mask);
+    if (numNodes === 1) nodeTotal++;
+    else {
+      for (let nn = 0; nn < numNodes; nn++) {
+        const m = mask & nodeMask[nn];
+        nodeTotal += (m | -m) >>> 31;
+      }
+    }
+  }
+  sc.rankTotal += rankTotal;
+  sc.nodeTotal += nodeTotal;
+}
+
+/**
+ * Communication copies (normal kernels) of one layer from per-token destination masks on nodes of 8
+ * GPUs (sc.node8), counted per byte lane = per node instead of per destination bit. Per source rank s
+ * (node m, local index sl) and node nn, over runs of at most 31 of its tokens:
+ *   Q[nn] tokens hitting rank (nn, sl)      ((mask >>> sl) & 0x01010101, summed bytewise)
+ *   P[nn] sum of |mask & node nn|           (bytewise popcount, summed)
+ *   N[nn] tokens hitting node nn            (bytewise non-zero test, summed)
+ * give: same-node copies s -> peers = P[m] - Q[m]; one network copy per hit remote node, s -> land =
+ * (nn, sl), N[nn] of them; forwards land -> other ranks of nn, P[nn] - Q[nn]; distinct nodes = sum N;
+ * distinct ranks = sum P. Every copy d receives over the same-node kind is either from a same-node peer
+ * or forwarded from its node's landing GPU, so recv(d, same-node kind) = hits[d] - self[d] - skip[d]:
+ * hits[d] tokens whose mask holds d (8-level bit-sliced counters over runs of <= 255 tokens), less d's
+ * own tokens (self[d] = Q[m] of source d) and the remote tokens that land on d itself (skip[d] = Q[nn]
+ * of the sources with d's local index on other nodes).
+ * Identical counts to commFromMasks1 and scoreRoutesBatchGeneral.
+ */
+export function commFromMasksNodes8(
+  sc: ReplayScratch,
+  masks: Int32Array,
+  srcRank: Int32Array,
+  n: number,
+  co: number,
+  send: Int32Array,
+  recv: Int32Array,
+): void {
+  const G = sc.cm.numRanks;
+  const numNodes = G >>> 3;
+  const NK = NUM_LINK_KINDS;
+  const NET = LinkKind.NETWORK;
+  const kindA = sc.kindList[0];
+  const hits = sc.laneHits;
+  const sub = sc.laneSub;
+  hits.fill(0);
+  sub.fill(0);
+  let rankTotal = 0;
+  let nodeTotal = 0;
+  // Byte-lane counts per run of one source's tokens.
+  let off = 0;
+  while (off < n) {
+    const s = srcRank[off];
+    const m = s >>> 3;
+    const sl = s & 7;
+    const end = Math.min(n, off + 31);
+    let accQ = 0;
+    let accP = 0;
+    let accN = 0;
+    for (; off < end && srcRank[off] === s; off++) {
+      const x = masks[off];
+      accQ = (accQ + ((x >>> sl) & 0x01010101)) | 0;
+      let p = x - ((x >>> 1) & 0x55555555);
+      p = (p & 0x33333333) + ((p >>> 2) & 0x33333333);
+      accP = (accP + ((p + (p >>> 4)) & 0x0f0f0f0f)) | 0;
+      accN = (accN + (((((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x) >>> 7) & 0x01010101)) | 0;
+    }
+    for (let nn = 0; nn < numNodes; nn++) {
+      const sh = nn << 3;
+      const qv = (accQ >>> sh) & 255;
+      const pv = (accP >>> sh) & 255;
+      const nv = (accN >>> sh) & 255;
+      rankTotal += pv;
+      nodeTotal += nv;
+      if (nn === m) {
+        send[co + s * NK + kindA] += pv - qv;
+        sub[s] += qv;
+      } else if (nv !== 0) {
+        const land = sh + sl;
+        send[co + s * NK + NET] += nv;
+        recv[co + land * NK + NET] += nv;
+        send[co + land * NK + kindA] += pv - qv;
+        sub[land] += qv;
+      }
+    }
+  }
+  // Tokens hitting each destination: bit-sliced counters over runs of <= 255 tokens.
+  for (off = 0; off < n; ) {
+    const end = Math.min(n, off + 255);
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    let c = 0;
+    let t = 0;
+    for (; off < end; off++) {
+      c = masks[off];
+      t = a0 & c; a0 ^= c; c = t; t = a1 & c; a1 ^= c; c = t; t = a2 & c; a2 ^= c; c = t; t = a3 & c; a3 ^= c; c = t;
+      t = a4 & c; a4 ^= c; c = t; t = a5 & c; a5 ^= c; c = t; t = a6 & c; a6 ^= c; c = t; a7 ^= c;
+    }
+    addLanes(hits, a0, 1); addLanes(hits, a1, 2); addLanes(hits, a2, 4); addLanes(hits, a3, 8);
+    addLanes(hits, a4, 16); addLanes(hits, a5, 32); addLanes(hits, a6, 64); addLanes(hits, a7, 128);
+  }
+  for (let d = 0; d < G; d++) {
+    const v = hits[d] - sub[d];
+    if (v !== 0) recv[co + d * NK + kindA] += v;
+  }
+  sc.rankTotal += rankTotal;
+  sc.nodeTotal += nodeTotal;
+}
+
+/** lanes[d] += w for every set bit d of x. */
+function addLanes(lanes: Int32Array, x: number, w: number): void {
+  while (x !== 0) {
+    const low = x & -x;
+    x ^= low;
+    lanes[31 - Math.clz32(low)] += w;
+  }
+}
+
+/**
+ * Per-choice bitmask path (G <= 32, token-mod routing; what low-latency kernels need, as they copy per
+ * (token, expert) choice rather than per destination rank): layer by layer,
  * the batch's ids of that layer are gathered once into a contiguous buffer and counted per expert once;
  * each policy then turns every token's choices into a 32-bit mask of destination ranks (no branches to
  * dedupe) and counts copies from the mask. A policy with no replicas needs no per-choice counter: its
  * slot counts are the shared expert counts.
  */
-export function scoreRoutesBatchMulti(
+export function scoreRoutesBatchMultiPerChoice(
   routes: TokenRoutes,
   items: ScoreItem[],
   bStart: number,
@@ -863,6 +1233,116 @@ export function scoreCountsBatch(
   out.distinctRanks[b] = rankSum / L;
   out.distinctNodes[b] = nodeSum / L;
   finishBatch(sc, tables, pairsTotal / L / G, out, b);
+}
+
+/**
+ * finishBatch for integer counts (the routes bitmask path), reading Int32 arrays in place: slotCount
+ * [S], send/recv [L * G * NK]. Computes the same numbers in the same order as finishBatch with
+ * layerComputeUs and commPhaseUs (cost-model.ts), fused into one pass over each layer's slots and one
+ * over its (rank, link kind) cells, with no per-layer allocation; replay.test.ts checks the two agree.
+ */
+export function finishBatchCounts(
+  sc: ReplayScratch,
+  tables: PlanTables,
+  slotCount: Int32Array,
+  send: Int32Array,
+  recv: Int32Array,
+  meanRank: number,
+  out: BatchSeries,
+  b: number,
+): void {
+  const cm = sc.cm;
+  const L = tables.numLayers;
+  const G = cm.numRanks;
+  const NK = NUM_LINK_KINDS;
+  const rankTok = sc.rankTmp;
+  const rankAct = sc.rankTmp2;
+  const rankTime = sc.rankTmp3;
+  const rankHalf = sc.rankTmp4;
+  const overlap = cm.constants.overlap >= 1;
+  const c0 = cm.constants.c0Us;
+  const { memUs, tokenUs, rankSpeed, rankLinkGBs } = cm;
+  const dispatchBytes = cm.constants.dispatchBytesPerToken;
+  const combineBytes = cm.constants.combineBytesPerToken;
+  const slotRank = tables.slotRank;
+  const slotBase = tables.slotBase;
+  let mom = 0;
+  let actMax = 0;
+  let actMean = 0;
+  let disp = 0;
+  let comp = 0;
+  let comb = 0;
+  let total = 0;
+  for (let l = 0; l < L; l++) {
+    const p0 = slotBase[l];
+    const p1 = slotBase[l + 1];
+    rankTok.fill(0);
+    rankAct.fill(0);
+    rankTime.fill(0);
+    if (overlap) rankHalf.fill(0);
+    for (let p = p0; p < p1; p++) {
+      const v = slotCount[p];
+      if (v > 0) {
+        const r = slotRank[p];
+        rankTok[r] += v;
+        rankAct[r]++;
+        const mem = memUs[r];
+        const cmp = v * tokenUs[r];
+        rankTime[r] += c0 + (mem > cmp ? mem : cmp);
+        if (overlap) {
+          const h = v * 0.5 * tokenUs[r];
+          rankHalf[r] += c0 + (mem > h ? mem : h);
+        }
+      }
+    }
+    let mx = 0;
+    let amx = 0;
+    let asum = 0;
+    let x = 0;
+    let xh = 0;
+    for (let r = 0; r < G; r++) {
+      if (rankTok[r] > mx) mx = rankTok[r];
+      if (rankAct[r] > amx) amx = rankAct[r];
+      asum += rankAct[r];
+      const t = rankTime[r] / rankSpeed[r];
+      if (t > x) x = t;
+      if (overlap) {
+        const th = rankHalf[r] / rankSpeed[r];
+        if (th > xh) xh = th;
+      }
+    }
+    if (!overlap) xh = x / 2;
+    mom += meanRank > 0 ? mx / meanRank : 1;
+    actMax += amx;
+    actMean += asum / G;
+    let d = 0;
+    let c = 0;
+    const co = l * G * NK;
+    for (let r = 0; r < G; r++) {
+      for (let kind = 1; kind < NK; kind++) {
+        const i = co + r * NK + kind;
+        const copies = send[i] > recv[i] ? send[i] : recv[i];
+        if (copies === 0) continue;
+        const bw = rankLinkGBs[r * NK + kind];
+        const td = bw > 0 ? (copies * dispatchBytes) / (bw * 1e3) : Number.POSITIVE_INFINITY;
+        if (td > d) d = td;
+        const tc = bw > 0 ? (copies * combineBytes) / (bw * 1e3) : Number.POSITIVE_INFINITY;
+        if (tc > c) c = tc;
+      }
+    }
+    const lt = combineLayerTime(cm, d, x, c, xh);
+    disp += d;
+    comp += x;
+    comb += c;
+    total += lt.totalUs;
+  }
+  out.maxOverMean[b] = mom / L;
+  out.activatedMax[b] = actMax / L;
+  out.activatedMean[b] = actMean / L;
+  out.dispatchUs[b] = disp;
+  out.computeUs[b] = comp;
+  out.combineUs[b] = comb;
+  out.timeUs[b] = total + out.moveUs[b];
 }
 
 /** Per-layer reduction shared by both batch scorers. `meanRank` = mean token-expert pairs per rank. */

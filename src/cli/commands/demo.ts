@@ -43,6 +43,8 @@ export interface DemoResult {
   analysis: ReturnType<typeof analyzeTrace>;
   solvers: {
     solver: string;
+    /** Balance the solver may give up for locality (ballast only). */
+    balanceTolerance?: number;
     redundant: number;
     maxOverMean: number;
     lowerBound: number;
@@ -52,7 +54,8 @@ export interface DemoResult {
     solveMs: number;
   }[];
   simulation: Awaited<ReturnType<typeof simulate>>;
-  gate: Awaited<ReturnType<typeof predictAndGate>>;
+  /** Gate verdicts for the ballast plan without replicas and with `redundant` replicas. */
+  gates: { redundant: number; gate: Awaited<ReturnType<typeof predictAndGate>> }[];
 }
 
 /** Run the demo pipeline and return every result (no printing). */
@@ -76,11 +79,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const whole = routesToCounts(routes);
   const solvers: DemoResult['solvers'] = [];
   const model = guessModel(E, routes.topK, load.meta.model)?.model ?? loadModelConfig('DeepSeek-V2-Lite');
-  for (const [name, R] of [
-    ['linear', 0],
-    ['round-robin', 0],
-    ['deepseek', o.redundant],
-    ['ballast', o.redundant],
+  for (const [name, R, tol] of [
+    ['linear', 0, undefined],
+    ['round-robin', 0, undefined],
+    ['deepseek', o.redundant, undefined],
+    ['ballast', o.redundant, undefined],
+    ['ballast', o.redundant, 0.02],
   ] as const) {
     const input: SolveInput = {
       load: whole,
@@ -96,6 +100,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       cluster,
       routes,
       allowColocatedReplicas: name === 'deepseek',
+      balanceTolerance: tol,
     };
     const t0 = performance.now();
     const plan = await getSolver(name).solve(input);
@@ -103,6 +108,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const st = planStats(plan, whole, { current: linear, routes, cluster, expertBytes: undefined });
     solvers.push({
       solver: name,
+      balanceTolerance: tol,
       redundant: R,
       maxOverMean: st.maxOverMean ?? Number.NaN,
       lowerBound: st.lowerBound ?? Number.NaN,
@@ -133,29 +139,33 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   let cut = routes.numTokens;
   for (const s of routes.seqStarts) if (s >= target) { cut = s; break; }
   const trainRoutes = sliceRoutes(routes, 0, cut);
-  const proposed = await getSolver('ballast').solve({
-    load: routesToCounts(routes, 0, cut),
-    numLayers: L,
-    numExperts: E,
-    layerIds,
-    numRanks: o.ranks,
-    numNodes: cluster.numNodes,
-    numGroups: 1,
-    redundantSlots: o.redundant,
-    cluster,
-    routes: trainRoutes,
-  });
-  const gate = await predictAndGate({
-    load,
-    routes,
-    plan: proposed,
-    current: linear,
-    model,
-    cluster,
-    batchTokens: o.batchTokens,
-    scoreStart: cut,
-  });
-  return { analysis, solvers, simulation, gate };
+  const gates: DemoResult['gates'] = [];
+  for (const R of o.redundant > 0 ? [0, o.redundant] : [0]) {
+    const proposed = await getSolver('ballast').solve({
+      load: routesToCounts(routes, 0, cut),
+      numLayers: L,
+      numExperts: E,
+      layerIds,
+      numRanks: o.ranks,
+      numNodes: cluster.numNodes,
+      numGroups: 1,
+      redundantSlots: R,
+      cluster,
+      routes: trainRoutes,
+    });
+    const gate = await predictAndGate({
+      load,
+      routes,
+      plan: proposed,
+      current: linear,
+      model,
+      cluster,
+      batchTokens: o.batchTokens,
+      scoreStart: cut,
+    });
+    gates.push({ redundant: R, gate });
+  }
+  return { analysis, solvers, simulation, gates };
 }
 
 export function renderDemo(r: DemoResult, o: DemoOptions, color: boolean): string {
@@ -173,19 +183,24 @@ export function renderDemo(r: DemoResult, o: DemoOptions, color: boolean): strin
   out.push(renderAnalysis(a, { color }));
   out.push('');
   out.push(h(`2. Plan: solvers side by side on ${o.cluster} (in-sample, whole trace)`));
-  out.push('  solver        replicas  max/mean  lower bound  gap     GPUs/token  solve ms');
+  out.push('  solver                  replicas  max/mean  lower bound  gap     GPUs/token  solve ms');
   for (const s of r.solvers) {
+    const label = s.balanceTolerance ? `${s.solver} (locality ${Math.round(s.balanceTolerance * 100)}%)` : s.solver;
     out.push(
-      `  ${s.solver.padEnd(12)}  ${String(s.redundant).padStart(8)}  ${fmt(s.maxOverMean, 3).padStart(8)}  ${fmt(s.lowerBound, 3).padStart(11)}  ${`${fmt(s.gapToBound * 100, 1)}%`.padStart(6)}  ${fmt(s.distinctRanksPerToken, 2).padStart(10)}  ${fmt(s.solveMs, 1).padStart(8)}`,
+      `  ${label.padEnd(22)}  ${String(s.redundant).padStart(8)}  ${fmt(s.maxOverMean, 3).padStart(8)}  ${fmt(s.lowerBound, 3).padStart(11)}  ${`${fmt(s.gapToBound * 100, 1)}%`.padStart(6)}  ${fmt(s.distinctRanksPerToken, 2).padStart(10)}  ${fmt(s.solveMs, 1).padStart(8)}`,
     );
   }
-  out.push('  (GPUs/token: distinct GPUs a token is sent to per layer; fewer means less all-to-all traffic)');
+  out.push('  (GPUs/token: distinct GPUs a token is sent to per layer; fewer means less all-to-all traffic.');
+  out.push('   "locality 2%": ballast allowed to give up 2% balance to keep co-activated experts together)');
   out.push('');
   out.push(h(`3. Predict: plan on the first ${Math.round(o.trainFraction * 100)}%, replay the rest in ${o.batchTokens}-token batches`));
   out.push(renderSimulation(r.simulation));
   out.push('');
-  out.push(h('4. Gate: apply the ballast plan, or keep the default?'));
-  out.push(renderGate(r.gate));
+  out.push(h('4. Gate: apply a ballast plan (made on the first part, scored on the rest), or keep the default?'));
+  for (const g of r.gates) {
+    out.push(`  ballast plan with ${g.redundant} redundant slot${g.redundant === 1 ? '' : 's'} per layer:`);
+    out.push(renderGate(g.gate).replace(/^/gm, '  '));
+  }
   return out.join('\n');
 }
 

@@ -359,7 +359,7 @@ export function register(program: Command): void {
     .option('--solver <name>', `placement solver (${SOLVERS.map((s) => s.name).join(', ')})`, DEFAULT_SOLVER)
     .option('--current <plan>', 'placement in force now (any plan form), to count and limit moves')
     .option('--allow-colocated-replicas', 'allow two replicas of one expert on one GPU')
-    .option('--balance-tolerance <f>', 'balance the solver may give up for locality (fraction, e.g. 0.02)')
+    .option('--balance-tolerance <f>', 'balance the solver may give up for locality (fraction; default 0 = only locality that costs no balance; e.g. 0.02)')
     .option('--seed <n>', 'seed for randomised solver steps')
     .option('--out <file>', 'write the plan as ballast plan JSON')
     .option('--json', 'print {plan, stats, timing} as JSON')

@@ -5,7 +5,10 @@ import { validatePlan } from '../../../core/plan.ts';
 import { layerRankLoads, planBalance } from '../../lower-bound.ts';
 import type { SolveInput } from '../../solver.ts';
 import { solveDeepseek } from '../deepseek/index.ts';
-import { ESFT_TASKS, esftCounts, lognormalLoad, olmoeCounts } from '../real-data.ts';
+import { ESFT_TASKS, esftCounts, esftRoutes, lognormalLoad, olmoeCounts } from '../real-data.ts';
+import { routesToCounts, sliceRoutes } from '../../../core/token-routes.ts';
+import { batchRankLoad } from '../../../analyze/batch-rank-load.ts';
+import { distinctRanksPerToken } from '../../../analyze/distinct-ranks-per-token.ts';
 import { solveBallast } from './index.ts';
 import { countMoves } from './moves.ts';
 
@@ -105,4 +108,21 @@ test('windows: the forecast plan is deterministic and still never worse than dee
   const b = solveBallast(input);
   assert.deepEqual(a.phy2log.map((r) => Array.from(r)), b.phy2log.map((r) => Array.from(r)));
   assertNeverWorse('forecast', input);
+});
+
+test('routes: on ESFT law (held-out half) >= 10% fewer distinct ranks per token than deepseek at <= 2% worse per-batch balance', () => {
+  const routes = esftRoutes('law');
+  const half = Math.floor(routes.numTokens / 2);
+  const planning = sliceRoutes(routes, 0, half);
+  const input = inp(routesToCounts(planning), 26, 64, 8, 0);
+  const d = solveDeepseek(input);
+  const b = solveBallast({ ...input, routes: planning, balanceTolerance: 0.02 });
+  validatePlan(b);
+  const scored = { startToken: half };
+  const rd = distinctRanksPerToken(routes, d, 8, scored).ranks;
+  const rb = distinctRanksPerToken(routes, b, 8, scored).ranks;
+  const bd = batchRankLoad(routes, d, 256, scored).mean;
+  const bb = batchRankLoad(routes, b, 256, scored).mean;
+  assert.ok(rb <= rd * 0.9, `distinct ranks ${rb} vs deepseek ${rd}`);
+  assert.ok(bb <= bd * 1.02, `per-batch max/mean ${bb} vs deepseek ${bd}`);
 });

@@ -13,19 +13,22 @@
  *      it is valid; the in-sample best is kept, so ballast is never worse than deepseek in-sample;
  *      the forecast plan is kept only when its in-sample max is no worse than deepseek's;
  *   5. with token routes: co-activated experts are pulled onto one rank (and node) by swaps that keep
- *      max load within (1 + balanceTolerance) of step 3's (locality.ts);
+ *      max load within (1 + balanceTolerance) of step 3's (locality.ts); the default tolerance is 0:
+ *      only swaps that cost no balance, in-sample or per batch on a held-out part of the routes;
  *   6. with a current placement: the smallest set of moves that reaches the new plan's max within
  *      `moveThreshold` (moves.ts); a layer whose current max is already that good is left alone.
  * Deterministic: no randomness, ties break by lowest index.
  */
 import type { Plan } from '../../../core/plan.ts';
+import { sliceRoutes } from '../../../core/token-routes.ts';
 import { greedyReplicaCounts } from '../../lower-bound.ts';
 import type { PlacementSolver, SolveInput } from '../../solver.ts';
 import { checkSolveInput, emptyPlan } from '../check-input.ts';
 import { eplbScratch, rebalanceLayer, rebalanceLowerBound } from '../deepseek/eplb.ts';
 import { slotsUnderBudget } from './budget.ts';
 import { forecastLayer } from './forecast.ts';
-import { coactivation, improveLocality } from './locality.ts';
+import { batchCovariance, coactivation, improveLocality, pairWeights } from './locality.ts';
+import { distinctRanksPerToken } from '../../../analyze/distinct-ranks-per-token.ts';
 import { countMoves, minimiseMoves } from './moves.ts';
 import { improve, loadRow, packLayer, packScratch } from './pack.ts';
 import { InputError } from '../../../core/errors.ts';
@@ -36,6 +39,12 @@ import { batchRankLoad } from '../../../analyze/batch-rank-load.ts';
  * inside the 0.5% goal, and it keeps a full DeepSeek-V3-shape plan fast.
  */
 const STOP_GAP = 5e-4;
+
+/** Layers with at most this many slots get RESTARTS extra searches from perturbed weights. */
+const SMALL_SHAPE_SLOTS = 64;
+/** Share of balanceTolerance the validation part's per-batch max/mean may use. */
+const CHECK_MARGIN = 1;
+const RESTARTS = 24;
 
 export interface BallastOptions {
   /** Standard deviations added to the forecast mean (default 1). */
@@ -80,7 +89,9 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
   }
   const numNodes = input.numNodes ?? 1;
   const numGroups = input.numGroups ?? 1;
-  const tol = input.balanceTolerance ?? 0.02;
+  // Balance first: by default locality is taken only where it costs no balance (tolerance 0), so
+  // ballast is never worse than deepseek; a stated tolerance (e.g. 0.02) trades balance for locality.
+  const tol = input.balanceTolerance ?? 0;
   const moveThreshold = opts.moveThreshold ?? 0.01;
   const W = input.windows ? (input.numWindows ?? input.windows.length / (L * E)) : 0;
   const fopts = { z: opts.z ?? 1, halfLife: opts.halfLife ?? Math.max(1, W / 2) };
@@ -94,6 +105,7 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
   const rowB = new Int32Array(maxP);
   const rowA = new Int32Array(maxP);
   const rowD = new Int32Array(maxP);
+  const rowC = new Int32Array(maxP);
   const loadBuf = new Float64Array(G);
   const seen = new Int32Array(E);
   const chosen = { fresh: 0, forecast: 0, deepseek: 0 };
@@ -164,6 +176,32 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
         }
       }
     }
+    if (P <= SMALL_SHAPE_SLOTS && bestMax > target * (1 + 1e-9) && which !== 'forecast') {
+      // Small shapes (few slots per rank, where local search can stall): deterministic restarts from
+      // perturbed weights (seeded), each repaired by the search on the true weights; keep the best.
+      let a = (input.seed ?? 0x9e3779b9) >>> 0;
+      const rand = () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      };
+      const rowAv = rowA.subarray(0, P);
+      const work = rowC.subarray(0, P);
+      for (let k = 0; k < RESTARTS && bestMax > target * (1 + 1e-9); k++) {
+        for (let e = 0; e < E; e++) forecast[e] = w[e] * (1 + 0.3 * (rand() - 0.5));
+        greedyReplicaCounts(forecast, P - E, G, counts);
+        packLayer(forecast, counts, P, ps, work, 0, 1 << 30, 0);
+        loadRow(w, work, ps);
+        const m = improve(w, P / G, ps, target, 1 << 30, 0);
+        if (m < bestMax * (1 - 1e-12)) {
+          rowAv.set(ps.slots.subarray(0, P));
+          best = rowAv;
+          bestMax = m;
+        }
+      }
+    }
     chosen[which]++;
     let row: Int32Array = best.slice();
     layerMax[l] = bestMax;
@@ -177,25 +215,49 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
     phy2log.push(row);
   }
 
-  let localityCap: number | undefined;
-  if (coact && tol > 0 && input.routes && !input.current) {
-    // Co-locating co-activated experts makes rank loads burstier per batch, so the cap on the
-    // histogram max is chosen on the planning routes: the largest of tol, tol/2, ... tol/16 whose
-    // per-batch max/mean (256-token batches) stays within (1 + tol) of the balanced plan's.
+  let locality: { cap: number; mu: number; validatedOn: string } | undefined;
+  if (coact && input.routes && !input.current) {
+    // Co-locating co-activated experts makes rank loads burstier per batch, so the trade-off is chosen
+    // by validation: candidates (cap on the histogram max: tol, tol/2, tol/4; weight mu on keeping
+    // covarying experts apart: 0, 0.5, 2, 8) are fitted on the first 2/3 of the planning routes and
+    // scored on the last 1/3 (in-sample when there are fewer than 8 batches). Among those whose
+    // per-batch max/mean (256-token batches) stays within (1 + CHECK_MARGIN * tol) of the balanced
+    // plan's, the one with the fewest distinct ranks per token wins and is refitted on all routes;
+    // none -> the balanced plan.
+    const routes = input.routes;
+    const batch = Math.min(256, Math.max(1, Math.floor(routes.numTokens / 4)));
+    const nb = Math.floor(routes.numTokens / batch);
+    const split = nb >= 8 ? Math.floor((nb * 2) / 3) * batch : 0;
+    const fit = split > 0 ? sliceRoutes(routes, 0, split) : routes;
+    const check = { startToken: split };
+    const coFit = split > 0 ? coactivation(fit, numNodes) : coact;
+    const covFit = batchCovariance(fit, batch);
     const balanced = emptyPlan(input, 'ballast', phy2log.map((r) => r.slice()));
-    const batch = Math.min(256, Math.max(1, Math.floor(input.routes.numTokens / 4)));
-    const base = batchRankLoad(input.routes, balanced, batch).mean;
-    for (let k = 0; k < 5; k++) {
-      const cap = tol / 2 ** k;
-      const rows = phy2log.map((r, l) =>
-        improveLocality(r, input.load.subarray(l * E, (l + 1) * E), coact, l, G, numNodes, layerMax[l] * (1 + cap), ps),
-      );
-      const v = batchRankLoad(input.routes, emptyPlan(input, 'ballast', rows), batch).mean;
-      if (v <= base * (1 + tol)) {
-        for (let l = 0; l < L; l++) phy2log[l] = rows[l];
-        localityCap = cap;
-        break;
+    const base = batchRankLoad(routes, balanced, batch, check).mean;
+    let bestRanks = distinctRanksPerToken(routes, balanced, G / numNodes, check).ranks;
+    let chosenCfg: { mu: number; cap: number } | undefined;
+    for (const mu of [0, 0.5, 2, 8]) {
+      const weights = Array.from({ length: L }, (_, l) => pairWeights(coFit, covFit, l, mu));
+      for (const cap of tol > 0 ? [tol, tol / 2, tol / 4] : [0]) {
+        const rows = phy2log.map((r, l) =>
+          improveLocality(r, input.load.subarray(l * E, (l + 1) * E), weights[l], G, numNodes, layerMax[l] * (1 + cap), ps),
+        );
+        const cand = emptyPlan(input, 'ballast', rows);
+        if (batchRankLoad(routes, cand, batch, check).mean > base * (1 + tol * CHECK_MARGIN)) continue;
+        const ranks = distinctRanksPerToken(routes, cand, G / numNodes, check).ranks;
+        if (ranks < bestRanks) {
+          bestRanks = ranks;
+          chosenCfg = { mu, cap };
+        }
       }
+    }
+    if (chosenCfg) {
+      const cov = batchCovariance(routes, batch);
+      const { mu, cap } = chosenCfg;
+      for (let l = 0; l < L; l++) {
+        phy2log[l] = improveLocality(phy2log[l], input.load.subarray(l * E, (l + 1) * E), pairWeights(coact, cov, l, mu), G, numNodes, layerMax[l] * (1 + cap), ps);
+      }
+      locality = { cap, mu, validatedOn: split > 0 ? `tokens ${split}..${routes.numTokens}` : 'all planning tokens' };
     }
   }
   const plan = emptyPlan(input, 'ballast', phy2log, {
@@ -203,7 +265,7 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
     redundantSlots: uniformSlotsOf(slots) !== undefined ? slots[0] - E : undefined,
     forecast: W >= 2 ? { windows: W, z: fopts.z, halfLife: fopts.halfLife } : undefined,
     balanceTolerance: coact ? tol : undefined,
-    localityCap,
+    locality,
     speedAware: !uniformSpeed,
     candidates: chosen,
   });

@@ -4,10 +4,11 @@
  * (the balanced plan's max times 1 + balanceTolerance).
  *
  * Objective (first-order proxy for distinct destinations per token): maximise
- *   sum over ranks r of sum over unordered replica pairs {a, b} on r of  C[a][b] / (c_a c_b)
+ *   sum over ranks r of sum over unordered replica pairs {a, b} on r of  M[a][b] / (c_a c_b)
  *   + beta * the same over nodes (beta = 0.5 when there is more than one node)
- * where C[a][b] counts tokens of the planning routes choosing both a and b in the layer and c_e is
- * e's replica count (a token reaches one replica of e). Moves are swaps of two replicas on different
+ * where M[a][b] = C[a][b] (tokens of the planning routes choosing both a and b in the layer) minus a
+ * multiple of their batch-to-batch covariance (pairWeights), and c_e is e's replica count (a token
+ * reaches one replica of e). Moves are swaps of two replicas on different
  * ranks; sweeps apply every improving swap that keeps both ranks under the cap and never puts two
  * replicas of one expert on a rank, until a sweep finds none (at most 40 sweeps).
  */
@@ -46,20 +47,88 @@ export function coactivation(routes: TokenRoutes, numNodes: number): Coactivatio
 }
 
 /**
- * Shapes: row [P] phy2log (valid, no colocated replicas), w [E], layer l, G ranks, numNodes dividing G,
- * cap on max load/speed -> a new row [P] with the same replica counts.
+ * Batch-to-batch covariance of expert counts: Cov[l][a][b] over consecutive batches of `batchTokens`
+ * tokens (the last partial batch dropped). Shapes: routes [T][L][k] -> Float32Array [L][E][E]
+ * (all zero when there are fewer than 2 batches). O(T * L * k + B * L * E^2).
+ */
+export function batchCovariance(routes: TokenRoutes, batchTokens: number): Float32Array {
+  const { numTokens: T, numLayers: L, numExperts: E, topK: k, experts } = routes;
+  const B = Math.floor(T / batchTokens);
+  const cov = new Float32Array(L * E * E);
+  if (B < 2) return cov;
+  const x = new Float64Array(E);
+  const sum = new Float64Array(L * E);
+  const prod = new Float64Array(L * E * E);
+  for (let b = 0; b < B; b++) {
+    for (let l = 0; l < L; l++) {
+      x.fill(0);
+      for (let t = b * batchTokens; t < (b + 1) * batchTokens; t++) {
+        const o = (t * L + l) * k;
+        for (let j = 0; j < k; j++) x[experts[o + j]] += 1;
+      }
+      const base = l * E * E;
+      for (let a = 0; a < E; a++) {
+        const xa = x[a];
+        sum[l * E + a] += xa;
+        if (xa === 0) continue;
+        for (let c = 0; c < E; c++) prod[base + a * E + c] += xa * x[c];
+      }
+    }
+  }
+  for (let l = 0; l < L; l++) {
+    for (let a = 0; a < E; a++) {
+      const ma = sum[l * E + a] / B;
+      for (let c = 0; c < E; c++) {
+        const i = l * E * E + a * E + c;
+        cov[i] = prod[i] / B - ma * (sum[l * E + c] / B);
+      }
+    }
+  }
+  return cov;
+}
+
+/**
+ * The pair weights the swap search maximises for one layer: M[a][b] = C[a][b] - mu * scale * 2 Cov[a][b]
+ * (diagonal 0), where scale = sum |C| / sum |2 Cov| over off-diagonal pairs. Keeping positively
+ * covarying experts apart lowers the sum over ranks of per-batch load variance (the diagonal terms
+ * move with the expert and cancel). Shapes: -> Float32Array [E][E].
+ */
+export function pairWeights(co: Coactivation, cov: Float32Array | undefined, l: number, mu: number): Float32Array {
+  const E = co.E;
+  const C = co.C.subarray(l * E * E, (l + 1) * E * E);
+  const M = Float32Array.from(C);
+  if (!cov || mu === 0) return M;
+  const V = cov.subarray(l * E * E, (l + 1) * E * E);
+  let sc = 0;
+  let sv = 0;
+  for (let a = 0; a < E; a++) {
+    for (let b = 0; b < E; b++) {
+      if (a === b) continue;
+      sc += Math.abs(C[a * E + b]);
+      sv += Math.abs(2 * V[a * E + b]);
+    }
+  }
+  if (!(sv > 0)) return M;
+  const k = (mu * sc) / sv;
+  for (let a = 0; a < E; a++) for (let b = 0; b < E; b++) if (a !== b) M[a * E + b] -= k * 2 * V[a * E + b];
+  return M;
+}
+
+/**
+ * Shapes: row [P] phy2log (valid, no colocated replicas), w [E], pair weights M [E][E] for this layer
+ * (pairWeights), G ranks, numNodes dividing G, cap on max load/speed -> a new row [P] with the same
+ * replica counts.
  */
 export function improveLocality(
   row: Int32Array,
   w: Float64Array,
-  co: Coactivation,
-  l: number,
+  M: Float32Array,
   G: number,
   numNodes: number,
   cap: number,
   ps: PackScratch,
 ): Int32Array {
-  const E = co.E;
+  const E = w.length;
   const P = row.length;
   const S = P / G;
   if (G === 1) return row;
@@ -67,7 +136,7 @@ export function improveLocality(
   const { slots, load, has, invSpeed, perReplica } = ps;
   const cnt = new Int32Array(E);
   for (let p = 0; p < P; p++) cnt[row[p]]++;
-  const C = co.C.subarray(l * E * E, (l + 1) * E * E);
+  const C = M;
   const gpn = G / numNodes;
   const beta = numNodes > 1 ? 0.5 : 0;
   // g[r][e] = sum over replicas x on r of C[e][x] / c_x ; h[n][e] the same over node n.

@@ -27,11 +27,11 @@ test('exact (HiGHS in a worker under tsx) certifies ballast and deepseek gaps on
       const opt = maxOf(w, ex.phy2log[l], G);
       assert.ok(opt >= rankLowerBound(w, G, E + R) - 1e-6, 'optimum respects the lower bound');
       assert.ok(maxOf(w, b.phy2log[l], G) >= opt - 1e-6, 'nothing beats the optimum');
-      // ballast's certified gap to the optimum (measured: 0.5-0.8% with R=0; up to 9.7% on the coarse
+      // ballast's certified gap to the optimum (measured: 0-0.2% with R=0; 0.5-2.1% on the coarse
       // 8 experts x 4 GPUs x 3 slots shape with replicas, where its local search is weakest)
       const gap = maxOf(w, b.phy2log[l], G) / opt - 1;
       t.diagnostic(`E${E} G${G} R${R} layer ${l}: ballast gap to optimum ${(gap * 100).toFixed(3)}%`);
-      assert.ok(gap <= (R === 0 ? 0.01 : 0.1), `ballast E${E} R${R} layer ${l}: gap ${gap}`);
+      assert.ok(gap <= (R === 0 ? 0.01 : 0.03), `ballast E${E} R${R} layer ${l}: gap ${gap}`);
       if (!d.allowColocatedReplicas) assert.ok(maxOf(w, d.phy2log[l], G) >= opt - 1e-6);
     }
   }
