@@ -416,6 +416,19 @@ function groupByExpert(ids: Int32Array, n: number, k: number, E: number, counts:
     acc += counts[lE + e];
   }
   start[E] = acc;
+  if (k === 8) {
+    for (let off = 0, o = 0; off < n; off++, o += 8) {
+      byExpert[fill[ids[o]]++] = off;
+      byExpert[fill[ids[o + 1]]++] = off;
+      byExpert[fill[ids[o + 2]]++] = off;
+      byExpert[fill[ids[o + 3]]++] = off;
+      byExpert[fill[ids[o + 4]]++] = off;
+      byExpert[fill[ids[o + 5]]++] = off;
+      byExpert[fill[ids[o + 6]]++] = off;
+      byExpert[fill[ids[o + 7]]++] = off;
+    }
+    return;
+  }
   for (let off = 0, o = 0; off < n; off++) {
     for (let j = 0; j < k; j++) byExpert[fill[ids[o++]]++] = off;
   }

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultPlan } from '../../core/default-placements.ts';
 import { InputError } from '../../core/errors.ts';
-import { routesToCounts, sliceRoutes } from '../../core/token-routes.ts';
+import { routesToCounts, sliceRoutes, type TokenRoutes } from '../../core/token-routes.ts';
 import { analyzeTrace } from '../../analyze/analyze-trace.ts';
 import { readInput } from '../../ingest/readers.ts';
 import { loadCluster } from '../../plan/cluster/load.ts';
@@ -75,6 +75,20 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   // 1. Measure under the engines' default placement.
   const analysis = analyzeTrace(load, { ranks: o.ranks, placement: 'linear', routes, batchTokens: o.batchTokens });
 
+  /** SolveInput for planning `counts` [L][E] (with the routes behind them) at R redundant slots. */
+  const base = (counts: Float64Array, planRoutes: TokenRoutes, R: number): SolveInput => ({
+    load: counts,
+    numLayers: L,
+    numExperts: E,
+    layerIds,
+    numRanks: o.ranks,
+    numNodes: cluster.numNodes,
+    numGroups: 1,
+    redundantSlots: R,
+    cluster,
+    routes: planRoutes,
+  });
+
   // 2. Plan on the whole trace with every solver (in-sample numbers, like `ballast plan`).
   const whole = routesToCounts(routes);
   const solvers: DemoResult['solvers'] = [];
@@ -87,18 +101,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     ['ballast', o.redundant, 0.02],
   ] as const) {
     const input: SolveInput = {
-      load: whole,
+      ...base(whole, routes, R),
       windows: load.counts,
       numWindows: load.numWindows,
-      numLayers: L,
-      numExperts: E,
-      layerIds,
-      numRanks: o.ranks,
-      numNodes: cluster.numNodes,
-      numGroups: 1,
-      redundantSlots: R,
-      cluster,
-      routes,
       allowColocatedReplicas: name === 'deepseek',
       balanceTolerance: tol,
     };
@@ -141,18 +146,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const trainRoutes = sliceRoutes(routes, 0, cut);
   const gates: DemoResult['gates'] = [];
   for (const R of o.redundant > 0 ? [0, o.redundant] : [0]) {
-    const proposed = await getSolver('ballast').solve({
-      load: routesToCounts(routes, 0, cut),
-      numLayers: L,
-      numExperts: E,
-      layerIds,
-      numRanks: o.ranks,
-      numNodes: cluster.numNodes,
-      numGroups: 1,
-      redundantSlots: R,
-      cluster,
-      routes: trainRoutes,
-    });
+    const proposed = await getSolver('ballast').solve(base(routesToCounts(routes, 0, cut), trainRoutes, R));
     const gate = await predictAndGate({
       load,
       routes,
