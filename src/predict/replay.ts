@@ -122,6 +122,9 @@ export class ReplayScratch {
   /** Same-node link kinds present in the cluster. */
   kindList: Int32Array;
   modTab = new Uint8Array(0);
+  /** [maxReplicas] rank bit and token count of each replica of the expert being added (addReplicatedChoices). */
+  repBit = new Int32Array(0);
+  repCount = new Int32Array(0);
   /** [numNodes] bitmask of the ranks on each node (G <= 32). */
   nodeMask: Int32Array;
   /**
@@ -182,6 +185,10 @@ export class ReplayScratch {
     if (this.ids.length < n * 64) this.ids = new Int32Array(n * 64);
     const need = n * (maxReplicas + 1);
     if (maxReplicas > 1 && this.modTab.length < need) this.modTab = new Uint8Array(need);
+    if (this.repBit.length < maxReplicas) {
+      this.repBit = new Int32Array(maxReplicas);
+      this.repCount = new Int32Array(maxReplicas);
+    }
   }
   ensure(totalSlots: number, numLayers: number): void {
     if (this.slotCount.length < totalSlots) {
@@ -327,7 +334,7 @@ export function scoreRoutesBatchMulti(
       const { tables, sc } = items[q];
       const masks = sc.masks;
       masksSingle(ids, n, k, lE, tables.expertRankBit, masks);
-      if (tables.maxReplicas > 1) addReplicatedChoices(tables, l, shared.expertStart, shared.byExpert, sc.modTab, sc.slotCountI, masks);
+      if (tables.maxReplicas > 1) addReplicatedChoices(tables, l, shared.expertStart, shared.byExpert, sc.modTab, sc.slotCountI, masks, sc.repBit, sc.repCount);
       if (sc.node8) commFromMasksNodes8(sc, masks, srcRank, n, co, sc.sendI, sc.recvI);
       else {
         maskTotals(sc, masks, n);
@@ -448,6 +455,8 @@ function addReplicatedChoices(
   modTab: Uint8Array,
   slotCount: Int32Array,
   masks: Int32Array,
+  repBit: Int32Array,
+  repCount: Int32Array,
 ): void {
   const { replicatedBase, replicatedExperts, replicas, slots, slotRankBit } = tables;
   const E = tables.numExperts;
@@ -474,12 +483,18 @@ function addReplicatedChoices(
       slotCount[slots[sb + 1]] += n1;
       continue;
     }
+    // Replica bits and counts in small local tables (no slot indirection per choice).
+    for (let r = 0; r < c; r++) {
+      repBit[r] = slotRankBit[slots[sb + r]];
+      repCount[r] = 0;
+    }
     for (let p = start[e]; p < p1; p++) {
       const off = byExpert[p];
-      const slot = slots[sb + modTab[off * XM + c]];
-      slotCount[slot]++;
-      masks[off] |= slotRankBit[slot];
+      const r = modTab[off * XM + c];
+      repCount[r]++;
+      masks[off] |= repBit[r];
     }
+    for (let r = 0; r < c; r++) slotCount[slots[sb + r]] += repCount[r];
   }
 }
 
