@@ -2,11 +2,17 @@
  * Replay speed: a synthetic 1M-token x 60-layer x top-8 trace (E = 256, Zipf s = 0.8 popularity
  * permuted per layer) replayed against three policies (linear; deepseek and ballast static plans with
  * 32 redundant slots) on 32 ranks (4 nodes x 8 H100, NVLink + InfiniBand), in batches of 512 tokens.
- * Target: all three replays (not trace generation or planning) in < 5 s. Side by side: the three
- * policies replayed one at a time (baseline) vs together in one pass (what `simulate` does).
- * Reports wall and CPU seconds (the machine is shared: CPU seconds are the work done).
+ * Target: all three replays (not trace generation or planning) in < 5 s. Side by side in one run:
+ *   floor      a bare loop summing the ids (what touching every token-expert pair costs here)
+ *   reference  the general path (scoreRoutesBatchGeneral: token by token, stamp arrays, any G), the
+ *              straightforward scorer, on the first --ref-tokens tokens; its series are checked equal
+ *              (===) to the fast path's for those batches
+ *   alone      each policy replayed on its own with the fast path
+ *   together   the three policies replayed together (what `simulate` does)
+ * Reports wall and CPU seconds (the machine is shared: CPU seconds are the work done) and ns per
+ * token-expert pair.
  *
- * Run: node --import tsx bench/replay-speed.ts [--tokens N]
+ * Run: node --import tsx bench/replay-speed.ts [--tokens N] [--ref-tokens N]
  */
 import { defaultPlan } from '../src/core/default-placements.ts';
 import { routesToCounts } from '../src/core/token-routes.ts';
@@ -14,12 +20,26 @@ import { getSolver } from '../src/plan/solvers/index.ts';
 import { defaultCluster } from '../src/predict/cluster-spec.ts';
 import { buildCostModel } from '../src/predict/cost-model.ts';
 import { loadModelConfig } from '../src/predict/model-config.ts';
-import { replayPolicies, replayPolicy, summarize, type PolicyResult, type ReplaySource } from '../src/predict/replay.ts';
+import { compilePlan } from '../src/predict/plan-tables.ts';
+import {
+  numBatches,
+  ReplayScratch,
+  replayPolicies,
+  replayPolicy,
+  scoreRoutesBatchGeneral,
+  summarize,
+  type BatchSeries,
+  type PolicyResult,
+  type ReplaySource,
+} from '../src/predict/replay.ts';
 import os from 'node:os';
 import { zipfRoutes } from '../src/predict/synthetic.ts';
 
-const arg = process.argv.indexOf('--tokens');
-const T = arg > 0 ? Number(process.argv[arg + 1]) : 1_000_000;
+const opt = (name: string, dflt: number): number => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const T = opt('--tokens', 1_000_000);
 const L = 60;
 const E = 256;
 const k = 8;
@@ -46,13 +66,42 @@ console.log(`planning (not timed below): ${((performance.now() - t) / 1000).toFi
 
 const src: ReplaySource = { kind: 'routes', routes, startToken: 0, endToken: T, batchTokens };
 const specs = Object.entries(plans).map(([name, plan]) => ({ kind: 'static' as const, name, plan }));
-const pairs = T * L * k;
 const cpu = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 };
 
-// Baseline: each policy replayed on its own (three passes over the ids).
+const nsPerPair = (cpuS: number, tokens: number) => ((cpuS * 1e9) / (tokens * L * k)).toFixed(2);
+
+// Floor: a bare loop over the ids.
+{
+  const c = cpu();
+  const ids = routes.experts;
+  let acc = 0;
+  for (let i = 0; i < ids.length; i++) acc += ids[i];
+  const d = cpu() - c;
+  console.log(`floor:    bare loop over the ids          cpu ${d.toFixed(2)} s  ${nsPerPair(d, T)} ns/pair  (checksum ${acc})`);
+}
+
+// Reference: the general path, per policy, on the first refTokens tokens; checked equal to the fast path.
+const refTokens = Math.min(T, opt('--ref-tokens', 100_000));
+const refSrc: ReplaySource = { ...src, endToken: refTokens };
+const refB = numBatches(refSrc);
+const refCpu: Record<string, number> = {};
+const refSeries: BatchSeries[] = [];
+for (const spec of specs) {
+  const tables = compilePlan(spec.plan);
+  const sc = new ReplayScratch(cm);
+  const out = Object.fromEntries(
+    ['maxOverMean', 'activatedMax', 'activatedMean', 'distinctRanks', 'distinctNodes', 'dispatchUs', 'computeUs', 'combineUs', 'moveUs', 'timeUs', 'expertsMoved'].map((n) => [n, new Float64Array(refB)]),
+  ) as unknown as BatchSeries;
+  const c = cpu();
+  for (let b = 0; b < refB; b++) scoreRoutesBatchGeneral(routes, tables, b * batchTokens, (b + 1) * batchTokens, 0, sc, 'token-mod', out, b);
+  refCpu[spec.name] = cpu() - c;
+  refSeries.push(out);
+}
+
+// Each policy replayed on its own (one pass over the ids each).
 const single: Record<string, { wall: number; cpu: number }> = {};
 for (const spec of specs) {
   const w = performance.now();
@@ -66,15 +115,31 @@ const c0 = cpu();
 const results: PolicyResult[] = await replayPolicies(src, specs, cm);
 const fused = { wall: (performance.now() - w0) / 1000, cpu: cpu() - c0 };
 
-const sumSingle = Object.values(single).reduce((a, b) => ({ wall: a.wall + b.wall, cpu: a.cpu + b.cpu }), { wall: 0, cpu: 0 });
-for (const [name, t] of Object.entries(single)) {
-  console.log(`  alone    ${name.padEnd(9)} wall ${t.wall.toFixed(2)} s  cpu ${t.cpu.toFixed(2)} s  (${(pairs / t.cpu / 1e6).toFixed(0)} M token-expert pairs per cpu-s)`);
+let mismatches = 0;
+results.forEach((r, i) => {
+  for (const [name, arr] of Object.entries(refSeries[i])) {
+    const got = (r.series as unknown as Record<string, Float64Array>)[name];
+    for (let b = 0; b < refB; b++) if (got[b] !== (arr as Float64Array)[b]) mismatches++;
+  }
+});
+
+let refSum = 0;
+for (const spec of specs) {
+  const name = spec.name;
+  const ref = refCpu[name];
+  const one = single[name];
+  refSum += ref;
+  console.log(
+    `  ${name.padEnd(9)} reference ${nsPerPair(ref, refTokens)} ns/pair | alone wall ${one.wall.toFixed(2)} s  cpu ${one.cpu.toFixed(2)} s  ${nsPerPair(one.cpu, T)} ns/pair  (x${(ref / refTokens / (one.cpu / T)).toFixed(1)} less cpu than reference)`,
+  );
 }
-console.log(`  three alone (sum):     wall ${sumSingle.wall.toFixed(2)} s  cpu ${sumSingle.cpu.toFixed(2)} s`);
-console.log(`  three together:        wall ${fused.wall.toFixed(2)} s  cpu ${fused.cpu.toFixed(2)} s  (x${(sumSingle.cpu / fused.cpu).toFixed(2)} less cpu than alone)`);
-console.log(`target: three policies < 5 s -> wall ${fused.wall < 5 ? 'PASS' : 'FAIL'}, cpu ${fused.cpu < 5 ? 'PASS' : 'FAIL'} (load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores)`);
+console.log(`  reference, three policies (scaled from ${refTokens} tokens): cpu ${((refSum * T) / refTokens).toFixed(2)} s  ${nsPerPair(refSum, refTokens)} ns/pair`);
+console.log(`  three together:  wall ${fused.wall.toFixed(2)} s  cpu ${fused.cpu.toFixed(2)} s  ${nsPerPair(fused.cpu, T)} ns/pair  (x${((refSum * T) / refTokens / fused.cpu).toFixed(1)} less cpu than reference)`);
+console.log(`fast path === reference on the first ${refB} batches: ${mismatches === 0 ? 'yes' : `NO (${mismatches} values differ)`}`);
+console.log(`target: three policies < 5 s -> wall ${fused.wall < 5 ? 'PASS' : 'FAIL'}, cpu ${fused.cpu < 5 ? 'PASS' : 'FAIL'} (load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} cores)`);
 for (const s of summarize(results, L)) {
   console.log(
     `  ${s.name.padEnd(9)} batches=${s.batches} max/mean=${s.perBatchMaxOverMean.mean.toFixed(3)} distinctRanks=${s.distinctRanksPerToken.toFixed(2)} nodes=${s.distinctNodesPerToken.toFixed(2)} layer=${s.predictedLayerTimeUs.toFixed(1)} us  x${s.throughputVsLinear.toFixed(3)} vs linear`,
   );
 }
+if (mismatches > 0) process.exitCode = 1;

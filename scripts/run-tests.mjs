@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Runs every *.test.ts under src/ (and test/) with Node's own test runner through tsx.
-// Node's runner prints the closing summary ("# pass N", "# fail N") that CI reads.
+// Node's runner prints its closing summary; this script repeats it as one plain line
+// ("N passed, N failed, N skipped").
 // Usage: node scripts/run-tests.mjs [path-substring ...]   (filters test files)
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -29,9 +30,28 @@ if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const res = spawnSync(
+const child = spawn(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', '--test-concurrency=2', ...files],
-  { stdio: 'inherit', env: { ...process.env, NODE_NO_WARNINGS: '1' } },
+  { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_NO_WARNINGS: '1' } },
 );
-process.exit(res.status ?? 1);
+// Pass the spec output through, and remember its closing counts to repeat them as one plain line.
+const counts = {};
+let tail = '';
+child.stdout.on('data', (buf) => {
+  process.stdout.write(buf);
+  const text = tail + buf.toString('utf8');
+  const lines = text.split('\n');
+  tail = lines.pop() ?? '';
+  for (const line of lines) {
+    const m = /^\u2139 (pass|fail|skipped|cancelled|todo) (\d+)\s*$/.exec(line);
+    if (m) counts[m[1]] = Number(m[2]);
+  }
+});
+child.on('close', (code) => {
+  if (counts.pass !== undefined) {
+    const failed = (counts.fail ?? 0) + (counts.cancelled ?? 0);
+    console.log(`${counts.pass} passed, ${failed} failed, ${counts.skipped ?? 0} skipped`);
+  }
+  process.exit(code ?? 1);
+});

@@ -28,7 +28,12 @@
  * `interval` batches on the last `window` batches' counts, paying each re-plan's move cost); the
  * oracle (re-planned on every batch's own counts, no move cost: the ceiling a placement can reach).
  *
- * Performance: one pass over the ids per policy, typed arrays only, no per-token allocation.
+ * Performance (routes, G <= 32, token-mod; scoreRoutesBatchMulti): per batch and layer the ids are
+ * gathered, counted and grouped by expert once for all policies; each policy ORs precomputed rank bits
+ * (PlanTables.expertRankBit / slotRankBit) into one 32-bit mask per token, adds its replicated experts
+ * expert by expert, and counts copies from the masks (byte lanes per node on 8-GPU nodes); counts are
+ * Int32 and the per-layer time is computed from them in place (finishBatchCounts). Typed arrays only,
+ * no per-batch allocation. Every path gives the same numbers as scoreRoutesBatchGeneral.
  */
 import { LinkKind } from '../core/cluster.ts';
 import type { LoadTrace } from '../core/load-trace.ts';
@@ -300,7 +305,7 @@ export function scoreRoutesBatchMulti(
   const n = bEnd - bStart;
   const G = items[0].sc.cm.numRanks;
   const NK = NUM_LINK_KINDS;
-  shared.ensure(n, k, L * E);
+  shared.ensure(n * Math.min(L, LAYER_BLOCK), k, L * E);
   const ids = shared.ids;
   const expertCount = shared.expertCount;
   const srcRank = shared.srcRank;
@@ -324,17 +329,24 @@ export function scoreRoutesBatchMulti(
     shared.expertStart = new Int32Array(E + 1);
     shared.expertFill = new Int32Array(E);
   }
+  // Layers in blocks of LB: one sweep over the batch's ids reads whole cache lines (k = 8: 8 layers of
+  // a token are 64 contiguous bytes) and writes each layer's ids contiguously.
+  const LB = Math.min(L, LAYER_BLOCK);
   for (let l = 0; l < L; l++) {
     const lE = l * E;
     const co = l * G * NK;
-    if (experts instanceof Uint8Array) gatherLayer8(experts, bStart * L * k + l * k, L * k, n, k, lE, ids, expertCount);
-    else gatherLayer16(experts, bStart * L * k + l * k, L * k, n, k, lE, ids, expertCount);
-    if (anyReplicas) groupByExpert(ids, n, k, E, expertCount, lE, shared.expertStart, shared.expertFill, shared.byExpert);
+    const ib = (l % LB) * n * k;
+    if (l % LB === 0) {
+      const lb = Math.min(LB, L - l);
+      if (experts instanceof Uint8Array) gatherLayers8(experts, bStart * L * k + l * k, L * k, n, k, lb, lE, E, ids, expertCount);
+      else gatherLayers16(experts, bStart * L * k + l * k, L * k, n, k, lb, lE, E, ids, expertCount);
+    }
+    if (anyReplicas) groupByExpert(ids, ib, n, k, E, expertCount, lE, shared.expertStart, shared.expertFill, shared.byExpert);
     for (let q = 0; q < items.length; q++) {
       const { tables, sc } = items[q];
       const masks = sc.masks;
-      masksSingle(ids, n, k, lE, tables.expertRankBit, masks);
-      if (tables.maxReplicas > 1) addReplicatedChoices(tables, l, shared.expertStart, shared.byExpert, sc.modTab, sc.slotCountI, masks, sc.repBit, sc.repCount);
+      masksSingle(ids, ib, n, k, lE, tables.expertRankBit, masks);
+      if (tables.maxReplicas > 1) addReplicatedChoices(tables, l, shared.expertStart, shared.byExpert, sc.modTab, sc.slotCountI, masks, sc.repBit, sc.repCount, bStart - i0);
       if (sc.node8) commFromMasksNodes8(sc, masks, srcRank, n, co, sc.sendI, sc.recvI);
       else {
         maskTotals(sc, masks, n);
@@ -357,54 +369,69 @@ export function scoreRoutesBatchMulti(
   }
 }
 
+/** Layers per gather sweep (scoreRoutesBatchMulti). */
+const LAYER_BLOCK = 8;
+
 /**
- * Copy one layer's ids of n consecutive tokens (token t's at src + t * stride, k of them) into
- * ids[n * k] and count them into expertCount[lE + e]. Uint8 ids (one copy per id array type keeps the
- * loop monomorphic).
+ * Copy the ids of lb consecutive layers of n consecutive tokens (token t's first at src + t * stride,
+ * layer after layer, k per layer) into ids[lb][n * k] and count them into expertCount[lE + li * E + e].
+ * Uint8 ids (one copy per id array type keeps the loop monomorphic).
  */
-function gatherLayer8(experts: Uint8Array, src: number, stride: number, n: number, k: number, lE: number, ids: Int32Array, expertCount: Int32Array): void {
-  if (k === 8) {
-    for (let off = 0, dst = 0; off < n; off++, src += stride, dst += 8) {
-      const e0 = experts[src], e1 = experts[src + 1], e2 = experts[src + 2], e3 = experts[src + 3];
-      const e4 = experts[src + 4], e5 = experts[src + 5], e6 = experts[src + 6], e7 = experts[src + 7];
-      ids[dst] = e0; ids[dst + 1] = e1; ids[dst + 2] = e2; ids[dst + 3] = e3;
-      ids[dst + 4] = e4; ids[dst + 5] = e5; ids[dst + 6] = e6; ids[dst + 7] = e7;
-      expertCount[lE + e0]++; expertCount[lE + e1]++; expertCount[lE + e2]++; expertCount[lE + e3]++;
-      expertCount[lE + e4]++; expertCount[lE + e5]++; expertCount[lE + e6]++; expertCount[lE + e7]++;
-    }
-    return;
-  }
-  for (let off = 0, dst = 0; off < n; off++, src += stride) {
-    for (let j = 0; j < k; j++) {
-      const e = experts[src + j];
-      ids[dst++] = e;
-      expertCount[lE + e]++;
-    }
-  }
-}
-
-/** gatherLayer8 for Uint16 ids. */
-function gatherLayer16(experts: Uint16Array, src: number, stride: number, n: number, k: number, lE: number, ids: Int32Array, expertCount: Int32Array): void {
-  for (let off = 0, dst = 0; off < n; off++, src += stride) {
-    for (let j = 0; j < k; j++) {
-      const e = experts[src + j];
-      ids[dst++] = e;
-      expertCount[lE + e]++;
+function gatherLayers8(experts: Uint8Array, src: number, stride: number, n: number, k: number, lb: number, lE: number, E: number, ids: Int32Array, expertCount: Int32Array): void {
+  const nk = n * k;
+  for (let li = 0; li < lb; li++) {
+    const c = lE + li * E;
+    let s = src + li * k;
+    let d = li * nk;
+    if (k === 8) {
+      for (let off = 0; off < n; off++, s += stride, d += 8) {
+        const e0 = experts[s], e1 = experts[s + 1], e2 = experts[s + 2], e3 = experts[s + 3];
+        const e4 = experts[s + 4], e5 = experts[s + 5], e6 = experts[s + 6], e7 = experts[s + 7];
+        ids[d] = e0; ids[d + 1] = e1; ids[d + 2] = e2; ids[d + 3] = e3;
+        ids[d + 4] = e4; ids[d + 5] = e5; ids[d + 6] = e6; ids[d + 7] = e7;
+        expertCount[c + e0]++; expertCount[c + e1]++; expertCount[c + e2]++; expertCount[c + e3]++;
+        expertCount[c + e4]++; expertCount[c + e5]++; expertCount[c + e6]++; expertCount[c + e7]++;
+      }
+    } else {
+      for (let off = 0; off < n; off++, s += stride) {
+        for (let j = 0; j < k; j++) {
+          const e = experts[s + j];
+          ids[d++] = e;
+          expertCount[c + e]++;
+        }
+      }
     }
   }
 }
 
-/** masks[t] = OR of the rank bits of token t's k experts (plan without replicas). ids [n * k]. */
-function masksSingle(ids: Int32Array, n: number, k: number, lE: number, expertRankBit: Int32Array, masks: Int32Array): void {
+/** gatherLayers8 for Uint16 ids. */
+function gatherLayers16(experts: Uint16Array, src: number, stride: number, n: number, k: number, lb: number, lE: number, E: number, ids: Int32Array, expertCount: Int32Array): void {
+  const nk = n * k;
+  for (let li = 0; li < lb; li++) {
+    const c = lE + li * E;
+    let s = src + li * k;
+    let d = li * nk;
+    for (let off = 0; off < n; off++, s += stride) {
+      for (let j = 0; j < k; j++) {
+        const e = experts[s + j];
+        ids[d++] = e;
+        expertCount[c + e]++;
+      }
+    }
+  }
+}
+
+/** masks[t] = OR of the rank bits of token t's k experts (0 for replicated ones). ids [n * k] from ib. */
+function masksSingle(ids: Int32Array, ib: number, n: number, k: number, lE: number, expertRankBit: Int32Array, masks: Int32Array): void {
   if (k === 8) {
-    for (let off = 0, o = 0; off < n; off++, o += 8) {
+    for (let off = 0, o = ib; off < n; off++, o += 8) {
       masks[off] =
         expertRankBit[lE + ids[o]] | expertRankBit[lE + ids[o + 1]] | expertRankBit[lE + ids[o + 2]] | expertRankBit[lE + ids[o + 3]] |
         expertRankBit[lE + ids[o + 4]] | expertRankBit[lE + ids[o + 5]] | expertRankBit[lE + ids[o + 6]] | expertRankBit[lE + ids[o + 7]];
     }
     return;
   }
-  for (let off = 0, o = 0; off < n; off++) {
+  for (let off = 0, o = ib; off < n; off++) {
     let mask = 0;
     for (let j = 0; j < k; j++) mask |= expertRankBit[lE + ids[o++]];
     masks[off] = mask;
@@ -413,9 +440,9 @@ function masksSingle(ids: Int32Array, n: number, k: number, lE: number, expertRa
 
 /**
  * Counting sort of one layer's choices by expert: byExpert[start[e] .. start[e+1]) = the token offsets
- * (ascending) that chose e. ids [n*k]; counts = expertCount at lE (the layer's complete counts).
+ * (ascending) that chose e. ids [n*k] from ib; counts = expertCount at lE (the layer's complete counts).
  */
-function groupByExpert(ids: Int32Array, n: number, k: number, E: number, counts: Int32Array, lE: number, start: Int32Array, fill: Int32Array, byExpert: Int32Array): void {
+function groupByExpert(ids: Int32Array, ib: number, n: number, k: number, E: number, counts: Int32Array, lE: number, start: Int32Array, fill: Int32Array, byExpert: Int32Array): void {
   let acc = 0;
   for (let e = 0; e < E; e++) {
     start[e] = acc;
@@ -424,7 +451,7 @@ function groupByExpert(ids: Int32Array, n: number, k: number, E: number, counts:
   }
   start[E] = acc;
   if (k === 8) {
-    for (let off = 0, o = 0; off < n; off++, o += 8) {
+    for (let off = 0, o = ib; off < n; off++, o += 8) {
       byExpert[fill[ids[o]]++] = off;
       byExpert[fill[ids[o + 1]]++] = off;
       byExpert[fill[ids[o + 2]]++] = off;
@@ -436,7 +463,7 @@ function groupByExpert(ids: Int32Array, n: number, k: number, E: number, counts:
     }
     return;
   }
-  for (let off = 0, o = 0; off < n; off++) {
+  for (let off = 0, o = ib; off < n; off++) {
     for (let j = 0; j < k; j++) byExpert[fill[ids[o++]]++] = off;
   }
 }
@@ -444,8 +471,8 @@ function groupByExpert(ids: Int32Array, n: number, k: number, E: number, counts:
 /**
  * Add a plan's replicated experts of layer l to the token masks (which masksSingle built from the
  * single-replica experts, replicated ones contributing 0): each token that chose replicated expert e
- * goes to replica (i mod replicas(e)) (modTab row, [n][X+1]); counts each replica's tokens into
- * slotCount. Works expert by expert over the layer's choices grouped by expert (groupByExpert).
+ * goes to replica (i mod replicas(e)) (i = iBase + offset; a mask for power-of-two replica counts, else
+ * modTab row, [n][X+1]); counts each replica's tokens into slotCount. Works expert by expert over the layer's choices grouped by expert (groupByExpert).
  */
 function addReplicatedChoices(
   tables: PlanTables,
@@ -457,6 +484,7 @@ function addReplicatedChoices(
   masks: Int32Array,
   repBit: Int32Array,
   repCount: Int32Array,
+  iBase: number,
 ): void {
   const { replicatedBase, replicatedExperts, replicas, slots, slotRankBit } = tables;
   const E = tables.numExperts;
@@ -475,7 +503,7 @@ function addReplicatedChoices(
       let p = start[e];
       for (; p < p1; p++) {
         const off = byExpert[p];
-        const r = modTab[off * XM + 2];
+        const r = (iBase + off) & 1;
         n1 += r;
         masks[off] |= r === 0 ? bit0 : bit1;
       }
@@ -488,11 +516,21 @@ function addReplicatedChoices(
       repBit[r] = slotRankBit[slots[sb + r]];
       repCount[r] = 0;
     }
-    for (let p = start[e]; p < p1; p++) {
-      const off = byExpert[p];
-      const r = modTab[off * XM + c];
-      repCount[r]++;
-      masks[off] |= repBit[r];
+    if ((c & (c - 1)) === 0) {
+      const lowBits = c - 1;
+      for (let p = start[e]; p < p1; p++) {
+        const off = byExpert[p];
+        const r = (iBase + off) & lowBits;
+        repCount[r]++;
+        masks[off] |= repBit[r];
+      }
+    } else {
+      for (let p = start[e]; p < p1; p++) {
+        const off = byExpert[p];
+        const r = modTab[off * XM + c];
+        repCount[r]++;
+        masks[off] |= repBit[r];
+      }
     }
     for (let r = 0; r < c; r++) slotCount[slots[sb + r]] += repCount[r];
   }

@@ -25,7 +25,7 @@ import { greedyReplicaCounts } from '../../lower-bound.ts';
 import type { PlacementSolver, SolveInput } from '../../solver.ts';
 import { checkSolveInput, emptyPlan } from '../check-input.ts';
 import { eplbScratch, rebalanceLayer, rebalanceLowerBound } from '../deepseek/eplb.ts';
-import { slotsUnderBudget } from './budget.ts';
+import { slotsUnderBudget, windowCost } from './budget.ts';
 import { forecastLayer } from './forecast.ts';
 import { batchCovariance, coactivation, improveLocality, pairWeights } from './locality.ts';
 import { distinctRanksPerToken } from '../../../analyze/distinct-ranks-per-token.ts';
@@ -61,16 +61,23 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
   const R = input.redundantSlots ?? 0;
   const budgeted =
     input.memoryBudgetBytes !== undefined && input.expertBytes !== undefined && (input.allowVariableSlots || R === 0);
-  let slots: Int32Array;
+  const P0 = Math.ceil(E / G) * G;
+  let slots: Int32Array | undefined;
+  let maxP: number;
   if (budgeted) {
-    checkSolveInput({ ...input, redundantSlots: Math.ceil(E / G) * G - E, memoryBudgetBytes: undefined });
-    slots = slotsUnderBudget(input.load, L, E, G, input.memoryBudgetBytes!, input.expertBytes!, !!input.allowVariableSlots);
+    checkSolveInput({ ...input, redundantSlots: P0 - E, memoryBudgetBytes: undefined });
+    if (input.allowVariableSlots) {
+      // slots are chosen below by pricing each layer's own solve; size buffers for the most a layer can get
+      maxP = Math.min(E * G, P0 + Math.max(0, Math.floor(input.memoryBudgetBytes! / input.expertBytes! + 1e-9)) * G);
+    } else {
+      slots = slotsUnderBudget(input.load, L, E, G, input.memoryBudgetBytes!, input.expertBytes!, false);
+      maxP = slots[0];
+    }
   } else {
     const P = checkSolveInput(input);
     slots = new Int32Array(L).fill(P);
+    maxP = P;
   }
-  let maxP = 0;
-  for (let l = 0; l < L; l++) maxP = Math.max(maxP, slots[l]);
 
   const speeds = input.cluster?.gpus.map((g) => g.speed);
   let sumSpeed = G;
@@ -112,12 +119,11 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
   const phy2log: Int32Array[] = [];
   const layerMax = new Float64Array(L);
   const coact = input.routes ? coactivation(input.routes, numNodes) : undefined;
-  let moved = 0;
-  let keptLayers = 0;
-  const currentOk = input.current ? currentMatches(input, slots) : false;
-
-  for (let l = 0; l < L; l++) {
-    const P = slots[l];
+  /**
+   * Steps 2-4 (and the small-shape restarts) for layer l with P slots. Returns a view of scratch (copy
+   * it before the next call), its in-sample max of load / speed, and which candidate won.
+   */
+  const solveLayer = (l: number, P: number): { row: Int32Array; max: number; which: keyof typeof chosen } => {
     const w = input.load.subarray(l * E, (l + 1) * E);
     let total = 0;
     for (let e = 0; e < E; e++) total += w[e];
@@ -202,6 +208,39 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
         }
       }
     }
+    return { row: best, max: bestMax, which };
+  };
+  if (!slots) {
+    // Variable slots under the budget: price each layer by what its own solve achieves — per load
+    // window when windows are given (what a hot or surging expert costs per batch), else in-sample.
+    const winLoads = new Float64Array(G);
+    const winCnt = new Int32Array(E);
+    const scale = new Float64Array(L).fill(1);
+    if (W >= 2 && input.windows) {
+      for (let l = 0; l < L; l++) {
+        let t = 0;
+        let tw = 0;
+        for (let e = 0; e < E; e++) t += input.load[l * E + e];
+        for (let w = 0; w < W; w++) for (let e = 0; e < E; e++) tw += input.windows[(w * L + l) * E + e];
+        scale[l] = tw > 0 ? t / tw : 0;
+      }
+    }
+    const cost = (l: number, P: number): number => {
+      const r = solveLayer(l, P);
+      if (W >= 2 && input.windows && scale[l] > 0) return windowCost(input.windows, W, L, E, l, r.row, G, ps.invSpeed, scale[l], winLoads, winCnt);
+      return r.max;
+    };
+    slots = slotsUnderBudget(input.load, L, E, G, input.memoryBudgetBytes!, input.expertBytes!, true, cost);
+  }
+  const slotsOf = slots;
+  let moved = 0;
+  let keptLayers = 0;
+  const currentOk = input.current ? currentMatches(input, slotsOf) : false;
+
+  for (let l = 0; l < L; l++) {
+    const P = slotsOf[l];
+    const w = input.load.subarray(l * E, (l + 1) * E);
+    const { row: best, max: bestMax, which } = solveLayer(l, P);
     chosen[which]++;
     let row: Int32Array = best.slice();
     layerMax[l] = bestMax;
@@ -261,8 +300,8 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
     }
   }
   const plan = emptyPlan(input, 'ballast', phy2log, {
-    slotsPerLayer: uniformSlotsOf(slots) ?? Array.from(slots),
-    redundantSlots: uniformSlotsOf(slots) !== undefined ? slots[0] - E : undefined,
+    slotsPerLayer: uniformSlotsOf(slotsOf) ?? Array.from(slotsOf),
+    redundantSlots: uniformSlotsOf(slotsOf) !== undefined ? slotsOf[0] - E : undefined,
     forecast: W >= 2 ? { windows: W, z: fopts.z, halfLife: fopts.halfLife } : undefined,
     balanceTolerance: coact ? tol : undefined,
     locality,
