@@ -138,6 +138,10 @@ export class ReplayScratch {
    * same-node pair.
    */
   node8: boolean;
+  /** All ranks have the same speed (finishBatchCounts then divides the slowest rank's time once). */
+  uniformSpeed: boolean;
+  /** [NUM_LINK_KINDS] 1 when every rank has the same bandwidth of that kind (one division per kind). */
+  uniformLink: Uint8Array;
   /** Distinct ranks / nodes summed over (token, layer) by the current batch's mask pass. */
   rankTotal = 0;
   nodeTotal = 0;
@@ -183,6 +187,15 @@ export class ReplayScratch {
       else if (this.kindMask[r * NUM_LINK_KINDS + kinds[0]] !== (this.nodeMask[r >>> 3] & ~(1 << r))) node8 = false;
     }
     this.node8 = node8;
+    let us = true;
+    for (let r = 1; r < G; r++) if (cm.rankSpeed[r] !== cm.rankSpeed[0]) us = false;
+    this.uniformSpeed = us;
+    this.uniformLink = new Uint8Array(NUM_LINK_KINDS);
+    for (let kind = 0; kind < NUM_LINK_KINDS; kind++) {
+      let u = 1;
+      for (let r = 1; r < G; r++) if (cm.rankLinkGBs[r * NUM_LINK_KINDS + kind] !== cm.rankLinkGBs[kind]) u = 0;
+      this.uniformLink[kind] = u;
+    }
   }
   ensureBatch(n: number, maxReplicas: number): void {
     if (this.srcRank.length < n) this.srcRank = new Int32Array(n);
@@ -342,11 +355,23 @@ export function scoreRoutesBatchMulti(
       else gatherLayers16(experts, bStart * L * k + l * k, L * k, n, k, lb, lE, E, ids, expertCount);
     }
     if (anyReplicas) groupByExpert(ids, ib, n, k, E, expertCount, lE, shared.expertStart, shared.expertFill, shared.byExpert);
+    for (let q = 0; q < items.length; q++) masksSingle(ids, ib, n, k, lE, items[q].tables.expertRankBit, items[q].sc.masks);
+    // Replicated experts, plans with replicas taken two at a time.
+    let pending = -1;
     for (let q = 0; q < items.length; q++) {
-      const { tables, sc } = items[q];
+      if (items[q].tables.maxReplicas === 1) continue;
+      if (pending < 0) pending = q;
+      else {
+        const a = items[pending];
+        const b2 = items[q];
+        addReplicatedChoicesPair(a.tables, b2.tables, l, shared.expertStart, shared.byExpert, a.sc, b2.sc, bStart - i0);
+        pending = -1;
+      }
+    }
+    if (pending >= 0) addReplicatedChoices(items[pending].tables, l, shared.expertStart, shared.byExpert, items[pending].sc, bStart - i0);
+    for (let q = 0; q < items.length; q++) {
+      const { sc } = items[q];
       const masks = sc.masks;
-      masksSingle(ids, ib, n, k, lE, tables.expertRankBit, masks);
-      if (tables.maxReplicas > 1) addReplicatedChoices(tables, l, shared.expertStart, shared.byExpert, sc.modTab, sc.slotCountI, masks, sc.repBit, sc.repCount, bStart - i0);
       if (sc.node8) commFromMasksNodes8(sc, masks, srcRank, n, co, sc.sendI, sc.recvI);
       else {
         maskTotals(sc, masks, n);
@@ -472,68 +497,121 @@ function groupByExpert(ids: Int32Array, ib: number, n: number, k: number, E: num
  * Add a plan's replicated experts of layer l to the token masks (which masksSingle built from the
  * single-replica experts, replicated ones contributing 0): each token that chose replicated expert e
  * goes to replica (i mod replicas(e)) (i = iBase + offset; a mask for power-of-two replica counts, else
- * modTab row, [n][X+1]); counts each replica's tokens into slotCount. Works expert by expert over the layer's choices grouped by expert (groupByExpert).
+ * the modTab row, [n][X+1]); counts each replica's tokens into slotCount. Works expert by expert over
+ * the layer's choices grouped by expert (groupByExpert).
  */
-function addReplicatedChoices(
-  tables: PlanTables,
-  l: number,
+function addReplicatedChoices(tables: PlanTables, l: number, start: Int32Array, byExpert: Int32Array, sc: ReplayScratch, iBase: number): void {
+  for (let q = tables.replicatedBase[l]; q < tables.replicatedBase[l + 1]; q++) {
+    addReplicatedExpert(tables, l * tables.numExperts + tables.replicatedExperts[q], start, byExpert, sc, null, null, iBase);
+  }
+}
+
+/**
+ * addReplicatedChoices for two plans at once: an expert replicated in both with the same replica count
+ * sends each token to the same replica index in both, so its choices are read and counted once
+ * (plans made by solvers with the same replication rule share most replica counts).
+ */
+function addReplicatedChoicesPair(A: PlanTables, B: PlanTables, l: number, start: Int32Array, byExpert: Int32Array, scA: ReplayScratch, scB: ReplayScratch, iBase: number): void {
+  const E = A.numExperts;
+  let qa = A.replicatedBase[l];
+  let qb = B.replicatedBase[l];
+  const qa1 = A.replicatedBase[l + 1];
+  const qb1 = B.replicatedBase[l + 1];
+  while (qa < qa1 || qb < qb1) {
+    const ea = qa < qa1 ? A.replicatedExperts[qa] : E;
+    const eb = qb < qb1 ? B.replicatedExperts[qb] : E;
+    if (ea === eb) {
+      const le = l * E + ea;
+      if (A.replicas[le] === B.replicas[le]) addReplicatedExpert(A, le, start, byExpert, scA, B, scB, iBase);
+      else {
+        addReplicatedExpert(A, le, start, byExpert, scA, null, null, iBase);
+        addReplicatedExpert(B, le, start, byExpert, scB, null, null, iBase);
+      }
+      qa++;
+      qb++;
+    } else if (ea < eb) {
+      addReplicatedExpert(A, l * E + ea, start, byExpert, scA, null, null, iBase);
+      qa++;
+    } else {
+      addReplicatedExpert(B, l * E + eb, start, byExpert, scB, null, null, iBase);
+      qb++;
+    }
+  }
+}
+
+/**
+ * One replicated expert (l, e) = le of plan A (and of plan B with the same replica count, when given):
+ * OR its replicas' rank bits into the choosing tokens' masks and add the replicas' token counts.
+ */
+function addReplicatedExpert(
+  A: PlanTables,
+  le: number,
   start: Int32Array,
   byExpert: Int32Array,
-  modTab: Uint8Array,
-  slotCount: Int32Array,
-  masks: Int32Array,
-  repBit: Int32Array,
-  repCount: Int32Array,
+  scA: ReplayScratch,
+  B: PlanTables | null,
+  scB: ReplayScratch | null,
   iBase: number,
 ): void {
-  const { replicatedBase, replicatedExperts, replicas, slots, slotRankBit } = tables;
-  const E = tables.numExperts;
-  const X = tables.maxReplicas;
-  const XM = X + 1;
-  for (let q = replicatedBase[l]; q < replicatedBase[l + 1]; q++) {
-    const e = replicatedExperts[q];
-    const le = l * E + e;
-    const c = replicas[le];
-    const sb = le * X;
-    const p1 = start[e + 1];
-    if (c === 2) {
-      const bit0 = slotRankBit[slots[sb]];
-      const bit1 = slotRankBit[slots[sb + 1]];
-      let n1 = 0;
-      let p = start[e];
-      for (; p < p1; p++) {
-        const off = byExpert[p];
-        const r = (iBase + off) & 1;
-        n1 += r;
-        masks[off] |= r === 0 ? bit0 : bit1;
-      }
-      slotCount[slots[sb]] += p1 - start[e] - n1;
-      slotCount[slots[sb + 1]] += n1;
-      continue;
-    }
-    // Replica bits and counts in small local tables (no slot indirection per choice).
-    for (let r = 0; r < c; r++) {
-      repBit[r] = slotRankBit[slots[sb + r]];
-      repCount[r] = 0;
-    }
+  const e = le % A.numExperts;
+  const c = A.replicas[le];
+  const XA = A.maxReplicas;
+  const p0 = start[e];
+  const p1 = start[e + 1];
+  const repBitA = scA.repBit;
+  const repCount = scA.repCount;
+  const masksA = scA.masks;
+  for (let r = 0; r < c; r++) {
+    repBitA[r] = A.slotRankBit[A.slots[le * XA + r]];
+    repCount[r] = 0;
+  }
+  if (B === null || scB === null) {
     if ((c & (c - 1)) === 0) {
       const lowBits = c - 1;
-      for (let p = start[e]; p < p1; p++) {
+      for (let p = p0; p < p1; p++) {
         const off = byExpert[p];
         const r = (iBase + off) & lowBits;
         repCount[r]++;
-        masks[off] |= repBit[r];
+        masksA[off] |= repBitA[r];
       }
     } else {
-      for (let p = start[e]; p < p1; p++) {
+      const modTab = scA.modTab;
+      const XM = XA + 1;
+      for (let p = p0; p < p1; p++) {
         const off = byExpert[p];
         const r = modTab[off * XM + c];
         repCount[r]++;
-        masks[off] |= repBit[r];
+        masksA[off] |= repBitA[r];
       }
     }
-    for (let r = 0; r < c; r++) slotCount[slots[sb + r]] += repCount[r];
+  } else {
+    const XB = B.maxReplicas;
+    const repBitB = scB.repBit;
+    const masksB = scB.masks;
+    for (let r = 0; r < c; r++) repBitB[r] = B.slotRankBit[B.slots[le * XB + r]];
+    if ((c & (c - 1)) === 0) {
+      const lowBits = c - 1;
+      for (let p = p0; p < p1; p++) {
+        const off = byExpert[p];
+        const r = (iBase + off) & lowBits;
+        repCount[r]++;
+        masksA[off] |= repBitA[r];
+        masksB[off] |= repBitB[r];
+      }
+    } else {
+      const modTab = scA.modTab;
+      const XM = XA + 1;
+      for (let p = p0; p < p1; p++) {
+        const off = byExpert[p];
+        const r = modTab[off * XM + c];
+        repCount[r]++;
+        masksA[off] |= repBitA[r];
+        masksB[off] |= repBitB[r];
+      }
+    }
+    for (let r = 0; r < c; r++) scB.slotCountI[B.slots[le * XB + r]] += repCount[r];
   }
+  for (let r = 0; r < c; r++) scA.slotCountI[A.slots[le * XA + r]] += repCount[r];
 }
 
 /** modTab[t * (X+1) + c] = (i + t) mod c for t < n, 1 <= c <= X (token-mod replica of token i + t). */
@@ -1321,17 +1399,13 @@ export function finishBatchCounts(
   const L = tables.numLayers;
   const G = cm.numRanks;
   const NK = NUM_LINK_KINDS;
-  const rankTok = sc.rankTmp;
-  const rankAct = sc.rankTmp2;
-  const rankTime = sc.rankTmp3;
-  const rankHalf = sc.rankTmp4;
   const overlap = cm.constants.overlap >= 1;
   const c0 = cm.constants.c0Us;
   const { memUs, tokenUs, rankSpeed, rankLinkGBs } = cm;
+  const { uniformSpeed, uniformLink } = sc;
   const dispatchBytes = cm.constants.dispatchBytesPerToken;
   const combineBytes = cm.constants.combineBytesPerToken;
-  const slotRank = tables.slotRank;
-  const slotBase = tables.slotBase;
+  const { slotBase, slotRank } = tables;
   let mom = 0;
   let actMax = 0;
   let actMean = 0;
@@ -1342,40 +1416,55 @@ export function finishBatchCounts(
   for (let l = 0; l < L; l++) {
     const p0 = slotBase[l];
     const p1 = slotBase[l + 1];
-    rankTok.fill(0);
-    rankAct.fill(0);
-    rankTime.fill(0);
-    if (overlap) rankHalf.fill(0);
-    for (let p = p0; p < p1; p++) {
-      const v = slotCount[p];
-      if (v > 0) {
-        const r = slotRank[p];
-        rankTok[r] += v;
-        rankAct[r]++;
-        const mem = memUs[r];
-        const cmp = v * tokenUs[r];
-        rankTime[r] += c0 + (mem > cmp ? mem : cmp);
-        if (overlap) {
-          const h = v * 0.5 * tokenUs[r];
-          rankHalf[r] += c0 + (mem > h ? mem : h);
-        }
-      }
-    }
     let mx = 0;
     let amx = 0;
     let asum = 0;
     let x = 0;
     let xh = 0;
-    for (let r = 0; r < G; r++) {
-      if (rankTok[r] > mx) mx = rankTok[r];
-      if (rankAct[r] > amx) amx = rankAct[r];
-      asum += rankAct[r];
-      const t = rankTime[r] / rankSpeed[r];
-      if (t > x) x = t;
-      if (overlap) {
-        const th = rankHalf[r] / rankSpeed[r];
-        if (th > xh) xh = th;
+    let tmax = 0;
+    let thmax = 0;
+    // A rank's slots are contiguous (compilePlan: slot p of a layer is on rank floor(p / (P / G)), non-
+    // decreasing in p), so each rank's sums are kept in locals, added in slot order as layerComputeUs does.
+    for (let r = 0, p = p0; r < G; r++) {
+      let tok = 0;
+      let act = 0;
+      let time = 0;
+      let half = 0;
+      const mem = memUs[r];
+      const tu = tokenUs[r];
+      for (; p < p1 && slotRank[p] === r; p++) {
+        const v = slotCount[p];
+        if (v > 0) {
+          tok += v;
+          act++;
+          const cmp = v * tu;
+          time += c0 + (mem > cmp ? mem : cmp);
+          if (overlap) {
+            const h = v * 0.5 * tu;
+            half += c0 + (mem > h ? mem : h);
+          }
+        }
       }
+      if (tok > mx) mx = tok;
+      if (act > amx) amx = act;
+      asum += act;
+      // Dividing by a positive constant is monotone, so with equal speeds the slowest rank's time is
+      // found first and divided once: the same double as dividing every rank's.
+      if (uniformSpeed) {
+        if (time > tmax) tmax = time;
+        if (overlap && half > thmax) thmax = half;
+      } else {
+        const t = time / rankSpeed[r];
+        if (t > x) x = t;
+        if (overlap) {
+          const th = half / rankSpeed[r];
+          if (th > xh) xh = th;
+        }
+      }
+    }
+    if (uniformSpeed) {
+      x = tmax / rankSpeed[0];
+      if (overlap) xh = thmax / rankSpeed[0];
     }
     if (!overlap) xh = x / 2;
     mom += meanRank > 0 ? mx / meanRank : 1;
@@ -1384,8 +1473,23 @@ export function finishBatchCounts(
     let d = 0;
     let c = 0;
     const co = l * G * NK;
-    for (let r = 0; r < G; r++) {
-      for (let kind = 1; kind < NK; kind++) {
+    for (let kind = 1; kind < NK; kind++) {
+      if (uniformLink[kind] === 1) {
+        // Same bandwidth on every rank: the time is monotone in the copies; divide the largest once.
+        let most = 0;
+        for (let i = co + kind, end = co + G * NK; i < end; i += NK) {
+          const copies = send[i] > recv[i] ? send[i] : recv[i];
+          if (copies > most) most = copies;
+        }
+        if (most === 0) continue;
+        const bw = rankLinkGBs[kind];
+        const td = bw > 0 ? (most * dispatchBytes) / (bw * 1e3) : Number.POSITIVE_INFINITY;
+        if (td > d) d = td;
+        const tc = bw > 0 ? (most * combineBytes) / (bw * 1e3) : Number.POSITIVE_INFINITY;
+        if (tc > c) c = tc;
+        continue;
+      }
+      for (let r = 0; r < G; r++) {
         const i = co + r * NK + kind;
         const copies = send[i] > recv[i] ? send[i] : recv[i];
         if (copies === 0) continue;

@@ -128,7 +128,7 @@ test('memory caps: ballast never uses more replica bytes per GPU than the budget
     for (const row of plan.phy2log) extraSlotsPerGpu += (row.length - 64) / 8;
     assert.ok(extraSlotsPerGpu * 100 <= 1000, `uses ${extraSlotsPerGpu * 100} bytes`);
     // the budget pays for 10 slot-rows: uniform gets floor(10/6) = 1 per layer; variable spends at
-    // most 10 (it stops when no layer's bound improves)
+    // most 10 (it spends the budget greedily by each layer's packed gain, never past the cap)
     if (!variable) assert.equal(extraSlotsPerGpu, 6);
     else assert.ok(extraSlotsPerGpu <= 10);
     let sum = 0;

@@ -65,15 +65,17 @@ export function slotsUnderBudget(
     return out;
   }
   if (U <= 0 || maxSteps <= 0) return out;
-  const costOf = cost ?? packedMaxCost(load, E, G, Math.min(E * G, P0 + U * G));
+  // No layer can get more than this many slots: every expert on every GPU, or the whole budget.
+  const cap = Math.min(E * G, P0 + U * G);
+  const costOf = cost ?? packedMaxCost(load, E, G, cap);
   const K = LOOKAHEAD;
-  // ahead[l*(K+1) + k] = cost of layer l with out[l] + k*G slots (Infinity past E*G).
+  // ahead[l*(K+1) + k] = cost of layer l with out[l] + k*G slots (Infinity past cap).
   const ahead = new Float64Array(L * (K + 1));
   const eps = new Float64Array(L);
   const price = (l: number) => {
     for (let k = 0; k <= K; k++) {
       const P = out[l] + k * G;
-      ahead[l * (K + 1) + k] = P <= E * G ? costOf(l, P) : Infinity;
+      ahead[l * (K + 1) + k] = P <= cap ? costOf(l, P) : Infinity;
     }
   };
   for (let l = 0; l < L; l++) {

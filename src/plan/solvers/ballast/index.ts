@@ -3,7 +3,8 @@
  *
  * Per layer (layers are independent):
  *   1. slots: fixed P = E + R, or chosen under a per-GPU memory budget (budget.ts), uniform or — when
- *      the target allows it — per layer by greedy marginal gain;
+ *      the target allows it — per layer by greedy marginal gain, each layer priced by steps 2-4 at P
+ *      slots, scored per load window when windows are given (else in-sample);
  *   2. replica counts: greedy argmax of w/c with c_e <= G (attains min over counts of max_e w_e/c_e);
  *      when windows are given, on a forecast of the next traffic (forecast.ts: recency-weighted mean
  *      share + z * std), so replicas go to experts that are hot or volatile;
