@@ -112,7 +112,6 @@ export class ReplayScratch {
   rankTmp: Float64Array;
   rankTmp2: Float64Array;
   rankTmp3: Float64Array;
-  rankTmp4: Float64Array;
   stamp = 0;
   srcRank = new Int32Array(0);
   ids = new Int32Array(0);
@@ -157,7 +156,6 @@ export class ReplayScratch {
     this.rankTmp = new Float64Array(G);
     this.rankTmp2 = new Float64Array(G);
     this.rankTmp3 = new Float64Array(G);
-    this.rankTmp4 = new Float64Array(G);
     const numNodes = Math.max(1, Math.round(G / cm.ranksPerNode));
     this.nodeMask = new Int32Array(numNodes);
     this.fwdSend = new Int32Array(numNodes);
@@ -308,6 +306,7 @@ export function scoreRoutesBatchMulti(
   b: number,
   shared: SharedScratch,
 ): void {
+  if (items[0].sc.cm.numRanks > 32) throw new RangeError(`the bitmask path needs G <= 32 ranks, got ${items[0].sc.cm.numRanks}`);
   for (let q = 0; q < items.length; q++) {
     if (items[q].sc.cm.constants.lowLatency >= 1) {
       scoreRoutesBatchMultiPerChoice(routes, items, bStart, bEnd, i0, b, shared);
@@ -658,7 +657,7 @@ function maskTotals(sc: ReplayScratch, masks: Int32Array, n: number): void {
  * (nn, sl), N[nn] of them; forwards land -> other ranks of nn, P[nn] - Q[nn]; distinct nodes = sum N;
  * distinct ranks = sum P. Every copy d receives over the same-node kind is either from a same-node peer
  * or forwarded from its node's landing GPU, so recv(d, same-node kind) = hits[d] - self[d] - skip[d]:
- * hits[d] tokens whose mask holds d (8-level bit-sliced counters over runs of <= 255 tokens), less d's
+ * hits[d] tokens whose mask holds d (9-level bit-sliced counters over runs of <= 511 tokens), less d's
  * own tokens (self[d] = Q[m] of source d) and the remote tokens that land on d itself (skip[d] = Q[nn]
  * of the sources with d's local index on other nodes).
  * Identical counts to commFromMasks1 and scoreRoutesBatchGeneral.
@@ -720,19 +719,19 @@ export function commFromMasksNodes8(
       }
     }
   }
-  // Tokens hitting each destination: bit-sliced counters over runs of <= 255 tokens.
+  // Tokens hitting each destination: bit-sliced counters over runs of <= 511 tokens.
   for (off = 0; off < n; ) {
-    const end = Math.min(n, off + 255);
-    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    const end = Math.min(n, off + 511);
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0;
     let c = 0;
     let t = 0;
     for (; off < end; off++) {
       c = masks[off];
       t = a0 & c; a0 ^= c; c = t; t = a1 & c; a1 ^= c; c = t; t = a2 & c; a2 ^= c; c = t; t = a3 & c; a3 ^= c; c = t;
-      t = a4 & c; a4 ^= c; c = t; t = a5 & c; a5 ^= c; c = t; t = a6 & c; a6 ^= c; c = t; a7 ^= c;
+      t = a4 & c; a4 ^= c; c = t; t = a5 & c; a5 ^= c; c = t; t = a6 & c; a6 ^= c; c = t; t = a7 & c; a7 ^= c; c = t; a8 ^= c;
     }
-    addLanes(hits, a0, 1); addLanes(hits, a1, 2); addLanes(hits, a2, 4); addLanes(hits, a3, 8);
-    addLanes(hits, a4, 16); addLanes(hits, a5, 32); addLanes(hits, a6, 64); addLanes(hits, a7, 128);
+    addLanes(hits, a0, 1); addLanes(hits, a1, 2); addLanes(hits, a2, 4); addLanes(hits, a3, 8); addLanes(hits, a4, 16);
+    addLanes(hits, a5, 32); addLanes(hits, a6, 64); addLanes(hits, a7, 128); addLanes(hits, a8, 256);
   }
   for (let d = 0; d < G; d++) {
     const v = hits[d] - sub[d];
