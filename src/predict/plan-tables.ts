@@ -14,6 +14,13 @@
  *                                 ones (G <= 32; empty otherwise)
  *   replicatedBase Int32Array[L+1] layer l's replicated experts are replicatedExperts[base[l] .. base[l+1])
  *   replicatedExperts Int32Array   expert ids (within their layer) with more than one replica, ascending
+ *   expertRankBitMod8 Int32Array[L*8*E] at (l*8 + q)*E + e: the rank bit a token i with i mod 8 = q
+ *                                 reaches through (l, e) under the token-mod replica rule, for experts
+ *                                 with 1, 2, 4 or 8 replicas (replica q mod c); 0 for other replica
+ *                                 counts (G <= 32; empty otherwise)
+ *   pow2Base / pow2Experts        like replicatedBase / replicatedExperts, the experts with 2, 4 or 8
+ *                                 replicas (resolved by expertRankBitMod8)
+ *   otherBase / otherExperts      the replicated experts with any other replica count
  */
 import type { Plan } from '../core/plan.ts';
 
@@ -38,6 +45,19 @@ export interface PlanTables {
   replicatedBase: Int32Array;
   /** Expert ids with more than one replica, layer by layer, ascending within a layer. */
   replicatedExperts: Int32Array;
+  /** [L*8*E] rank bit of (l, e) for tokens i with i mod 8 = q at (l*8 + q)*E + e; 0 unless 1, 2, 4 or 8 replicas. */
+  expertRankBitMod8: Int32Array;
+  /** [L+1] start of layer l's entries in pow2Experts (experts with 2, 4 or 8 replicas, ascending). */
+  pow2Base: Int32Array;
+  pow2Experts: Int32Array;
+  /** [L+1] start of layer l's entries in otherExperts (replicated experts with other counts, ascending). */
+  otherBase: Int32Array;
+  otherExperts: Int32Array;
+}
+
+/** Replica counts whose token-mod replica (i mod c) is determined by i mod 8. */
+function isPow2UpTo8(c: number): boolean {
+  return c === 2 || c === 4 || c === 8;
 }
 
 export function compilePlan(plan: Plan): PlanTables {
@@ -84,9 +104,38 @@ export function compilePlan(plan: Plan): PlanTables {
     replicatedBase[l + 1] = rep.length;
   }
   const replicatedExperts = Int32Array.from(rep);
+  const pow2Base = new Int32Array(L + 1);
+  const otherBase = new Int32Array(L + 1);
+  const pow2: number[] = [];
+  const other: number[] = [];
+  for (let l = 0; l < L; l++) {
+    for (let e = 0; e < E; e++) {
+      const c = replicas[l * E + e];
+      if (isPow2UpTo8(c)) pow2.push(e);
+      else if (c > 1) other.push(e);
+    }
+    pow2Base[l + 1] = pow2.length;
+    otherBase[l + 1] = other.length;
+  }
+  const expertRankBitMod8 = new Int32Array(bits ? L * 8 * E : 0);
+  if (bits) {
+    for (let l = 0; l < L; l++) {
+      for (let q = 0; q < 8; q++) {
+        for (let e = 0; e < E; e++) {
+          const le = l * E + e;
+          const c = replicas[le];
+          let bit = 0;
+          if (c === 1) bit = expertRankBit[le];
+          else if (isPow2UpTo8(c)) bit = slotRankBit[slots[le * X + (q & (c - 1))]];
+          expertRankBitMod8[(l * 8 + q) * E + e] = bit;
+        }
+      }
+    }
+  }
   return {
     numLayers: L, numExperts: E, numRanks: G, maxReplicas: X, totalSlots: S, slotBase, slotRank, slotExpert, replicas, slots, rankOfExpert,
-    slotRankBit, expertRankBit, replicatedBase, replicatedExperts,
+    slotRankBit, expertRankBit, replicatedBase, replicatedExperts, expertRankBitMod8, pow2Base, pow2Experts: Int32Array.from(pow2),
+    otherBase, otherExperts: Int32Array.from(other),
   };
 }
 

@@ -265,6 +265,8 @@ export class SharedScratch {
   /** [E+1] start of expert e's group in byExpert; [E] fill cursor. */
   expertStart = new Int32Array(0);
   expertFill = new Int32Array(0);
+  /** [LB][8][E] the current layer block's expert counts split by token index mod 8. */
+  countMod8 = new Int32Array(0);
   ensure(n: number, k: number, LE: number): void {
     if (this.ids.length < n * k) this.ids = new Int32Array(n * k);
     if (this.byExpert.length < n * k) this.byExpert = new Int32Array(n * k);
@@ -290,8 +292,11 @@ export function scoreRoutesBatchMask(
 /**
  * Bitmask path (G <= 32, token-mod routing) for several policies over the same batch. Layer by layer:
  * the batch's ids of that layer are gathered once into a contiguous Int32 buffer and counted per expert
- * once (shared by all policies); each policy then turns every token's k choices into a 32-bit mask of
- * destination ranks (an OR of precomputed rank bits, no branches), and counts communication copies
+ * once, split by token index mod 8 (shared by all policies); each policy then turns every token's k
+ * choices into a 32-bit mask of destination ranks (an OR of precomputed rank bits, no branches; experts
+ * with 2, 4 or 8 replicas resolved there too, from rows indexed by token index mod 8, and their slot
+ * counts taken from the mod-8 counts), adds experts with other replica counts (3, 5, ...) from the
+ * choices grouped by expert, and counts communication copies
  * from the masks (commFromMasksNodes8 on 8-GPU nodes, else the bit-sliced counters). A policy with no
  * replicas needs no per-choice counter: its slot counts are the shared expert counts. Low-latency
  * kernels (a copy per choice) go through scoreRoutesBatchMultiPerChoice. Results are identical to
@@ -335,39 +340,54 @@ export function scoreRoutesBatchMulti(
     const X = tables.maxReplicas;
     if (X > 1) fillModTab(sc.modTab, X, bStart - i0, n);
   }
-  let anyReplicas = false;
-  for (let q = 0; q < items.length; q++) if (items[q].tables.maxReplicas > 1) anyReplicas = true;
-  if (anyReplicas && shared.expertStart.length < E + 1) {
+  // Experts with 2, 4 or 8 replicas are resolved in the mask pass (tables by token index mod 8) and
+  // counted from the per-residue expert counts; only other replica counts need the choices grouped.
+  let anyOther = false;
+  for (let q = 0; q < items.length; q++) if (items[q].tables.otherExperts.length > 0) anyOther = true;
+  const iBase = bStart - i0;
+  const LB = Math.min(L, LAYER_BLOCK);
+  if (shared.countMod8.length < LB * 8 * E) shared.countMod8 = new Int32Array(LB * 8 * E);
+  const countMod8 = shared.countMod8;
+  if (anyOther && shared.expertStart.length < E + 1) {
     shared.expertStart = new Int32Array(E + 1);
     shared.expertFill = new Int32Array(E);
   }
   // Layers in blocks of LB: one sweep over the batch's ids reads whole cache lines (k = 8: 8 layers of
   // a token are 64 contiguous bytes) and writes each layer's ids contiguously.
-  const LB = Math.min(L, LAYER_BLOCK);
   for (let l = 0; l < L; l++) {
     const lE = l * E;
     const co = l * G * NK;
     const ib = (l % LB) * n * k;
     if (l % LB === 0) {
       const lb = Math.min(LB, L - l);
-      if (experts instanceof Uint8Array) gatherLayers8(experts, bStart * L * k + l * k, L * k, n, k, lb, lE, E, ids, expertCount);
-      else gatherLayers16(experts, bStart * L * k + l * k, L * k, n, k, lb, lE, E, ids, expertCount);
+      countMod8.fill(0, 0, lb * 8 * E);
+      if (experts instanceof Uint8Array) gatherLayers8(experts, bStart * L * k + l * k, L * k, n, k, lb, E, ids, countMod8, iBase);
+      else gatherLayers16(experts, bStart * L * k + l * k, L * k, n, k, lb, E, ids, countMod8, iBase);
+      sumCountMod8(countMod8, lb, E, expertCount, lE);
     }
-    if (anyReplicas) groupByExpert(ids, ib, n, k, E, expertCount, lE, shared.expertStart, shared.expertFill, shared.byExpert);
-    for (let q = 0; q < items.length; q++) masksSingle(ids, ib, n, k, lE, items[q].tables.expertRankBit, items[q].sc.masks);
-    // Replicated experts, plans with replicas taken two at a time.
+    const cb = (l % LB) * 8 * E;
+    if (anyOther) groupByExpert(ids, ib, n, k, E, expertCount, lE, shared.expertStart, shared.expertFill, shared.byExpert);
+    for (let q = 0; q < items.length; q++) {
+      const { tables, sc } = items[q];
+      if (tables.pow2Experts.length === 0) masksSingle(ids, ib, n, k, lE, tables.expertRankBit, sc.masks);
+      else {
+        masksMod8(ids, ib, n, k, l * 8 * E, E, iBase, tables.expertRankBitMod8, sc.masks);
+        addPow2SlotCounts(tables, l, countMod8, cb, sc.slotCountI);
+      }
+    }
+    // Other replicated experts, plans with them taken two at a time.
     let pending = -1;
     for (let q = 0; q < items.length; q++) {
-      if (items[q].tables.maxReplicas === 1) continue;
+      if (items[q].tables.otherExperts.length === 0) continue;
       if (pending < 0) pending = q;
       else {
         const a = items[pending];
         const b2 = items[q];
-        addReplicatedChoicesPair(a.tables, b2.tables, l, shared.expertStart, shared.byExpert, a.sc, b2.sc, bStart - i0);
+        addReplicatedChoicesPair(a.tables, b2.tables, l, shared.expertStart, shared.byExpert, a.sc, b2.sc, iBase);
         pending = -1;
       }
     }
-    if (pending >= 0) addReplicatedChoices(items[pending].tables, l, shared.expertStart, shared.byExpert, items[pending].sc, bStart - i0);
+    if (pending >= 0) addReplicatedChoices(items[pending].tables, l, shared.expertStart, shared.byExpert, items[pending].sc, iBase);
     for (let q = 0; q < items.length; q++) {
       const { sc } = items[q];
       const masks = sc.masks;
@@ -398,30 +418,33 @@ const LAYER_BLOCK = 8;
 
 /**
  * Copy the ids of lb consecutive layers of n consecutive tokens (token t's first at src + t * stride,
- * layer after layer, k per layer) into ids[lb][n * k] and count them into expertCount[lE + li * E + e].
- * Uint8 ids (one copy per id array type keeps the loop monomorphic).
+ * layer after layer, k per layer) into ids[lb][n * k] and count them by token index mod 8 into
+ * countMod8[(li * 8 + (iBase + t) % 8) * E + e] (zeroed by the caller). Uint8 ids (one copy per id array
+ * type keeps the loop monomorphic).
  */
-function gatherLayers8(experts: Uint8Array, src: number, stride: number, n: number, k: number, lb: number, lE: number, E: number, ids: Int32Array, expertCount: Int32Array): void {
+function gatherLayers8(experts: Uint8Array, src: number, stride: number, n: number, k: number, lb: number, E: number, ids: Int32Array, countMod8: Int32Array, iBase: number): void {
   const nk = n * k;
   for (let li = 0; li < lb; li++) {
-    const c = lE + li * E;
+    const cl = li * 8 * E;
     let s = src + li * k;
     let d = li * nk;
     if (k === 8) {
       for (let off = 0; off < n; off++, s += stride, d += 8) {
+        const c = cl + ((iBase + off) & 7) * E;
         const e0 = experts[s], e1 = experts[s + 1], e2 = experts[s + 2], e3 = experts[s + 3];
         const e4 = experts[s + 4], e5 = experts[s + 5], e6 = experts[s + 6], e7 = experts[s + 7];
         ids[d] = e0; ids[d + 1] = e1; ids[d + 2] = e2; ids[d + 3] = e3;
         ids[d + 4] = e4; ids[d + 5] = e5; ids[d + 6] = e6; ids[d + 7] = e7;
-        expertCount[c + e0]++; expertCount[c + e1]++; expertCount[c + e2]++; expertCount[c + e3]++;
-        expertCount[c + e4]++; expertCount[c + e5]++; expertCount[c + e6]++; expertCount[c + e7]++;
+        countMod8[c + e0]++; countMod8[c + e1]++; countMod8[c + e2]++; countMod8[c + e3]++;
+        countMod8[c + e4]++; countMod8[c + e5]++; countMod8[c + e6]++; countMod8[c + e7]++;
       }
     } else {
       for (let off = 0; off < n; off++, s += stride) {
+        const c = cl + ((iBase + off) & 7) * E;
         for (let j = 0; j < k; j++) {
           const e = experts[s + j];
           ids[d++] = e;
-          expertCount[c + e]++;
+          countMod8[c + e]++;
         }
       }
     }
@@ -429,18 +452,75 @@ function gatherLayers8(experts: Uint8Array, src: number, stride: number, n: numb
 }
 
 /** gatherLayers8 for Uint16 ids. */
-function gatherLayers16(experts: Uint16Array, src: number, stride: number, n: number, k: number, lb: number, lE: number, E: number, ids: Int32Array, expertCount: Int32Array): void {
+function gatherLayers16(experts: Uint16Array, src: number, stride: number, n: number, k: number, lb: number, E: number, ids: Int32Array, countMod8: Int32Array, iBase: number): void {
   const nk = n * k;
   for (let li = 0; li < lb; li++) {
-    const c = lE + li * E;
+    const cl = li * 8 * E;
     let s = src + li * k;
     let d = li * nk;
     for (let off = 0; off < n; off++, s += stride) {
+      const c = cl + ((iBase + off) & 7) * E;
       for (let j = 0; j < k; j++) {
         const e = experts[s + j];
         ids[d++] = e;
-        expertCount[c + e]++;
+        countMod8[c + e]++;
       }
+    }
+  }
+}
+
+/** expertCount[lE + li * E + e] = sum over q < 8 of countMod8[(li * 8 + q) * E + e], for li < lb. */
+function sumCountMod8(countMod8: Int32Array, lb: number, E: number, expertCount: Int32Array, lE: number): void {
+  for (let li = 0; li < lb; li++) {
+    const c = li * 8 * E;
+    const d = lE + li * E;
+    for (let e = 0; e < E; e++) {
+      const a = c + e;
+      expertCount[d + e] =
+        countMod8[a] + countMod8[a + E] + countMod8[a + 2 * E] + countMod8[a + 3 * E] +
+        countMod8[a + 4 * E] + countMod8[a + 5 * E] + countMod8[a + 6 * E] + countMod8[a + 7 * E];
+    }
+  }
+}
+
+/**
+ * masks[t] = OR of the rank bits of token t's k choices, token t = iBase + t in the replayed part,
+ * from expertRankBitMod8 rows (lq + ((iBase + t) mod 8) * E): single-replica experts and those with 2, 4
+ * or 8 replicas (replica (iBase + t) mod c); 0 for other replicated experts. ids [n * k] from ib.
+ */
+function masksMod8(ids: Int32Array, ib: number, n: number, k: number, lq: number, E: number, iBase: number, bitMod8: Int32Array, masks: Int32Array): void {
+  if (k === 8) {
+    for (let off = 0, o = ib; off < n; off++, o += 8) {
+      const r = lq + ((iBase + off) & 7) * E;
+      masks[off] =
+        bitMod8[r + ids[o]] | bitMod8[r + ids[o + 1]] | bitMod8[r + ids[o + 2]] | bitMod8[r + ids[o + 3]] |
+        bitMod8[r + ids[o + 4]] | bitMod8[r + ids[o + 5]] | bitMod8[r + ids[o + 6]] | bitMod8[r + ids[o + 7]];
+    }
+    return;
+  }
+  for (let off = 0, o = ib; off < n; off++) {
+    const r = lq + ((iBase + off) & 7) * E;
+    let mask = 0;
+    for (let j = 0; j < k; j++) mask |= bitMod8[r + ids[o++]];
+    masks[off] = mask;
+  }
+}
+
+/**
+ * Slot counts of layer l's experts with 2, 4 or 8 replicas: replica r of an expert with c replicas gets
+ * the tokens with index mod c = r, i.e. the residues q = r, r + c, ... < 8 of countMod8 (layer's block
+ * rows from cb, [8][E]).
+ */
+function addPow2SlotCounts(tables: PlanTables, l: number, countMod8: Int32Array, cb: number, slotCount: Int32Array): void {
+  const { pow2Base, pow2Experts, replicas, slots, numExperts: E, maxReplicas: X } = tables;
+  for (let p = pow2Base[l]; p < pow2Base[l + 1]; p++) {
+    const e = pow2Experts[p];
+    const le = l * E + e;
+    const c = replicas[le];
+    for (let r = 0; r < c; r++) {
+      let v = 0;
+      for (let q = r; q < 8; q += c) v += countMod8[cb + q * E + e];
+      slotCount[slots[le * X + r]] += v;
     }
   }
 }
@@ -493,15 +573,15 @@ function groupByExpert(ids: Int32Array, ib: number, n: number, k: number, E: num
 }
 
 /**
- * Add a plan's replicated experts of layer l to the token masks (which masksSingle built from the
- * single-replica experts, replicated ones contributing 0): each token that chose replicated expert e
+ * Add a plan's replicated experts with replica counts other than 2, 4, 8 (otherExperts) of layer l to
+ * the token masks (which masksMod8 built, those experts contributing 0): each token that chose such an expert e
  * goes to replica (i mod replicas(e)) (i = iBase + offset; a mask for power-of-two replica counts, else
  * the modTab row, [n][X+1]); counts each replica's tokens into slotCount. Works expert by expert over
  * the layer's choices grouped by expert (groupByExpert).
  */
 function addReplicatedChoices(tables: PlanTables, l: number, start: Int32Array, byExpert: Int32Array, sc: ReplayScratch, iBase: number): void {
-  for (let q = tables.replicatedBase[l]; q < tables.replicatedBase[l + 1]; q++) {
-    addReplicatedExpert(tables, l * tables.numExperts + tables.replicatedExperts[q], start, byExpert, sc, null, null, iBase);
+  for (let q = tables.otherBase[l]; q < tables.otherBase[l + 1]; q++) {
+    addReplicatedExpert(tables, l * tables.numExperts + tables.otherExperts[q], start, byExpert, sc, null, null, iBase);
   }
 }
 
@@ -512,13 +592,13 @@ function addReplicatedChoices(tables: PlanTables, l: number, start: Int32Array, 
  */
 function addReplicatedChoicesPair(A: PlanTables, B: PlanTables, l: number, start: Int32Array, byExpert: Int32Array, scA: ReplayScratch, scB: ReplayScratch, iBase: number): void {
   const E = A.numExperts;
-  let qa = A.replicatedBase[l];
-  let qb = B.replicatedBase[l];
-  const qa1 = A.replicatedBase[l + 1];
-  const qb1 = B.replicatedBase[l + 1];
+  let qa = A.otherBase[l];
+  let qb = B.otherBase[l];
+  const qa1 = A.otherBase[l + 1];
+  const qb1 = B.otherBase[l + 1];
   while (qa < qa1 || qb < qb1) {
-    const ea = qa < qa1 ? A.replicatedExperts[qa] : E;
-    const eb = qb < qb1 ? B.replicatedExperts[qb] : E;
+    const ea = qa < qa1 ? A.otherExperts[qa] : E;
+    const eb = qb < qb1 ? B.otherExperts[qb] : E;
     if (ea === eb) {
       const le = l * E + ea;
       if (A.replicas[le] === B.replicas[le]) addReplicatedExpert(A, le, start, byExpert, scA, B, scB, iBase);
@@ -650,14 +730,15 @@ function maskTotals(sc: ReplayScratch, masks: Int32Array, n: number): void {
  * Communication copies (normal kernels) of one layer from per-token destination masks on nodes of 8
  * GPUs (sc.node8), counted per byte lane = per node instead of per destination bit. Per source rank s
  * (node m, local index sl) and node nn, over runs of at most 31 of its tokens:
- *   Q[nn] tokens hitting rank (nn, sl)      ((mask >>> sl) & 0x01010101, summed bytewise)
- *   P[nn] sum of |mask & node nn|           (bytewise popcount, summed)
+ *   H_j[nn] tokens hitting rank (nn, j)     ((mask >>> j) & 0x01010101 summed bytewise, j < 8)
+ *   Q[nn] = H_sl[nn]                        tokens hitting rank (nn, sl)
+ *   P[nn] = sum over j of H_j[nn]           sum of |mask & node nn|
  *   N[nn] tokens hitting node nn            (bytewise non-zero test, summed)
  * give: same-node copies s -> peers = P[m] - Q[m]; one network copy per hit remote node, s -> land =
  * (nn, sl), N[nn] of them; forwards land -> other ranks of nn, P[nn] - Q[nn]; distinct nodes = sum N;
  * distinct ranks = sum P. Every copy d receives over the same-node kind is either from a same-node peer
  * or forwarded from its node's landing GPU, so recv(d, same-node kind) = hits[d] - self[d] - skip[d]:
- * hits[d] tokens whose mask holds d (9-level bit-sliced counters over runs of <= 511 tokens), less d's
+ * hits[d] tokens whose mask holds d (the H_j lanes summed over the runs), less d's
  * own tokens (self[d] = Q[m] of source d) and the remote tokens that land on d itself (skip[d] = Q[nn]
  * of the sources with d's local index on other nodes).
  * Identical counts to commFromMasks1 and scoreRoutesBatchGeneral.
@@ -682,29 +763,44 @@ export function commFromMasksNodes8(
   sub.fill(0);
   let rankTotal = 0;
   let nodeTotal = 0;
-  // Byte-lane counts per run of one source's tokens.
+  // Byte-lane counts per run of one source's tokens: H_j = sum of (mask >>> j) & 0x01010101 counts, per
+  // node (byte), the tokens hitting the node's local rank j; N the tokens hitting the node at all.
   let off = 0;
   while (off < n) {
     const s = srcRank[off];
     const m = s >>> 3;
     const sl = s & 7;
     const end = Math.min(n, off + 31);
-    let accQ = 0;
-    let accP = 0;
+    let h0 = 0, h1 = 0, h2 = 0, h3 = 0, h4 = 0, h5 = 0, h6 = 0, h7 = 0;
     let accN = 0;
     for (; off < end && srcRank[off] === s; off++) {
       const x = masks[off];
-      accQ = (accQ + ((x >>> sl) & 0x01010101)) | 0;
-      let p = x - ((x >>> 1) & 0x55555555);
-      p = (p & 0x33333333) + ((p >>> 2) & 0x33333333);
-      accP = (accP + ((p + (p >>> 4)) & 0x0f0f0f0f)) | 0;
+      h0 = (h0 + (x & 0x01010101)) | 0;
+      h1 = (h1 + ((x >>> 1) & 0x01010101)) | 0;
+      h2 = (h2 + ((x >>> 2) & 0x01010101)) | 0;
+      h3 = (h3 + ((x >>> 3) & 0x01010101)) | 0;
+      h4 = (h4 + ((x >>> 4) & 0x01010101)) | 0;
+      h5 = (h5 + ((x >>> 5) & 0x01010101)) | 0;
+      h6 = (h6 + ((x >>> 6) & 0x01010101)) | 0;
+      h7 = (h7 + ((x >>> 7) & 0x01010101)) | 0;
       accN = (accN + (((((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x) >>> 7) & 0x01010101)) | 0;
     }
+    // Bytewise sums stay below 256: at most 31 tokens x 8 bits.
+    const accP = (h0 + h1 + h2 + h3 + h4 + h5 + h6 + h7) | 0;
+    const accQ = sl === 0 ? h0 : sl === 1 ? h1 : sl === 2 ? h2 : sl === 3 ? h3 : sl === 4 ? h4 : sl === 5 ? h5 : sl === 6 ? h6 : h7;
     for (let nn = 0; nn < numNodes; nn++) {
       const sh = nn << 3;
       const qv = (accQ >>> sh) & 255;
       const pv = (accP >>> sh) & 255;
       const nv = (accN >>> sh) & 255;
+      hits[sh] += (h0 >>> sh) & 255;
+      hits[sh + 1] += (h1 >>> sh) & 255;
+      hits[sh + 2] += (h2 >>> sh) & 255;
+      hits[sh + 3] += (h3 >>> sh) & 255;
+      hits[sh + 4] += (h4 >>> sh) & 255;
+      hits[sh + 5] += (h5 >>> sh) & 255;
+      hits[sh + 6] += (h6 >>> sh) & 255;
+      hits[sh + 7] += (h7 >>> sh) & 255;
       rankTotal += pv;
       nodeTotal += nv;
       if (nn === m) {
@@ -719,35 +815,12 @@ export function commFromMasksNodes8(
       }
     }
   }
-  // Tokens hitting each destination: bit-sliced counters over runs of <= 511 tokens.
-  for (off = 0; off < n; ) {
-    const end = Math.min(n, off + 511);
-    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0;
-    let c = 0;
-    let t = 0;
-    for (; off < end; off++) {
-      c = masks[off];
-      t = a0 & c; a0 ^= c; c = t; t = a1 & c; a1 ^= c; c = t; t = a2 & c; a2 ^= c; c = t; t = a3 & c; a3 ^= c; c = t;
-      t = a4 & c; a4 ^= c; c = t; t = a5 & c; a5 ^= c; c = t; t = a6 & c; a6 ^= c; c = t; t = a7 & c; a7 ^= c; c = t; a8 ^= c;
-    }
-    addLanes(hits, a0, 1); addLanes(hits, a1, 2); addLanes(hits, a2, 4); addLanes(hits, a3, 8); addLanes(hits, a4, 16);
-    addLanes(hits, a5, 32); addLanes(hits, a6, 64); addLanes(hits, a7, 128); addLanes(hits, a8, 256);
-  }
   for (let d = 0; d < G; d++) {
     const v = hits[d] - sub[d];
     if (v !== 0) recv[co + d * NK + kindA] += v;
   }
   sc.rankTotal += rankTotal;
   sc.nodeTotal += nodeTotal;
-}
-
-/** lanes[d] += w for every set bit d of x. */
-function addLanes(lanes: Int32Array, x: number, w: number): void {
-  while (x !== 0) {
-    const low = x & -x;
-    x ^= low;
-    lanes[31 - Math.clz32(low)] += w;
-  }
 }
 
 /**
