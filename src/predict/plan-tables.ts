@@ -21,6 +21,7 @@
  *   pow2Base / pow2Experts        like replicatedBase / replicatedExperts, the experts with 2, 4 or 8
  *                                 replicas (resolved by expertRankBitMod8)
  *   otherBase / otherExperts      the replicated experts with any other replica count
+ *   singleLe / singleSlot         Int32Array[#single] the single-replica experts (l*E+e) and their slots
  */
 import type { Plan } from '../core/plan.ts';
 
@@ -53,6 +54,9 @@ export interface PlanTables {
   /** [L+1] start of layer l's entries in otherExperts (replicated experts with other counts, ascending). */
   otherBase: Int32Array;
   otherExperts: Int32Array;
+  /** Single-replica experts: singleLe[j] = l * E + e, singleSlot[j] = its slot (ascending in le). */
+  singleLe: Int32Array;
+  singleSlot: Int32Array;
 }
 
 /** Replica counts whose token-mod replica (i mod c) is determined by i mod 8. */
@@ -132,10 +136,20 @@ export function compilePlan(plan: Plan): PlanTables {
       }
     }
   }
+  let numSingle = 0;
+  for (let le = 0; le < L * E; le++) if (replicas[le] === 1) numSingle++;
+  const singleLe = new Int32Array(numSingle);
+  const singleSlot = new Int32Array(numSingle);
+  for (let le = 0, j = 0; le < L * E; le++) {
+    if (replicas[le] === 1) {
+      singleLe[j] = le;
+      singleSlot[j++] = slots[le * X];
+    }
+  }
   return {
     numLayers: L, numExperts: E, numRanks: G, maxReplicas: X, totalSlots: S, slotBase, slotRank, slotExpert, replicas, slots, rankOfExpert,
     slotRankBit, expertRankBit, replicatedBase, replicatedExperts, expertRankBitMod8, pow2Base, pow2Experts: Int32Array.from(pow2),
-    otherBase, otherExperts: Int32Array.from(other),
+    otherBase, otherExperts: Int32Array.from(other), singleLe, singleSlot,
   };
 }
 

@@ -345,6 +345,9 @@ export function scoreRoutesBatchMulti(
   let anyOther = false;
   for (let q = 0; q < items.length; q++) if (items[q].tables.otherExperts.length > 0) anyOther = true;
   const iBase = bStart - i0;
+  // Three plans, k = 8, Uint8 ids, some choices to group: the fused mask pass reads the ids straight
+  // from the trace, so the gather only counts them.
+  const direct = anyOther && k === 8 && items.length === 3 && experts instanceof Uint8Array;
   const LB = Math.min(L, LAYER_BLOCK);
   if (shared.countMod8.length < LB * 8 * E) shared.countMod8 = new Int32Array(LB * 8 * E);
   const countMod8 = shared.countMod8;
@@ -361,17 +364,46 @@ export function scoreRoutesBatchMulti(
     if (l % LB === 0) {
       const lb = Math.min(LB, L - l);
       countMod8.fill(0, 0, lb * 8 * E);
-      if (experts instanceof Uint8Array) gatherLayers8(experts, bStart * L * k + l * k, L * k, n, k, lb, E, ids, countMod8, iBase);
+      if (direct) countLayers8(experts as Uint8Array, bStart * L * k + l * k, L * k, n, lb, E, countMod8, iBase);
+      else if (experts instanceof Uint8Array) gatherLayers8(experts, bStart * L * k + l * k, L * k, n, k, lb, E, ids, countMod8, iBase);
       else gatherLayers16(experts, bStart * L * k + l * k, L * k, n, k, lb, E, ids, countMod8, iBase);
       sumCountMod8(countMod8, lb, E, expertCount, lE);
     }
     const cb = (l % LB) * 8 * E;
-    if (anyOther) groupByExpert(ids, ib, n, k, E, expertCount, lE, shared.expertStart, shared.expertFill, shared.byExpert);
+    // Grouping by expert is fused into the three-plan mask pass when there is one (k = 8).
+    const fuseGroup = anyOther && k === 8 && items.length >= 3;
+    if (fuseGroup) expertStarts(E, expertCount, lE, shared.expertStart, shared.expertFill);
+    else if (anyOther) groupByExpert(ids, ib, n, k, E, expertCount, lE, shared.expertStart, shared.expertFill, shared.byExpert);
+    // Masks: with k = 8, plans three (or two) at a time in one pass over the ids (every plan's
+    // expertRankBitMod8 holds its single-replica experts' bits too).
+    let q0 = 0;
+    if (k === 8) {
+      const lq = l * 8 * E;
+      for (; q0 + 1 < items.length; ) {
+        const a = items[q0];
+        const b2 = items[q0 + 1];
+        if (q0 + 2 < items.length) {
+          const c2 = items[q0 + 2];
+          if (direct) {
+            masksMod8ThreeGroupedDirect(experts as Uint8Array, bStart * L * k + l * k, L * k, n, lq, E, iBase, a.tables.expertRankBitMod8, a.sc.masks, b2.tables.expertRankBitMod8, b2.sc.masks, c2.tables.expertRankBitMod8, c2.sc.masks, shared.expertFill, shared.byExpert);
+          } else if (fuseGroup && q0 === 0) {
+            masksMod8ThreeGrouped(ids, ib, n, lq, E, iBase, a.tables.expertRankBitMod8, a.sc.masks, b2.tables.expertRankBitMod8, b2.sc.masks, c2.tables.expertRankBitMod8, c2.sc.masks, shared.expertFill, shared.byExpert);
+          } else {
+            masksMod8Three(ids, ib, n, lq, E, iBase, a.tables.expertRankBitMod8, a.sc.masks, b2.tables.expertRankBitMod8, b2.sc.masks, c2.tables.expertRankBitMod8, c2.sc.masks);
+          }
+          q0 += 3;
+        } else {
+          masksMod8Two(ids, ib, n, lq, E, iBase, a.tables.expertRankBitMod8, a.sc.masks, b2.tables.expertRankBitMod8, b2.sc.masks);
+          q0 += 2;
+        }
+      }
+    }
     for (let q = 0; q < items.length; q++) {
       const { tables, sc } = items[q];
-      if (tables.pow2Experts.length === 0) masksSingle(ids, ib, n, k, lE, tables.expertRankBit, sc.masks);
-      else {
-        masksMod8(ids, ib, n, k, l * 8 * E, E, iBase, tables.expertRankBitMod8, sc.masks);
+      if (tables.pow2Experts.length === 0) {
+        if (q >= q0) masksSingle(ids, ib, n, k, lE, tables.expertRankBit, sc.masks);
+      } else {
+        if (q >= q0) masksMod8(ids, ib, n, k, l * 8 * E, E, iBase, tables.expertRankBitMod8, sc.masks);
         addPow2SlotCounts(tables, l, countMod8, cb, sc.slotCountI);
       }
     }
@@ -404,9 +436,8 @@ export function scoreRoutesBatchMulti(
     const { tables, sc, out } = items[q];
     // Slot counts: single-replica experts' are the shared expert counts; replicas were counted per choice.
     const ci = sc.slotCountI;
-    const { slots, replicas } = tables;
-    const X = tables.maxReplicas;
-    for (let le = 0; le < L * E; le++) if (replicas[le] === 1) ci[slots[le * X]] = expertCount[le];
+    const { singleLe, singleSlot } = tables;
+    for (let j = 0; j < singleLe.length; j++) ci[singleSlot[j]] = expertCount[singleLe[j]];
     out.distinctRanks[b] = n > 0 ? sc.rankTotal / (n * L) : Number.NaN;
     out.distinctNodes[b] = n > 0 ? sc.nodeTotal / (n * L) : Number.NaN;
     finishBatchCounts(sc, tables, ci, sc.sendI, sc.recvI, (n * k) / G, out, b);
@@ -447,6 +478,19 @@ function gatherLayers8(experts: Uint8Array, src: number, stride: number, n: numb
           countMod8[c + e]++;
         }
       }
+    }
+  }
+}
+
+/** gatherLayers8's counting alone (k = 8), for when the ids are read from the trace afterwards. */
+function countLayers8(experts: Uint8Array, src: number, stride: number, n: number, lb: number, E: number, countMod8: Int32Array, iBase: number): void {
+  for (let li = 0; li < lb; li++) {
+    const cl = li * 8 * E;
+    let s = src + li * 8;
+    for (let off = 0; off < n; off++, s += stride) {
+      const c = cl + ((iBase + off) & 7) * E;
+      countMod8[c + experts[s]]++; countMod8[c + experts[s + 1]]++; countMod8[c + experts[s + 2]]++; countMod8[c + experts[s + 3]]++;
+      countMod8[c + experts[s + 4]]++; countMod8[c + experts[s + 5]]++; countMod8[c + experts[s + 6]]++; countMod8[c + experts[s + 7]]++;
     }
   }
 }
@@ -506,6 +550,90 @@ function masksMod8(ids: Int32Array, ib: number, n: number, k: number, lq: number
   }
 }
 
+/** masksMod8 (k = 8) for three plans in one pass over the ids: masksX[t] from bitX rows. */
+function masksMod8Three(
+  ids: Int32Array, ib: number, n: number, lq: number, E: number, iBase: number,
+  bA: Int32Array, mA: Int32Array, bB: Int32Array, mB: Int32Array, bC: Int32Array, mC: Int32Array,
+): void {
+  for (let off = 0, o = ib; off < n; off++, o += 8) {
+    const r = lq + ((iBase + off) & 7) * E;
+    const i0 = r + ids[o], i1 = r + ids[o + 1], i2 = r + ids[o + 2], i3 = r + ids[o + 3];
+    const i4 = r + ids[o + 4], i5 = r + ids[o + 5], i6 = r + ids[o + 6], i7 = r + ids[o + 7];
+    mA[off] = bA[i0] | bA[i1] | bA[i2] | bA[i3] | bA[i4] | bA[i5] | bA[i6] | bA[i7];
+    mB[off] = bB[i0] | bB[i1] | bB[i2] | bB[i3] | bB[i4] | bB[i5] | bB[i6] | bB[i7];
+    mC[off] = bC[i0] | bC[i1] | bC[i2] | bC[i3] | bC[i4] | bC[i5] | bC[i6] | bC[i7];
+  }
+}
+
+/**
+ * masksMod8Three that also groups the choices by expert (groupByExpert's scatter, fill from
+ * expertStarts): byExpert[fill[e]++] = t for each choice e of token t, in token order.
+ */
+function masksMod8ThreeGrouped(
+  ids: Int32Array, ib: number, n: number, lq: number, E: number, iBase: number,
+  bA: Int32Array, mA: Int32Array, bB: Int32Array, mB: Int32Array, bC: Int32Array, mC: Int32Array,
+  fill: Int32Array, byExpert: Int32Array,
+): void {
+  for (let off = 0, o = ib; off < n; off++, o += 8) {
+    const r = lq + ((iBase + off) & 7) * E;
+    const e0 = ids[o], e1 = ids[o + 1], e2 = ids[o + 2], e3 = ids[o + 3];
+    const e4 = ids[o + 4], e5 = ids[o + 5], e6 = ids[o + 6], e7 = ids[o + 7];
+    byExpert[fill[e0]++] = off;
+    byExpert[fill[e1]++] = off;
+    byExpert[fill[e2]++] = off;
+    byExpert[fill[e3]++] = off;
+    byExpert[fill[e4]++] = off;
+    byExpert[fill[e5]++] = off;
+    byExpert[fill[e6]++] = off;
+    byExpert[fill[e7]++] = off;
+    const i0 = r + e0, i1 = r + e1, i2 = r + e2, i3 = r + e3;
+    const i4 = r + e4, i5 = r + e5, i6 = r + e6, i7 = r + e7;
+    mA[off] = bA[i0] | bA[i1] | bA[i2] | bA[i3] | bA[i4] | bA[i5] | bA[i6] | bA[i7];
+    mB[off] = bB[i0] | bB[i1] | bB[i2] | bB[i3] | bB[i4] | bB[i5] | bB[i6] | bB[i7];
+    mC[off] = bC[i0] | bC[i1] | bC[i2] | bC[i3] | bC[i4] | bC[i5] | bC[i6] | bC[i7];
+  }
+}
+
+/** masksMod8ThreeGrouped reading token t's 8 ids of the layer from the trace at src + t * stride. */
+function masksMod8ThreeGroupedDirect(
+  experts: Uint8Array, src: number, stride: number, n: number, lq: number, E: number, iBase: number,
+  bA: Int32Array, mA: Int32Array, bB: Int32Array, mB: Int32Array, bC: Int32Array, mC: Int32Array,
+  fill: Int32Array, byExpert: Int32Array,
+): void {
+  for (let off = 0, o = src; off < n; off++, o += stride) {
+    const r = lq + ((iBase + off) & 7) * E;
+    const e0 = experts[o], e1 = experts[o + 1], e2 = experts[o + 2], e3 = experts[o + 3];
+    const e4 = experts[o + 4], e5 = experts[o + 5], e6 = experts[o + 6], e7 = experts[o + 7];
+    byExpert[fill[e0]++] = off;
+    byExpert[fill[e1]++] = off;
+    byExpert[fill[e2]++] = off;
+    byExpert[fill[e3]++] = off;
+    byExpert[fill[e4]++] = off;
+    byExpert[fill[e5]++] = off;
+    byExpert[fill[e6]++] = off;
+    byExpert[fill[e7]++] = off;
+    const i0 = r + e0, i1 = r + e1, i2 = r + e2, i3 = r + e3;
+    const i4 = r + e4, i5 = r + e5, i6 = r + e6, i7 = r + e7;
+    mA[off] = bA[i0] | bA[i1] | bA[i2] | bA[i3] | bA[i4] | bA[i5] | bA[i6] | bA[i7];
+    mB[off] = bB[i0] | bB[i1] | bB[i2] | bB[i3] | bB[i4] | bB[i5] | bB[i6] | bB[i7];
+    mC[off] = bC[i0] | bC[i1] | bC[i2] | bC[i3] | bC[i4] | bC[i5] | bC[i6] | bC[i7];
+  }
+}
+
+/** masksMod8 (k = 8) for two plans in one pass over the ids. */
+function masksMod8Two(
+  ids: Int32Array, ib: number, n: number, lq: number, E: number, iBase: number,
+  bA: Int32Array, mA: Int32Array, bB: Int32Array, mB: Int32Array,
+): void {
+  for (let off = 0, o = ib; off < n; off++, o += 8) {
+    const r = lq + ((iBase + off) & 7) * E;
+    const i0 = r + ids[o], i1 = r + ids[o + 1], i2 = r + ids[o + 2], i3 = r + ids[o + 3];
+    const i4 = r + ids[o + 4], i5 = r + ids[o + 5], i6 = r + ids[o + 6], i7 = r + ids[o + 7];
+    mA[off] = bA[i0] | bA[i1] | bA[i2] | bA[i3] | bA[i4] | bA[i5] | bA[i6] | bA[i7];
+    mB[off] = bB[i0] | bB[i1] | bB[i2] | bB[i3] | bB[i4] | bB[i5] | bB[i6] | bB[i7];
+  }
+}
+
 /**
  * Slot counts of layer l's experts with 2, 4 or 8 replicas: replica r of an expert with c replicas gets
  * the tokens with index mod c = r, i.e. the residues q = r, r + c, ... < 8 of countMod8 (layer's block
@@ -542,11 +670,8 @@ function masksSingle(ids: Int32Array, ib: number, n: number, k: number, lE: numb
   }
 }
 
-/**
- * Counting sort of one layer's choices by expert: byExpert[start[e] .. start[e+1]) = the token offsets
- * (ascending) that chose e. ids [n*k] from ib; counts = expertCount at lE (the layer's complete counts).
- */
-function groupByExpert(ids: Int32Array, ib: number, n: number, k: number, E: number, counts: Int32Array, lE: number, start: Int32Array, fill: Int32Array, byExpert: Int32Array): void {
+/** start[e] = fill[e] = sum of counts[lE + e'] over e' < e (start[E] = the total), for groupByExpert. */
+function expertStarts(E: number, counts: Int32Array, lE: number, start: Int32Array, fill: Int32Array): void {
   let acc = 0;
   for (let e = 0; e < E; e++) {
     start[e] = acc;
@@ -554,6 +679,14 @@ function groupByExpert(ids: Int32Array, ib: number, n: number, k: number, E: num
     acc += counts[lE + e];
   }
   start[E] = acc;
+}
+
+/**
+ * Counting sort of one layer's choices by expert: byExpert[start[e] .. start[e+1]) = the token offsets
+ * (ascending) that chose e. ids [n*k] from ib; counts = expertCount at lE (the layer's complete counts).
+ */
+function groupByExpert(ids: Int32Array, ib: number, n: number, k: number, E: number, counts: Int32Array, lE: number, start: Int32Array, fill: Int32Array, byExpert: Int32Array): void {
+  expertStarts(E, counts, lE, start, fill);
   if (k === 8) {
     for (let off = 0, o = ib; off < n; off++, o += 8) {
       byExpert[fill[ids[o]]++] = off;

@@ -126,3 +126,21 @@ test('routes: on ESFT law (held-out half) >= 10% fewer distinct ranks per token 
   assert.ok(rb <= rd * 0.9, `distinct ranks ${rb} vs deepseek ${rd}`);
   assert.ok(bb <= bd * 1.02, `per-batch max/mean ${bb} vs deepseek ${bd}`);
 });
+
+test('routes tie-break: deterministic, every layer within 1% of the no-routes max and never worse than deepseek in-sample', () => {
+  const routes = esftRoutes('intent');
+  const planning = sliceRoutes(routes, 0, Math.floor(routes.numTokens / 2));
+  for (const R of [0, 8]) {
+    const base = inp(routesToCounts(planning), 26, 64, 8, R);
+    const input = { ...base, routes: planning };
+    const a = solveBallast(input);
+    const b = solveBallast(input);
+    assert.deepEqual(a.phy2log.map((r) => Array.from(r)), b.phy2log.map((r) => Array.from(r)));
+    assertNeverWorse(`intent routes R${R}`, input);
+    const withRoutes = planBalance(base.load, a);
+    const without = planBalance(base.load, solveBallast(base));
+    for (let l = 0; l < 26; l++) {
+      assert.ok(withRoutes.maxOverMean[l] <= without.maxOverMean[l] * 1.01 * (1 + 1e-12), `R${R} layer ${l}: ${withRoutes.maxOverMean[l]} vs ${without.maxOverMean[l]}`);
+    }
+  }
+});

@@ -12,7 +12,9 @@
  *      expert on a rank, balancing load / speed (pack.ts);
  *   4. a safety candidate: the DeepSeek EPLB packing (eplb.ts) improved by the same swap search when
  *      it is valid; the in-sample best is kept, so ballast is never worse than deepseek in-sample;
- *      the forecast plan is kept only when its in-sample max is no worse than deepseek's;
+ *      the forecast plan is kept only when its in-sample max is no worse than deepseek's; with routes
+ *      (else windows) and tolerance 0, candidates within TIE_GAP of the best in-sample max and no
+ *      worse than deepseek's are tied, and the lowest summed per-batch max on the planning data wins;
  *   5. with token routes: co-activated experts are pulled onto one rank (and node) by swaps that keep
  *      max load within (1 + balanceTolerance) of step 3's (locality.ts); the default tolerance is 0:
  *      only swaps that cost no balance, in-sample or per batch on a held-out part of the routes;
@@ -46,6 +48,12 @@ const SMALL_SHAPE_SLOTS = 64;
 /** Share of balanceTolerance the validation part's per-batch max/mean may use. */
 const CHECK_MARGIN = 1;
 const RESTARTS = 24;
+/**
+ * Candidates whose in-sample max is within this fraction of the best (and no worse than deepseek's)
+ * count as tied; the tie is broken by the per-batch max on the planning data. Same 1% as the default
+ * moveThreshold, the gap below which two placements are treated as equally balanced.
+ */
+const TIE_GAP = 0.01;
 
 export interface BallastOptions {
   /** Standard deviations added to the forecast mean (default 1). */
@@ -120,6 +128,13 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
   const phy2log: Int32Array[] = [];
   const layerMax = new Float64Array(L);
   const coact = input.routes ? coactivation(input.routes, numNodes) : undefined;
+  // Held-out proxy for tie-breaks, from the planning data only: per-batch expert counts [B][L][E] of
+  // the planning routes (256-token batches), else the load windows [W][L][E].
+  // Only in balance-first mode (tolerance 0): with a stated tolerance, step 5 trades balance for
+  // locality under its own per-batch validation.
+  const tieData = tol === 0 ? tieBreakData(input, L, E) : undefined;
+  const tieLoads = new Float64Array(G);
+  const tieCnt = new Int32Array(E);
   /**
    * Steps 2-4 (and the small-shape restarts) for layer l with P slots. Returns a view of scratch (copy
    * it before the next call), its in-sample max of load / speed, and which candidate won.
@@ -139,6 +154,8 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
     let which: keyof typeof chosen = 'fresh';
 
     let dsMax = Infinity;
+    let dsValid = false;
+    let restartWon = false;
     // DeepSeek EPLB candidate, unless a bound on its max from its node-level steps already shows it
     // cannot beat ours (equal speeds; the bound is in plain load units).
     const dsCannotWin =
@@ -150,6 +167,7 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
       rebalanceLayer(w, P, numGroups, numNodes, G, rowDv, es);
       dsMax = rowMax(w, rowDv, G, ps.invSpeed, loadBuf, seen);
       const colocated = hasColocated(rowDv, G, seen);
+      dsValid = !colocated;
       if (dsMax < bestMax && colocated) {
         // DeepSeek's plan is invalid here but lower: keep searching ours until it is at least as good.
         loadRow(w, rowBv, ps);
@@ -206,6 +224,31 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
           rowAv.set(ps.slots.subarray(0, P));
           best = rowAv;
           bestMax = m;
+          restartWon = true;
+        }
+      }
+    }
+    if (tieData && which !== 'forecast') {
+      // Tie-break: among candidates within TIE_GAP of the best in-sample max (and no worse than
+      // deepseek's when it was computed), keep the one with the lowest summed per-batch max on the
+      // planning data; strictly lower only, so the in-sample best stays on ties.
+      // When deepseek was not run (its bound showed it cannot beat ours), only exact ties qualify.
+      const cap = dsMax < Infinity ? Math.min(bestMax * (1 + TIE_GAP), dsMax) : bestMax;
+      const score = (row: Int32Array) => windowCost(tieData.counts, tieData.n, L, E, l, row, G, ps.invSpeed, 1, tieLoads, tieCnt);
+      let bestScore = score(best);
+      const cands: [typeof best, keyof typeof chosen][] = [[rowBv, 'fresh']];
+      if (dsValid) cands.push([rowD.subarray(0, P), 'deepseek']);
+      if (restartWon) cands.push([rowA.subarray(0, P), 'fresh']);
+      for (const [row, name] of cands) {
+        if (row === best) continue;
+        const m = rowMax(w, row, G, ps.invSpeed, loadBuf, seen);
+        if (m > cap) continue;
+        const sc = score(row);
+        if (sc < bestScore * (1 - 1e-9)) {
+          best = row;
+          bestMax = m;
+          bestScore = sc;
+          which = name;
         }
       }
     }
@@ -313,6 +356,34 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
     plan.stats = { expertsMoved: currentOk ? moved : undefined, layersKept: currentOk ? keptLayers : 0 };
   }
   return plan;
+}
+
+/**
+ * Planning data for tie-breaks. Shapes: input.routes [T][L][k] -> counts [B][L][E] per 256-token batch
+ * (B = floor(T / batch), batch = min(256, max(1, floor(T / 4)))), n = B; else input.windows [W][L][E]
+ * as given, n = W. Undefined without routes or with fewer than 2 windows/batches.
+ */
+function tieBreakData(input: SolveInput, L: number, E: number): { counts: Float64Array; n: number } | undefined {
+  const routes = input.routes;
+  if (routes) {
+    const k = routes.topK;
+    const batch = Math.min(256, Math.max(1, Math.floor(routes.numTokens / 4)));
+    const B = Math.floor(routes.numTokens / batch);
+    if (B < 2) return undefined;
+    const counts = new Float64Array(B * L * E);
+    for (let t = 0; t < B * batch; t++) {
+      const b = (t / batch) | 0;
+      for (let l = 0; l < L; l++) {
+        const o = (t * L + l) * k;
+        const base = (b * L + l) * E;
+        for (let j = 0; j < k; j++) counts[base + routes.experts[o + j]]++;
+      }
+    }
+    return { counts, n: B };
+  }
+  const W = input.windows ? (input.numWindows ?? input.windows.length / (L * E)) : 0;
+  if (W >= 2 && input.windows) return { counts: input.windows, n: W };
+  return undefined;
 }
 
 function uniformSlotsOf(slots: Int32Array): number | undefined {
