@@ -1094,6 +1094,22 @@ export function scoreRoutesBatchMultiPerChoice(
 const VCHUNK = 4095;
 
 /**
+ * Flush bit-sliced counters: `levels[lv]` holds bit lv of every destination rank's count (rank d in
+ * bit d). Adds each rank's count to recv[co + d * NUM_LINK_KINDS + kind]. Runs once per chunk of
+ * tokens, outside the per-token loop.
+ */
+function addSlicedCounts(levels: number[], G: number, recv: Int32Array, co: number, kind: number): void {
+  let any = 0;
+  for (const v of levels) any |= v;
+  if (any === 0) return;
+  for (let d = 0; d < G; d++) {
+    let cnt = 0;
+    for (let lv = 0; lv < levels.length; lv++) cnt += ((levels[lv] >>> d) & 1) << lv;
+    if (cnt) recv[co + d * NUM_LINK_KINDS + kind] += cnt;
+  }
+}
+
+/**
  * Communication copies of one layer for one policy from per-token destination masks, branch-free:
  * receive counts per destination rank are kept as 12-level vertical (bit-sliced) counters, one bit
  * lane per rank, so adding a token's mask is 12 AND/XOR pairs whatever its bits; send counts are
@@ -1174,38 +1190,10 @@ export function commFromMasks(
         for (let nn = 0; nn < numNodes; nn++) if (fwdSend[nn]) send[co + (nn * gpn + sl) * NK + kindA] += fwdSend[nn];
       }
     }
-        if (a0 | a1 | a2 | a3 | a4 | a5 | a6 | a7 | a8 | a9 | a10 | a11) {
-          const w = [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11];
-          for (let d = 0; d < G; d++) {
-            let cnt = 0;
-            for (let lv = 0; lv < 12; lv++) cnt += ((w[lv] >>> d) & 1) << lv;
-            if (cnt) recv[co + d * NK + kindA] += cnt;
-          }
-        }
-        if (b0 | b1 | b2 | b3 | b4 | b5 | b6 | b7 | b8 | b9 | b10 | b11) {
-          const w = [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11];
-          for (let d = 0; d < G; d++) {
-            let cnt = 0;
-            for (let lv = 0; lv < 12; lv++) cnt += ((w[lv] >>> d) & 1) << lv;
-            if (cnt) recv[co + d * NK + kindB] += cnt;
-          }
-        }
-        if (n0 | n1 | n2 | n3 | n4 | n5 | n6 | n7 | n8 | n9 | n10 | n11) {
-          const w = [n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11];
-          for (let d = 0; d < G; d++) {
-            let cnt = 0;
-            for (let lv = 0; lv < 12; lv++) cnt += ((w[lv] >>> d) & 1) << lv;
-            if (cnt) recv[co + d * NK + NET] += cnt;
-          }
-        }
-        if (f0 | f1 | f2 | f3 | f4 | f5 | f6 | f7 | f8 | f9 | f10 | f11) {
-          const w = [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11];
-          for (let d = 0; d < G; d++) {
-            let cnt = 0;
-            for (let lv = 0; lv < 12; lv++) cnt += ((w[lv] >>> d) & 1) << lv;
-            if (cnt) recv[co + d * NK + kindA] += cnt;
-          }
-        }
+        addSlicedCounts([a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11], G, recv, co, kindA);
+        addSlicedCounts([b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11], G, recv, co, kindB);
+        addSlicedCounts([n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11], G, recv, co, NET);
+        addSlicedCounts([f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11], G, recv, co, kindA);
   }
 }
 
@@ -1278,30 +1266,9 @@ export function commFromMasks1(
         for (let nn = 0; nn < numNodes; nn++) if (fwdSend[nn]) send[co + (nn * gpn + sl) * NK + kindA] += fwdSend[nn];
       }
     }
-    if (a0 | a1 | a2 | a3 | a4 | a5 | a6 | a7 | a8 | a9) {
-      const w = [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9];
-      for (let d = 0; d < G; d++) {
-        let cnt = 0;
-        for (let lv = 0; lv < 10; lv++) cnt += ((w[lv] >>> d) & 1) << lv;
-        if (cnt) recv[co + d * NK + kindA] += cnt;
-      }
-    }
-    if (n0 | n1 | n2 | n3 | n4 | n5 | n6 | n7 | n8 | n9) {
-      const w = [n0, n1, n2, n3, n4, n5, n6, n7, n8, n9];
-      for (let d = 0; d < G; d++) {
-        let cnt = 0;
-        for (let lv = 0; lv < 10; lv++) cnt += ((w[lv] >>> d) & 1) << lv;
-        if (cnt) recv[co + d * NK + NET] += cnt;
-      }
-    }
-    if (f0 | f1 | f2 | f3 | f4 | f5 | f6 | f7 | f8 | f9) {
-      const w = [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9];
-      for (let d = 0; d < G; d++) {
-        let cnt = 0;
-        for (let lv = 0; lv < 10; lv++) cnt += ((w[lv] >>> d) & 1) << lv;
-        if (cnt) recv[co + d * NK + kindA] += cnt;
-      }
-    }
+    addSlicedCounts([a0, a1, a2, a3, a4, a5, a6, a7, a8, a9], G, recv, co, kindA);
+    addSlicedCounts([n0, n1, n2, n3, n4, n5, n6, n7, n8, n9], G, recv, co, NET);
+    addSlicedCounts([f0, f1, f2, f3, f4, f5, f6, f7, f8, f9], G, recv, co, kindA);
   }
 }
 
