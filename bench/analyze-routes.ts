@@ -10,6 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { type Plan, validatePlan } from '../src/core/plan.ts';
+import { mulberry32 } from '../src/core/random.ts';
 import { allocExpertIds, makeTokenRoutes, type TokenRoutes } from '../src/core/token-routes.ts';
 import { batchRankLoad } from '../src/analyze/batch-rank-load.ts';
 import { distinctRanksPerToken } from '../src/analyze/distinct-ranks-per-token.ts';
@@ -28,20 +29,8 @@ const RPN = Math.min(G, 4);
 const REPL = G; // one extra replica per rank
 const BATCH = 256;
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function makeRoutes(): TokenRoutes {
-  const rand = rng(42);
+  const rand = mulberry32(42);
   // Zipf-like popularity per layer, with a per-layer permutation of which expert is hot.
   const cdf = new Float64Array(L * E);
   for (let l = 0; l < L; l++) {

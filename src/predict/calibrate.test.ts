@@ -8,7 +8,7 @@ import { fitCalibration, readMeasurements, type Measurement } from './calibrate.
 import { buildCostModel } from './cost-model.ts';
 import { defaultCluster } from './cluster-spec.ts';
 import { loadModelConfig } from './model-config.ts';
-import { mulberry32 } from './synthetic.ts';
+import { mulberry32 } from '../core/random.ts';
 
 test('calibration recovers c0, hbmEff, eff from synthetic measurements made with known constants', () => {
   const model = loadModelConfig('DeepSeek-V3');

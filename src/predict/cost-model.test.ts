@@ -9,7 +9,7 @@ import { defaultCluster } from './cluster-spec.ts';
 import { loadModelConfig } from './model-config.ts';
 import { compilePlan } from './plan-tables.ts';
 import { ReplayScratch, scoreRoutesBatch, type BatchSeries } from './replay.ts';
-import { mulberry32 } from './synthetic.ts';
+import { mulberry32 } from '../core/random.ts';
 
 const near = (a: number, b: number, rel: number) => Math.abs(a - b) <= rel * Math.abs(b);
 

@@ -8,7 +8,8 @@ import { buildCostModel } from './cost-model.ts';
 import { loadModelConfig } from './model-config.ts';
 import { compilePlan } from './plan-tables.ts';
 import { ReplayScratch, scoreRoutesBatchGeneral, scoreRoutesBatchMulti, SharedScratch, type BatchSeries } from './replay.ts';
-import { mulberry32, zipfRoutes } from './synthetic.ts';
+import { mulberry32 } from '../core/random.ts';
+import { zipfRoutes } from './synthetic.ts';
 
 // The byte-lane communication counter (8-GPU nodes), the expert-grouped replica pass and the
 // Int32 finishBatchCounts must give exactly (===) the general path's numbers: every count is an

@@ -13,7 +13,7 @@
  * Shapes: counts [L][E] (one window, summed over windows by the caller) -> TokenRoutes [T][L][k].
  */
 import { allocExpertIds, makeTokenRoutes, type TokenRoutes } from '../core/token-routes.ts';
-import { mulberry32 } from './synthetic.ts';
+import { mulberry32 } from '../core/random.ts';
 
 /** Inclusion probabilities pi_e = k c_e / sum c, capped at 1 with the excess spread proportionally. */
 export function inclusionProbabilities(counts: ArrayLike<number>, k: number): Float64Array {

@@ -8,19 +8,8 @@
  *   zipfRoutes()            T tokens x L layers x top-k distinct experts drawn from a Zipf(s) popularity
  *                           over E experts, the popularity order permuted per layer
  */
+import { mulberry32 } from '../core/random.ts';
 import { allocExpertIds, makeTokenRoutes, type TokenRoutes } from '../core/token-routes.ts';
-
-/** Seeded PRNG (mulberry32). Returns a function giving floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface SkewedTop1 {
   routes: TokenRoutes;

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'fflate';
+import { mulberry32 } from '../../core/random.ts';
 import { allocExpertIds, makeTokenRoutes, type TokenRoutes } from '../../core/token-routes.ts';
 
 const DATA = fileURLToPath(new URL('../../../data/', import.meta.url));
@@ -111,14 +112,7 @@ export function esftRoutes(task: EsftTask): TokenRoutes {
 
 /** Deterministic lognormal loads (sigma = log-std), [L][E], from a 32-bit seed (mulberry32 + Box-Muller). */
 export function lognormalLoad(L: number, E: number, sigma: number, seed: number, scale = 1000): Float64Array {
-  let a = seed >>> 0;
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = mulberry32(seed);
   const out = new Float64Array(L * E);
   for (let i = 0; i < out.length; i++) {
     const u = Math.max(rand(), 1e-12);

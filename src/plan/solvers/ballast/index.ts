@@ -23,6 +23,7 @@
  * Deterministic: no randomness, ties break by lowest index.
  */
 import type { Plan } from '../../../core/plan.ts';
+import { mulberry32 } from '../../../core/random.ts';
 import { sliceRoutes } from '../../../core/token-routes.ts';
 import { greedyReplicaCounts } from '../../lower-bound.ts';
 import type { PlacementSolver, SolveInput } from '../../solver.ts';
@@ -204,14 +205,7 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
     if (P <= SMALL_SHAPE_SLOTS && bestMax > target * (1 + 1e-9) && which !== 'forecast') {
       // Small shapes (few slots per rank, where local search can stall): deterministic restarts from
       // perturbed weights (seeded), each repaired by the search on the true weights; keep the best.
-      let a = (input.seed ?? 0x9e3779b9) >>> 0;
-      const rand = () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      };
+      const rand = mulberry32(input.seed ?? 0x9e3779b9);
       const rowAv = rowA.subarray(0, P);
       const work = rowC.subarray(0, P);
       for (let k = 0; k < RESTARTS && bestMax > target * (1 + 1e-9); k++) {
