@@ -12,7 +12,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOn } from './listen.ts';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -95,11 +95,12 @@ export interface MergedWindowEvent {
   layerImbalance: number[];
 }
 
-/** Row [E] -> max/mean, 0 when empty. */
-function imbalance(row: Float64Array): number {
+/** One layer's expert loads [E] -> max/mean, 0 for a layer with no traffic (shown as "no data"). */
+export function rowImbalance(row: ArrayLike<number>): number {
   let s = 0;
   let m = 0;
-  for (const v of row) {
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i];
     s += v;
     if (v > m) m = v;
   }
@@ -349,7 +350,7 @@ export class Collector {
         tokens: m.tokens,
         ranks: m.ranks,
         counts: nested(m.counts, L, E),
-        layerImbalance: Array.from({ length: L }, (_, l) => imbalance(m.counts.subarray(l * E, (l + 1) * E))),
+        layerImbalance: Array.from({ length: L }, (_, l) => rowImbalance(m.counts.subarray(l * E, (l + 1) * E))),
       };
       const data = JSON.stringify(ev);
       for (const sub of this.subscribers) sub(data);
@@ -428,7 +429,7 @@ export class Collector {
             step: last.step ?? null,
             phase: last.phase ?? null,
             timeMs: last.timeMs,
-            layerImbalance: Array.from({ length: L }, (_, l) => imbalance(last.counts.subarray(l * E, (l + 1) * E))),
+            layerImbalance: Array.from({ length: L }, (_, l) => rowImbalance(last.counts.subarray(l * E, (l + 1) * E))),
           }
         : null,
       lastUpdateMs: this.lastUpdateMs,
@@ -445,17 +446,7 @@ export class Collector {
     // Agents keep one connection open and post once per flush interval: keep idle connections longer.
     server.keepAliveTimeout = 65_000;
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (e: NodeJS.ErrnoException) => {
-        if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
-          reject(new InputError('--port', '', `cannot listen on ${host}:${this.opts.port ?? 0}: ${e.code}`));
-        } else reject(e);
-      });
-      server.listen(this.opts.port ?? 0, host, () => resolve());
-    });
-    const a = server.address() as AddressInfo;
-    const h = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    this.url = `http://${h}:${a.port}`;
+    this.url = await listenOn(server, host, this.opts.port ?? 0);
     return this.url;
   }
 

@@ -16,7 +16,7 @@
  * refused (DNS-rebinding guard).
  */
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOn } from '../../capture/listen.ts';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
@@ -296,16 +296,7 @@ export class Dashboard {
     const host = this.opts.host ?? '127.0.0.1';
     const server = createAdaptorServer({ fetch: this.app.fetch }) as Server;
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (e: NodeJS.ErrnoException) => {
-        if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
-          reject(new InputError('--port', '', `cannot listen on ${host}:${this.opts.port ?? 0}: ${e.code}`));
-        } else reject(e);
-      });
-      server.listen(this.opts.port ?? 0, host, () => resolve());
-    });
-    const a = server.address() as AddressInfo;
-    this.url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+    this.url = await listenOn(server, host, this.opts.port ?? 0);
     try {
       await this.opts.source.start(
         (input) => this.accept(input),
