@@ -2,7 +2,7 @@
  * Live terminal view of a capture session: per-layer imbalance bars from a collector snapshot.
  * `renderWatch` is pure (snapshot -> text); `ballast watch` refreshes it.
  */
-import type { CollectorSnapshot } from '../capture/collector.ts';
+import { type CollectorSnapshot, rowImbalance } from '../capture/collector.ts';
 import { bar, colors, fmt } from './term.ts';
 
 export interface WatchOptions {
@@ -13,17 +13,6 @@ export interface WatchOptions {
   now?: number;
   /** Show at most this many layers (the most imbalanced first when cut). Default all. */
   maxLayers?: number;
-}
-
-/** Per-layer max/mean of an [E] row; 0 for an empty row. */
-export function rowImbalance(row: number[]): number {
-  let s = 0;
-  let m = 0;
-  for (const v of row) {
-    s += v;
-    if (v > m) m = v;
-  }
-  return s > 0 ? m / (s / row.length) : 0;
 }
 
 /** Render one frame. Returns text ending in a newline. */

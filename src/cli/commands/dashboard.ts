@@ -7,10 +7,10 @@ import { InputError } from '../../core/errors.ts';
 import { readPlanFile } from '../../plan/plan-file.ts';
 import { Dashboard } from '../../show/dashboard/server.ts';
 import { CollectorSource, type DataSource, TraceFileSource } from '../../show/dashboard/sources.ts';
-import { parsePositiveInt } from './report.ts';
+import { addPlanAndPredictOptions, parsePositiveInt } from './report.ts';
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('dashboard')
     .description('Serve a live dashboard of a trace file or a running collector (heatmap, rank loads, imbalance, plan playground, /metrics).')
     .option('--trace <file>', 'trace file to show (re-read when it changes)')
@@ -18,15 +18,8 @@ export function register(program: Command): void {
     .option('--token <token>', "the collector's bearer token")
     .option('--format <name>', 'trace format (default: detect)')
     .option('--port <P>', 'port (0 = any free port)', '8321')
-    .option('--host <H>', 'address to bind', '127.0.0.1')
-    .option('--ranks <G>', 'EP size for the current (linear) placement (default 8 or a divisor of E)')
-    .option('--current <plan>', 'current placement (default: linear over --ranks)')
-    .option('--solver <name>', "solver for the recommended plan ('none' to skip)", 'ballast')
-    .option('--redundant <R>', 'redundant slots per layer for the solver', '0')
-    .option('--batch-tokens <N>', 'tokens per batch for the per-batch replay of token routes')
-    .option('--model <config|preset>', 'model config for predicted time and the gate (default: guessed from the trace shape)')
-    .option('--cluster <file|preset>', 'cluster for the cost model (default: H100-SXM nodes)')
-    .option('--no-predict', 'skip predicted time and the gate')
+    .option('--host <H>', 'address to bind', '127.0.0.1');
+  addPlanAndPredictOptions(cmd)
     .option('--keep-windows <N>', 'windows kept from a collector (older ones are merged)', '512')
     .action(async (o: Record<string, string | undefined> & { predict?: boolean }) => {
       if (Boolean(o.trace) === Boolean(o.collector)) throw new InputError('--trace', '', 'expected exactly one of --trace FILE or --collector ADDR');

@@ -30,21 +30,30 @@ interface ReportFlags {
   title?: string;
 }
 
-export function register(program: Command): void {
-  program
-    .command('report')
-    .description('Write a self-contained HTML report (heatmap, rank loads, imbalance by layer, per-batch replay, plan and gate).')
-    .argument('<inputs...>', 'traces (any format), ballast plans, simulation JSON, or saved report JSON')
-    .option('--html <file>', 'write the HTML report here')
-    .option('--json <file>', 'write the report model (JSON) here')
-    .option('--ranks <G>', 'EP size for the current (linear) placement when no plan gives one (default 8)')
+/**
+ * The flags `report` and `dashboard` share: the current placement, the solver and replicas for the
+ * recommended plan, and the model and cluster the prediction and gate use.
+ */
+export function addPlanAndPredictOptions(cmd: Command): Command {
+  return cmd
+    .option('--ranks <G>', 'EP size for the current (linear) placement when no plan gives one (default 8, or the largest divisor of E below it)')
     .option('--current <plan>', 'current placement (default: linear over --ranks)')
-    .option('--solver <name>', "solver for the recommended plan when none is given ('none' to skip)", 'ballast')
+    .option('--solver <name>', "solver for the recommended plan, unless an input is a plan ('none' to skip)", 'ballast')
     .option('--redundant <R>', 'redundant slots per layer for the solver', '0')
     .option('--batch-tokens <N>', 'tokens per batch for the per-batch replay of token routes')
     .option('--model <config|preset>', 'model config for predicted time and the gate (default: guessed from the trace shape)')
     .option('--cluster <file|preset>', 'cluster for the cost model (default: H100-SXM nodes)')
-    .option('--no-predict', 'skip predicted time and the gate')
+    .option('--no-predict', 'skip predicted time and the gate');
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('report')
+    .description('Write a self-contained HTML report (heatmap, rank loads, imbalance by layer, per-batch replay, plan and gate).')
+    .argument('<inputs...>', 'traces (any format), ballast plans, simulation JSON, or saved report JSON')
+    .option('--html <file>', 'write the HTML report here')
+    .option('--json <file>', 'write the report model (JSON) here');
+  addPlanAndPredictOptions(cmd)
     .option('--title <text>', 'page title', 'ballast report')
     .action(async (inputs: string[], o: ReportFlags) => {
       if (!o.html && !o.json) throw new InputError('--html', '', 'expected --html FILE and/or --json FILE');
