@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultPlan } from '../../core/default-placements.ts';
 import { InputError } from '../../core/errors.ts';
+import { intFlag } from '../flags.ts';
 import { routesToCounts, sliceRoutes, type TokenRoutes } from '../../core/token-routes.ts';
 import { analyzeTrace } from '../../analyze/analyze-trace.ts';
 import { readInput } from '../../ingest/readers.ts';
@@ -210,19 +211,14 @@ export function register(program: Command): void {
     .option('--train-fraction <f>', 'plan on this leading fraction of the tokens, score the rest', '0.5')
     .option('--json', 'print every result as JSON')
     .action(async (f: { trace?: string; ranks: string; redundant: string; cluster: string; batchTokens: string; trainFraction: string; json?: boolean }) => {
-      const int = (v: string, flag: string, min: number) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < min) throw new InputError(flag, '', `expected an integer >= ${min}, got "${v}"`);
-        return n;
-      };
       const tf = Number(f.trainFraction);
       if (!(tf > 0 && tf < 1)) throw new InputError('--train-fraction', '', `expected a fraction in (0, 1), got "${f.trainFraction}"`);
       const o: DemoOptions = {
         trace: f.trace ?? DEMO_TRACE,
-        ranks: int(f.ranks, '--ranks', 1),
-        redundant: int(f.redundant, '--redundant', 0),
+        ranks: intFlag(f.ranks, '--ranks', 1)!,
+        redundant: intFlag(f.redundant, '--redundant', 0)!,
         cluster: f.cluster,
-        batchTokens: int(f.batchTokens, '--batch-tokens', 1),
+        batchTokens: intFlag(f.batchTokens, '--batch-tokens', 1)!,
         trainFraction: tf,
       };
       const r = await runDemo(o);

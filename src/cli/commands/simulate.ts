@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { InputError } from '../../core/errors.ts';
+import { intFlag } from '../flags.ts';
 import { readInput } from '../../ingest/readers.ts';
 import { fitCalibration, readMeasurements } from '../../predict/calibrate.ts';
 import { resolveCluster } from '../../predict/cluster-spec.ts';
@@ -43,13 +44,6 @@ interface SimulateFlags {
 
 const DEFAULT_POLICIES = 'linear,deepseek,ballast,oracle,periodic';
 
-function posInt(v: string | undefined, flag: string, min = 1): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new InputError(flag, '', `expected an integer >= ${min}, got "${v}"`);
-  return n;
-}
-
 export function register(program: Command): void {
   program
     .command('simulate')
@@ -87,12 +81,12 @@ export function register(program: Command): void {
 
 /** Run the command; returns what to print. Throws InputError on bad input. */
 export async function runSimulate(trace: string | undefined, flags: SimulateFlags): Promise<string> {
-  const ranks = posInt(flags.ranks, '--ranks');
-  const redundant = posInt(flags.redundant, '--redundant', 0) ?? 0;
-  const batchTokens = posInt(flags.batchTokens, '--batch-tokens')!;
-  const window = posInt(flags.window, '--window')!;
-  const interval = posInt(flags.interval, '--interval')!;
-  const seed = posInt(flags.seed, '--seed', 0)!;
+  const ranks = intFlag(flags.ranks, '--ranks');
+  const redundant = intFlag(flags.redundant, '--redundant', 0) ?? 0;
+  const batchTokens = intFlag(flags.batchTokens, '--batch-tokens')!;
+  const window = intFlag(flags.window, '--window')!;
+  const interval = intFlag(flags.interval, '--interval')!;
+  const seed = intFlag(flags.seed, '--seed', 0)!;
   const trainFraction = flags.trainFraction === undefined ? undefined : Number(flags.trainFraction);
   if (trainFraction !== undefined && !(trainFraction > 0 && trainFraction < 1)) {
     throw new InputError('--train-fraction', '', `expected a fraction in (0, 1), got "${flags.trainFraction}"`);
@@ -119,7 +113,7 @@ export async function runSimulate(trace: string | undefined, flags: SimulateFlag
     oracleSolver: flags.oracleSolver,
     routing: flags.routing as ReplicaRouting,
     windowsAreSteps: flags.windowsAreSteps,
-    sampleBatches: posInt(flags.sampleBatches, '--sample-batches'),
+    sampleBatches: intFlag(flags.sampleBatches, '--sample-batches'),
     seed,
   };
 
