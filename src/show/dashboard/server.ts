@@ -22,30 +22,21 @@ import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { InputError } from '../../core/errors.ts';
 import { defaultPlan } from '../../core/default-placements.ts';
-import type { Plan } from '../../core/plan.ts';
 import type { InputData } from '../../ingest/readers.ts';
 import { renderTracePrometheus } from '../prometheus.ts';
-import { buildReportModel, buildTraceView, defaultRanks, recommendPlan, solverNames } from '../report/build.ts';
+import { type BuildOptions, buildReportModel, buildTraceView, defaultRanks, recommendPlan, solverNames } from '../report/build.ts';
 import { renderPlacementCharts, renderPlanTables, renderReportBody } from '../report/html.ts';
 import { REPORT_FORMAT, type ReportModel } from '../report/model.ts';
 import { esc } from '../charts/svg.ts';
 import type { DataSource } from './sources.ts';
 import { renderDashboardPage } from './page.ts';
 
-export interface DashboardOptions {
+/** The report builder's options (placement, solver, prediction), plus where to serve and from what. */
+export interface DashboardOptions extends Omit<BuildOptions, 'title' | 'now'> {
   source: DataSource;
   host?: string;
   /** 0 = ephemeral. Default 0. */
   port?: number;
-  ranks?: number;
-  current?: Plan;
-  solver?: string;
-  redundantSlots?: number;
-  batchTokens?: number;
-  /** Model preset / config.json and cluster for predicted time and the gate. */
-  model?: string;
-  cluster?: string;
-  noPredict?: boolean;
   /** Least time between two rebuilds of the views (ms). Default 500. */
   rebuildMs?: number;
   title?: string;
