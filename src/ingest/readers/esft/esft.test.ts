@@ -19,13 +19,17 @@ function writeDump(files: Record<string, string>): string {
   return d;
 }
 
-/** Distinct k ids from a seed list (top-k never repeats an expert). */
+/**
+ * Distinct k ids (k <= E) from a seed list (top-k never repeats an expert): the seed's candidates
+ * first, then the smallest unused ids, so it ends even when the seed repeats itself mod E.
+ */
 function distinct(seed: number[], k: number, E: number): number[] {
   const out: number[] = [];
-  for (let i = 0; out.length < k; i++) {
-    const v = (seed[i % seed.length] + i * 7) % E;
+  for (let i = 0; i < seed.length && out.length < k; i++) {
+    const v = (seed[i] + i * 7) % E;
     if (!out.includes(v)) out.push(v);
   }
+  for (let v = 0; out.length < k; v++) if (!out.includes(v)) out.push(v);
   return out;
 }
 
