@@ -8,11 +8,13 @@
  *              straightforward scorer, on the first --ref-tokens tokens; its series are checked equal
  *              (===) to the fast path's for those batches
  *   alone      each policy replayed on its own with the fast path
- *   together   the three policies replayed together (what `simulate` does)
+ *   together   the three policies replayed together on one thread
+ *   parallel   the same on --threads threads (this one and N - 1 workers; default: available cores, at most 8), what
+ *              `simulate` does; checked equal (===) to the one-thread series on every batch
  * Reports wall and CPU seconds (the machine is shared: CPU seconds are the work done) and ns per
  * token-expert pair.
  *
- * Run: node --import tsx bench/replay-speed.ts [--tokens N] [--ref-tokens N]
+ * Run: node --import tsx bench/replay-speed.ts [--tokens N] [--ref-tokens N] [--threads N]
  */
 import { defaultPlan } from '../src/core/default-placements.ts';
 import { routesToCounts } from '../src/core/token-routes.ts';
@@ -33,6 +35,7 @@ import {
   type ReplaySource,
 } from '../src/predict/replay.ts';
 import os from 'node:os';
+import { defaultThreads, replayPoliciesParallel } from '../src/predict/replay-parallel.ts';
 import { zipfRoutes } from '../src/predict/synthetic.ts';
 
 const opt = (name: string, dflt: number): number => {
@@ -114,6 +117,19 @@ const w0 = performance.now();
 const c0 = cpu();
 const results: PolicyResult[] = await replayPolicies(src, specs, cm);
 const fused = { wall: (performance.now() - w0) / 1000, cpu: cpu() - c0 };
+// The same, with the batches spread over worker threads (what `simulate` does by default).
+const threads = opt('--threads', defaultThreads());
+const w1 = performance.now();
+const c1 = cpu();
+const parResults: PolicyResult[] = await replayPoliciesParallel(src, specs, cm, { threads });
+const par = { wall: (performance.now() - w1) / 1000, cpu: cpu() - c1 };
+let parMismatches = 0;
+results.forEach((r, i) => {
+  for (const [name, arr] of Object.entries(r.series)) {
+    const got = (parResults[i].series as unknown as Record<string, Float64Array>)[name];
+    for (let b = 0; b < arr.length; b++) if (got[b] !== (arr as Float64Array)[b]) parMismatches++;
+  }
+});
 
 let mismatches = 0;
 results.forEach((r, i) => {
@@ -135,11 +151,13 @@ for (const spec of specs) {
 }
 console.log(`  reference, three policies (scaled from ${refTokens} tokens): cpu ${((refSum * T) / refTokens).toFixed(2)} s  ${nsPerPair(refSum, refTokens)} ns/pair`);
 console.log(`  three together:  wall ${fused.wall.toFixed(2)} s  cpu ${fused.cpu.toFixed(2)} s  ${nsPerPair(fused.cpu, T)} ns/pair  (x${((refSum * T) / refTokens / fused.cpu).toFixed(1)} less cpu than reference)`);
+console.log(`  three together, ${threads} threads:  wall ${par.wall.toFixed(2)} s  (x${(fused.wall / par.wall).toFixed(2)} faster than one thread; cpu ${par.cpu.toFixed(2)} s, all threads)`);
 console.log(`fast path === reference on the first ${refB} batches: ${mismatches === 0 ? 'yes' : `NO (${mismatches} values differ)`}`);
-console.log(`target: three policies < 5 s -> wall ${fused.wall < 5 ? 'PASS' : 'FAIL'}, cpu ${fused.cpu < 5 ? 'PASS' : 'FAIL'} (load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} cores)`);
+console.log(`parallel === one thread on all ${results[0].series.timeUs.length} batches: ${parMismatches === 0 ? 'yes' : `NO (${parMismatches} values differ)`}`);
+console.log(`target: three policies < 5 s -> one thread: wall ${fused.wall < 5 ? 'PASS' : 'FAIL'}, cpu ${fused.cpu < 5 ? 'PASS' : 'FAIL'}; ${threads} threads: wall ${par.wall < 5 ? 'PASS' : 'FAIL'} (load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} cores)`);
 for (const s of summarize(results, L)) {
   console.log(
     `  ${s.name.padEnd(9)} batches=${s.batches} max/mean=${s.perBatchMaxOverMean.mean.toFixed(3)} distinctRanks=${s.distinctRanksPerToken.toFixed(2)} nodes=${s.distinctNodesPerToken.toFixed(2)} layer=${s.predictedLayerTimeUs.toFixed(1)} us  x${s.throughputVsLinear.toFixed(3)} vs linear`,
   );
 }
-if (mismatches > 0) process.exitCode = 1;
+if (mismatches > 0 || parMismatches > 0) process.exitCode = 1;

@@ -23,7 +23,8 @@ import { buildCostModel, type ConstantName, type CostModel, crossoverTokens, mov
 import { loadModelConfig, type ModelConfig } from './model-config.ts';
 import { movedReplicas } from './plan-tables.ts';
 import { sampleRoutesFromCounts } from './sample-counts.ts';
-import { replayPolicy, type ReplaySource } from './replay.ts';
+import type { ReplaySource } from './replay.ts';
+import { replayPoliciesParallel } from './replay-parallel.ts';
 
 export type Verdict = 'apply' | 'keep current';
 
@@ -255,8 +256,10 @@ export async function predictAndGate(input: PredictAndGateInput): Promise<Predic
   } else {
     src = { kind: 'counts', load: input.load, startWindow: start, endWindow: input.load.numWindows, stepTokens: input.windowsAreSteps ? undefined : batchTokens };
   }
-  const cur = await replayPolicy(src, { kind: 'static', name: 'current', plan: input.current }, cm);
-  const prop = await replayPolicy(src, { kind: 'static', name: 'proposed', plan: input.plan }, cm);
+  const [cur, prop] = await replayPoliciesParallel(src, [
+    { kind: 'static', name: 'current', plan: input.current },
+    { kind: 'static', name: 'proposed', plan: input.plan },
+  ], cm);
   const move = planMoveCostUs(cm, input.current, input.plan);
   const extra = extraHbmBytes(input.plan, cm.expertBytes);
   let headroom = input.hbmHeadroomBytes;

@@ -77,7 +77,7 @@ export interface BatchSeries {
   expertsMoved: Float64Array;
 }
 
-function newSeries(B: number): BatchSeries {
+export function newSeries(B: number): BatchSeries {
   const f = () => new Float64Array(B);
   return {
     maxOverMean: f(),

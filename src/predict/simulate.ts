@@ -22,7 +22,8 @@ import type { SolveInput } from '../plan/solver.ts';
 import { buildCostModel, type ConstantName, type CostModel, explainCostModel, type ExplainRow } from './cost-model.ts';
 import { findModelPreset, loadModelConfig, type ModelConfig } from './model-config.ts';
 import { sampleRoutesFromCounts } from './sample-counts.ts';
-import { type PolicyResult, type PolicySpec, type PolicySummary, replayPolicies, type ReplaySource, type ReplicaRouting, type SolveBase, summarize } from './replay.ts';
+import { type PolicyResult, type PolicySpec, type PolicySummary, type ReplaySource, type ReplicaRouting, type SolveBase, summarize } from './replay.ts';
+import { replayPoliciesParallel } from './replay-parallel.ts';
 
 export interface SimInput {
   path: string;
@@ -44,6 +45,8 @@ export interface SimulateOptions {
   inSample?: boolean;
   windowsAreSteps?: boolean;
   routing?: ReplicaRouting;
+  /** Worker threads for the replay of static plans (default: available parallelism, at most 8; 1 = none). */
+  threads?: number;
   /** Periodic policy: batches of history per re-plan and batches between re-plans. */
   window: number;
   interval: number;
@@ -243,7 +246,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
       if (!solver.supportsReplicas && o.redundant > 0) notes.push(`${name} places no replicas: run with 0 redundant slots`);
     }
   }
-  const results: PolicyResult[] = await replayPolicies(src, specs, cm, { routing: o.routing });
+  const results: PolicyResult[] = await replayPoliciesParallel(src, specs, cm, { routing: o.routing, threads: o.threads });
   const sums = summarize(results, L);
   split.batches = sums[0]?.batches ?? 0;
   if (split.batches === 0) notes.push('no full batch in the scored part: lower --batch-tokens or --train-fraction');

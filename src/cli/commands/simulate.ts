@@ -32,6 +32,7 @@ interface SimulateFlags {
   periodicSolver: string;
   oracleSolver: string;
   routing: string;
+  threads?: string;
   windowsAreSteps?: boolean;
   sampleBatches?: string;
   set: string[];
@@ -65,6 +66,7 @@ export function register(program: Command): void {
     .option('--periodic-solver <name>', 'solver the periodic policy re-plans with', 'deepseek')
     .option('--oracle-solver <name>', 'solver the oracle re-plans each batch with', 'ballast')
     .option('--routing <token-mod|least-loaded>', 'which replica serves a (token, expert) choice', 'token-mod')
+    .option('--threads <N>', 'worker threads replaying static plans of a large trace (default: available cores, at most 8; 1 = none)')
     .option('--windows-are-steps', 'score load windows as recorded steps instead of scaling them to --batch-tokens')
     .option('--sample-batches <N>', 'load windows without routes: score N batches of tokens sampled from the scored histogram (per-step noise)')
     .option('--set <name=value>', 'override a cost-model constant (repeatable; see --explain)', (v: string, acc: string[]) => [...acc, v], [] as string[])
@@ -114,6 +116,7 @@ export async function runSimulate(trace: string | undefined, flags: SimulateFlag
     routing: flags.routing as ReplicaRouting,
     windowsAreSteps: flags.windowsAreSteps,
     sampleBatches: intFlag(flags.sampleBatches, '--sample-batches'),
+    threads: intFlag(flags.threads, '--threads'),
     seed,
   };
 

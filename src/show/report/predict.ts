@@ -15,7 +15,8 @@ import { resolveCluster } from '../../predict/cluster-spec.ts';
 import { buildCostModel } from '../../predict/cost-model.ts';
 import { predictAndGate } from '../../predict/gate.ts';
 import { loadModelConfig, type ModelConfig } from '../../predict/model-config.ts';
-import { replayPolicy, type ReplaySource } from '../../predict/replay.ts';
+import type { ReplaySource } from '../../predict/replay.ts';
+import { replayPoliciesParallel } from '../../predict/replay-parallel.ts';
 import { guessModel } from '../../predict/simulate.ts';
 import type { GateView, SeriesView } from './model.ts';
 
@@ -58,8 +59,10 @@ export async function predictForTrace(input: InputData, current: Plan, recommend
   const src: ReplaySource = input.routes
     ? { kind: 'routes', routes: input.routes, startToken: 0, endToken: input.routes.numTokens, batchTokens }
     : { kind: 'counts', load, startWindow: 0, endWindow: load.numWindows, stepTokens: batchTokens };
-  const cur = await replayPolicy(src, { kind: 'static', name: 'current', plan: current }, cm);
-  const rec = await replayPolicy(src, { kind: 'static', name: 'recommended', plan: recommended }, cm);
+  const [cur, rec] = await replayPoliciesParallel(src, [
+    { kind: 'static', name: 'current', plan: current },
+    { kind: 'static', name: 'recommended', plan: recommended },
+  ], cm);
   const B = cur.series.timeUs.length;
   const gate: GateView = {
     verdict: res.verdict,

@@ -12,9 +12,14 @@
  *      expert on a rank, balancing load / speed (pack.ts);
  *   4. a safety candidate: the DeepSeek EPLB packing (eplb.ts) improved by the same swap search when
  *      it is valid; the in-sample best is kept, so ballast is never worse than deepseek in-sample;
- *      the forecast plan is kept only when its in-sample max is no worse than deepseek's; with routes
- *      (else windows) and tolerance 0, candidates within TIE_GAP of the best in-sample max and no
- *      worse than deepseek's are tied, and the lowest summed per-batch max on the planning data wins;
+ *      the forecast plan is kept only when its in-sample max is no worse than deepseek's;
+ *   4b. with token routes, balance first (tolerance 0, the default) and no current placement:
+ *      variance-aware swaps (rank-variance.ts) lower a bound on the expected per-batch max, using
+ *      the batch covariance of expert counts estimated on the planning routes (between-sequence
+ *      topic covariance, shrunk, plus each expert's own per-token variance), while every rank stays at or
+ *      below deepseek's in-sample max (or a lower bound on it), so the in-sample guarantee holds;
+ *      the in-sample max may rise within that room where the model says a burstier rank costs
+ *      more per batch than a slightly heavier mean;
  *   5. with token routes: co-activated experts are pulled onto one rank (and node) by swaps that keep
  *      max load within (1 + balanceTolerance) of step 3's (locality.ts); the default tolerance is 0:
  *      only swaps that cost no balance, in-sample or per batch on a held-out part of the routes;
@@ -35,6 +40,7 @@ import { batchCovariance, coactivation, improveLocality, pairWeights } from './l
 import { distinctRanksPerToken } from '../../../analyze/distinct-ranks-per-token.ts';
 import { countMoves, minimiseMoves } from './moves.ts';
 import { improve, loadRow, packLayer, packScratch } from './pack.ts';
+import { batchCountCovariance, reduceRankVariance } from './rank-variance.ts';
 import { InputError } from '../../../core/errors.ts';
 import { batchRankLoad } from '../../../analyze/batch-rank-load.ts';
 
@@ -49,12 +55,6 @@ const SMALL_SHAPE_SLOTS = 64;
 /** Share of balanceTolerance the validation part's per-batch max/mean may use. */
 const CHECK_MARGIN = 1;
 const RESTARTS = 24;
-/**
- * Candidates whose in-sample max is within this fraction of the best (and no worse than deepseek's)
- * count as tied; the tie is broken by the per-batch max on the planning data. Same 1% as the default
- * moveThreshold, the gap below which two placements are treated as equally balanced.
- */
-const TIE_GAP = 0.01;
 
 export interface BallastOptions {
   /** Standard deviations added to the forecast mean (default 1). */
@@ -63,6 +63,19 @@ export interface BallastOptions {
   halfLife?: number;
   /** Fraction of the fresh plan's max a current layer may exceed and still be kept (default 0.01). */
   moveThreshold?: number;
+  /**
+   * Tokens per forward-pass batch the variance-aware step (routes only) models (default 512, the
+   * `simulate --batch-tokens` default). Held-out results change little between 256 and 2048.
+   */
+  batchTokens?: number;
+  /**
+   * Count within-token co-activation as covariance in the variance-aware step (default false). True
+   * models per-batch variance fully and balances best per batch, but it pushes experts that the same
+   * tokens choose onto different ranks, so tokens reach more ranks (more dispatch traffic); false
+   * leaves that pull to the locality step and spreads only experts that rise and fall together
+   * across sequences (topics). bench/RESULTS.md "Held-out" compares the two.
+   */
+  coactivationVariance?: boolean;
 }
 
 /** Shapes: input.load [L][E] (+ windows [W][L][E], routes [T][L][k]) -> Plan with phy2log[L][P_l]. */
@@ -129,18 +142,11 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
   const phy2log: Int32Array[] = [];
   const layerMax = new Float64Array(L);
   const coact = input.routes ? coactivation(input.routes, numNodes) : undefined;
-  // Held-out proxy for tie-breaks, from the planning data only: per-batch expert counts [B][L][E] of
-  // the planning routes (256-token batches), else the load windows [W][L][E].
-  // Only in balance-first mode (tolerance 0): with a stated tolerance, step 5 trades balance for
-  // locality under its own per-batch validation.
-  const tieData = tol === 0 ? tieBreakData(input, L, E) : undefined;
-  const tieLoads = new Float64Array(G);
-  const tieCnt = new Int32Array(E);
   /**
    * Steps 2-4 (and the small-shape restarts) for layer l with P slots. Returns a view of scratch (copy
    * it before the next call), its in-sample max of load / speed, and which candidate won.
    */
-  const solveLayer = (l: number, P: number): { row: Int32Array; max: number; which: keyof typeof chosen } => {
+  const solveLayer = (l: number, P: number): { row: Int32Array; max: number; which: keyof typeof chosen; dsCap: number } => {
     const w = input.load.subarray(l * E, (l + 1) * E);
     let total = 0;
     for (let e = 0; e < E; e++) total += w[e];
@@ -159,8 +165,8 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
     let restartWon = false;
     // DeepSeek EPLB candidate, unless a bound on its max from its node-level steps already shows it
     // cannot beat ours (equal speeds; the bound is in plain load units).
-    const dsCannotWin =
-      uniformSpeed && W < 2 && rebalanceLowerBound(w, P, numGroups, numNodes, G, es) * ps.invSpeed[0] * (1 - 1e-6) >= bestMax;
+    const dsBound = uniformSpeed && W < 2 ? rebalanceLowerBound(w, P, numGroups, numNodes, G, es) * ps.invSpeed[0] * (1 - 1e-6) : 0;
+    const dsCannotWin = dsBound >= bestMax;
     if ((bestMax > target * (1 + 1e-9) || W >= 2) && !dsCannotWin) {
       // DeepSeek EPLB candidate on the same load (it ignores speeds): when its max beats ours and it
       // is valid (no colocated replicas), start the swap search from it instead.
@@ -222,31 +228,11 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
         }
       }
     }
-    if (tieData && which !== 'forecast') {
-      // Tie-break: among candidates within TIE_GAP of the best in-sample max (and no worse than
-      // deepseek's when it was computed), keep the one with the lowest summed per-batch max on the
-      // planning data; strictly lower only, so the in-sample best stays on ties.
-      // When deepseek was not run (its bound showed it cannot beat ours), only exact ties qualify.
-      const cap = dsMax < Infinity ? Math.min(bestMax * (1 + TIE_GAP), dsMax) : bestMax;
-      const score = (row: Int32Array) => windowCost(tieData.counts, tieData.n, L, E, l, row, G, ps.invSpeed, 1, tieLoads, tieCnt);
-      let bestScore = score(best);
-      const cands: [typeof best, keyof typeof chosen][] = [[rowBv, 'fresh']];
-      if (dsValid) cands.push([rowD.subarray(0, P), 'deepseek']);
-      if (restartWon) cands.push([rowA.subarray(0, P), 'fresh']);
-      for (const [row, name] of cands) {
-        if (row === best) continue;
-        const m = rowMax(w, row, G, ps.invSpeed, loadBuf, seen);
-        if (m > cap) continue;
-        const sc = score(row);
-        if (sc < bestScore * (1 - 1e-9)) {
-          best = row;
-          bestMax = m;
-          bestScore = sc;
-          which = name;
-        }
-      }
-    }
-    return { row: best, max: bestMax, which };
+    // Room for the variance-aware step: deepseek's in-sample max when it was computed, else the
+    // bound that showed it cannot beat ours (deepseek's max is at least that), else our own max.
+    // With unequal speeds deepseek's plan is judged in plain load, ours in load / speed: no room.
+    const dsCap = !uniformSpeed ? bestMax : dsMax < Infinity ? Math.max(dsMax, bestMax) : dsBound > bestMax ? dsBound : bestMax;
+    return { row: best, max: bestMax, which, dsCap };
   };
   if (!slots) {
     // Variable slots under the budget: price each layer by what its own solve achieves — per load
@@ -274,11 +260,12 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
   let moved = 0;
   let keptLayers = 0;
   const currentOk = input.current ? currentMatches(input, slotsOf) : false;
-
+  const varModel = input.routes && !input.current && tol === 0 ? batchCountCovariance(input.routes, opts.batchTokens ?? 512, { coactivation: opts.coactivationVariance ?? false }) : undefined;
+  let varianceLayers = 0;
   for (let l = 0; l < L; l++) {
     const P = slotsOf[l];
     const w = input.load.subarray(l * E, (l + 1) * E);
-    const { row: best, max: bestMax, which } = solveLayer(l, P);
+    const { row: best, max: bestMax, which, dsCap } = solveLayer(l, P);
     chosen[which]++;
     let row: Int32Array = best.slice();
     layerMax[l] = bestMax;
@@ -288,6 +275,13 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
       row = res.row;
       if (res.kept) keptLayers++;
       moved += countMoves(cur, row, G, E);
+    }
+    if (varModel) {
+      const V = varModel.V.subarray(l * E * E, (l + 1) * E * E);
+      const next = reduceRankVariance(row, w, V, varModel.mean.subarray(l * E, (l + 1) * E), G, dsCap, ps);
+      if (!sameRow(next, row)) varianceLayers++;
+      row = next;
+      layerMax[l] = rowMax(w, row, G, ps.invSpeed, loadBuf, seen);
     }
     phy2log.push(row);
   }
@@ -343,6 +337,7 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
     forecast: W >= 2 ? { windows: W, z: fopts.z, halfLife: fopts.halfLife } : undefined,
     balanceTolerance: coact ? tol : undefined,
     locality,
+    varianceAware: varModel ? { batchTokens: varModel.batchTokens, sequences: varModel.sequences, layersChanged: varianceLayers } : undefined,
     speedAware: !uniformSpeed,
     candidates: chosen,
   });
@@ -352,32 +347,9 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
   return plan;
 }
 
-/**
- * Planning data for tie-breaks. Shapes: input.routes [T][L][k] -> counts [B][L][E] per 256-token batch
- * (B = floor(T / batch), batch = min(256, max(1, floor(T / 4)))), n = B; else input.windows [W][L][E]
- * as given, n = W. Undefined without routes or with fewer than 2 windows/batches.
- */
-function tieBreakData(input: SolveInput, L: number, E: number): { counts: Float64Array; n: number } | undefined {
-  const routes = input.routes;
-  if (routes) {
-    const k = routes.topK;
-    const batch = Math.min(256, Math.max(1, Math.floor(routes.numTokens / 4)));
-    const B = Math.floor(routes.numTokens / batch);
-    if (B < 2) return undefined;
-    const counts = new Float64Array(B * L * E);
-    for (let t = 0; t < B * batch; t++) {
-      const b = (t / batch) | 0;
-      for (let l = 0; l < L; l++) {
-        const o = (t * L + l) * k;
-        const base = (b * L + l) * E;
-        for (let j = 0; j < k; j++) counts[base + routes.experts[o + j]]++;
-      }
-    }
-    return { counts, n: B };
-  }
-  const W = input.windows ? (input.numWindows ?? input.windows.length / (L * E)) : 0;
-  if (W >= 2 && input.windows) return { counts: input.windows, n: W };
-  return undefined;
+function sameRow(a: Int32Array, b: Int32Array): boolean {
+  for (let p = 0; p < a.length; p++) if (a[p] !== b[p]) return false;
+  return true;
 }
 
 function uniformSlotsOf(slots: Int32Array): number | undefined {

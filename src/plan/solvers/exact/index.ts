@@ -5,7 +5,7 @@
  * each plan layer records whether HiGHS proved it optimal (params.optimal) and the optimum
  * (params.optimalMax, in the load's unit).
  */
-import { Worker } from 'node:worker_threads';
+import { startWorker } from '../../../runtime/start-worker.ts';
 import { InputError } from '../../../core/errors.ts';
 import type { Plan } from '../../../core/plan.ts';
 import type { PlacementSolver, SolveInput } from '../../solver.ts';
@@ -25,10 +25,7 @@ interface WorkerReply {
 /** Run HiGHS on LP texts in a worker. Shapes: models[n] -> results[n]. */
 export function solveModelsInWorker(models: string[], timeLimit: number): Promise<NonNullable<WorkerReply['results']>> {
   return new Promise((resolve, reject) => {
-    // worker-boot.mjs registers tsx inside the thread, then imports worker.ts.
-    const worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), {
-      workerData: { entry: new URL('./worker.ts', import.meta.url).href, models, timeLimit },
-    });
+    const worker = startWorker(new URL('./worker.ts', import.meta.url), { models, timeLimit });
     let done = false;
     worker.once('message', (msg: WorkerReply) => {
       done = true;
