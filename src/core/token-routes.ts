@@ -118,3 +118,53 @@ export function sliceRoutes(r: TokenRoutes, t0: number, t1: number): TokenRoutes
 }
 
 export type { Phase };
+
+/**
+ * An evenly spread sample of a long trace's tokens, for statistics whose cost grows with T (co-
+ * activation, batch covariance): `windows` windows of floor(maxTokens / windows) consecutive tokens,
+ * window i starting at floor(i * T / windows), moved forward to a sequence start when one falls in the
+ * window's first half and the window still ends before the next one's point (so whole sequences are
+ * kept where possible), concatenated. Sequence starts are
+ * the window boundaries and the original starts inside windows. Returns `r` itself when
+ * T <= maxTokens. Shapes: r [T][L][k] -> [windows * floor(maxTokens / windows)][L][k].
+ */
+export function sampleRouteWindows(r: TokenRoutes, maxTokens: number, windows = 8): TokenRoutes {
+  const T = r.numTokens;
+  if (T <= maxTokens) return r;
+  const n = Math.max(1, Math.min(windows, maxTokens));
+  const len = Math.floor(maxTokens / n);
+  const per = r.numLayers * r.topK;
+  const experts = allocExpertIds(r.numExperts, n * len * per);
+  const weights = r.weights ? new Float32Array(n * len * per) : undefined;
+  const phase = r.phase ? new Uint8Array(n * len) : undefined;
+  const starts: number[] = [];
+  let s = 0;
+  for (let i = 0; i < n; i++) {
+    const point = Math.floor((i * T) / n);
+    while (s < r.seqStarts.length && r.seqStarts[s] < point) s++;
+    let t0 = point;
+    const nextPoint = i + 1 < n ? Math.floor(((i + 1) * T) / n) : T;
+    if (s < r.seqStarts.length && r.seqStarts[s] < point + len / 2 && r.seqStarts[s] + len <= nextPoint) t0 = r.seqStarts[s];
+    t0 = Math.min(t0, T - len);
+    const o = i * len;
+    experts.set(r.experts.subarray(t0 * per, (t0 + len) * per), o * per);
+    if (weights) weights.set(r.weights!.subarray(t0 * per, (t0 + len) * per), o * per);
+    if (phase) phase.set(r.phase!.subarray(t0, t0 + len), o);
+    starts.push(o);
+    for (let q = 0; q < r.seqStarts.length; q++) {
+      const v = r.seqStarts[q];
+      if (v > t0 && v < t0 + len) starts.push(o + v - t0);
+    }
+  }
+  starts.push(n * len);
+  return makeTokenRoutes({
+    meta: r.meta,
+    numLayers: r.numLayers,
+    numExperts: r.numExperts,
+    topK: r.topK,
+    experts,
+    weights,
+    seqStarts: Uint32Array.from(starts),
+    phase,
+  });
+}

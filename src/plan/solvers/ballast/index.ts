@@ -29,7 +29,7 @@
  */
 import type { Plan } from '../../../core/plan.ts';
 import { mulberry32 } from '../../../core/random.ts';
-import { sliceRoutes } from '../../../core/token-routes.ts';
+import { sampleRouteWindows, sliceRoutes } from '../../../core/token-routes.ts';
 import { greedyReplicaCounts } from '../../lower-bound.ts';
 import type { PlacementSolver, SolveInput } from '../../solver.ts';
 import { checkSolveInput, emptyPlan } from '../check-input.ts';
@@ -55,6 +55,13 @@ const SMALL_SHAPE_SLOTS = 64;
 /** Share of balanceTolerance the validation part's per-batch max/mean may use. */
 const CHECK_MARGIN = 1;
 const RESTARTS = 24;
+/**
+ * Most planning tokens the route statistics are taken from (sampleRouteWindows: 8 evenly spread
+ * windows). 32768 tokens give each layer ~28 co-activations per expert pair on average at k = 8,
+ * E = 256, and 128 batches of 256 tokens for the batch covariance; the ESFT traces (8-9K tokens) are
+ * used whole.
+ */
+export const ROUTE_SAMPLE_TOKENS = 32768;
 
 export interface BallastOptions {
   /** Standard deviations added to the forecast mean (default 1). */
@@ -76,6 +83,8 @@ export interface BallastOptions {
    * across sequences (topics). bench/RESULTS.md "Held-out" compares the two.
    */
   coactivationVariance?: boolean;
+  /** Most planning tokens route statistics are taken from (default ROUTE_SAMPLE_TOKENS; Infinity = all). */
+  routeSampleTokens?: number;
 }
 
 /** Shapes: input.load [L][E] (+ windows [W][L][E], routes [T][L][k]) -> Plan with phy2log[L][P_l]. */
@@ -141,7 +150,10 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
   const chosen = { fresh: 0, forecast: 0, deepseek: 0 };
   const phy2log: Int32Array[] = [];
   const layerMax = new Float64Array(L);
-  const coact = input.routes ? coactivation(input.routes, numNodes) : undefined;
+  // Route statistics (co-activation, batch covariance, the locality checks) cost O(T); on long traces
+  // they are taken from an evenly spread sample of ROUTE_SAMPLE_TOKENS tokens.
+  const statRoutes = input.routes ? sampleRouteWindows(input.routes, opts.routeSampleTokens ?? ROUTE_SAMPLE_TOKENS) : undefined;
+  const coact = statRoutes ? coactivation(statRoutes, numNodes) : undefined;
   /**
    * Steps 2-4 (and the small-shape restarts) for layer l with P slots. Returns a view of scratch (copy
    * it before the next call), its in-sample max of load / speed, and which candidate won.
@@ -260,7 +272,7 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
   let moved = 0;
   let keptLayers = 0;
   const currentOk = input.current ? currentMatches(input, slotsOf) : false;
-  const varModel = input.routes && !input.current && tol === 0 ? batchCountCovariance(input.routes, opts.batchTokens ?? 512, { coactivation: opts.coactivationVariance ?? false }) : undefined;
+  const varModel = statRoutes && !input.current && tol === 0 ? batchCountCovariance(statRoutes, opts.batchTokens ?? 512, { coactivation: opts.coactivationVariance ?? false }) : undefined;
   let varianceLayers = 0;
   for (let l = 0; l < L; l++) {
     const P = slotsOf[l];
@@ -287,7 +299,7 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
   }
 
   let locality: { cap: number; mu: number; validatedOn: string } | undefined;
-  if (coact && input.routes && !input.current) {
+  if (coact && statRoutes && !input.current) {
     // Co-locating co-activated experts makes rank loads burstier per batch, so the trade-off is chosen
     // by validation: candidates (cap on the histogram max: tol, tol/2, tol/4; weight mu on keeping
     // covarying experts apart: 0, 0.5, 2, 8) are fitted on the first 2/3 of the planning routes and
@@ -295,7 +307,7 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
     // per-batch max/mean (256-token batches) stays within (1 + CHECK_MARGIN * tol) of the balanced
     // plan's, the one with the fewest distinct ranks per token wins and is refitted on all routes;
     // none -> the balanced plan.
-    const routes = input.routes;
+    const routes = statRoutes;
     const batch = Math.min(256, Math.max(1, Math.floor(routes.numTokens / 4)));
     const nb = Math.floor(routes.numTokens / batch);
     const split = nb >= 8 ? Math.floor((nb * 2) / 3) * batch : 0;
@@ -328,7 +340,8 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
       for (let l = 0; l < L; l++) {
         phy2log[l] = improveLocality(phy2log[l], input.load.subarray(l * E, (l + 1) * E), pairWeights(coact, cov, l, mu), G, numNodes, layerMax[l] * (1 + cap), ps);
       }
-      locality = { cap, mu, validatedOn: split > 0 ? `tokens ${split}..${routes.numTokens}` : 'all planning tokens' };
+      const of = routes === input.routes ? '' : ' of the sampled routes';
+      locality = { cap, mu, validatedOn: split > 0 ? `tokens ${split}..${routes.numTokens}${of}` : `all planning tokens${of}` };
     }
   }
   const plan = emptyPlan(input, 'ballast', phy2log, {
@@ -337,6 +350,7 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
     forecast: W >= 2 ? { windows: W, z: fopts.z, halfLife: fopts.halfLife } : undefined,
     balanceTolerance: coact ? tol : undefined,
     locality,
+    routeSample: statRoutes && input.routes && statRoutes !== input.routes ? { tokens: statRoutes.numTokens, of: input.routes.numTokens, windows: 8 } : undefined,
     varianceAware: varModel ? { batchTokens: varModel.batchTokens, sequences: varModel.sequences, layersChanged: varianceLayers } : undefined,
     speedAware: !uniformSpeed,
     candidates: chosen,
