@@ -83,6 +83,15 @@ test('parallel replay keeps periodic policies in place (run sequentially) and ha
   assertSame(seq, par);
 });
 
+test('a worker that fails leaves the replay to this thread: same results', async () => {
+  const routes = zipfRoutes({ tokens: 1024, layers: 2, experts: 64, topK: 8, seed: 13 });
+  const specs = await specsFor(routes, 8, 8);
+  const cm = buildCostModel({ model: loadModelConfig('DeepSeek-V3'), cluster: defaultCluster(8) });
+  const src = { kind: 'routes' as const, routes, startToken: 0, endToken: 1024, batchTokens: 64 };
+  const par = await replayPoliciesParallel(src, specs, cm, { threads: 3, minWork: 0, chunkBatches: 2, workerModule: new URL('./fixtures/failing-worker.ts', import.meta.url) });
+  assertSame(await replayPolicies(src, specs, cm), par);
+});
+
 test('small replays and unsupported shapes stay sequential (same results, no workers needed)', async () => {
   const routes = zipfRoutes({ tokens: 512, layers: 1, experts: 16, topK: 2, seed: 9 });
   const specs = await specsFor(routes, 4, 0);

@@ -45,6 +45,8 @@ export interface ParallelReplayOptions extends ReplayOptions {
   minWork?: number;
   /** Batches per chunk (default: about 8 chunks per worker, at least 4 batches). */
   chunkBatches?: number;
+  /** The workers' module (default replay-worker.ts; tests pass a failing one to check the fallback). */
+  workerModule?: URL;
 }
 
 /** Default thread count: available parallelism, capped at 8. */
@@ -72,7 +74,12 @@ export async function replayPoliciesParallel(src: ReplaySource, policies: Policy
   const statics = staticIdx.map((i) => policies[i] as Extract<PolicySpec, { kind: 'static' }>);
   const others = policies.filter((p) => p.kind !== 'static');
   const [staticSeries, otherResults] = await Promise.all([
-    scoreStaticInWorkers(src, statics, cm, Math.min(threads, B), opts.chunkBatches),
+    // A worker that cannot start or dies (resource limits, a missing loader) costs time, not the
+    // result: the static plans are then replayed on this thread.
+    scoreStaticInWorkers(src, statics, cm, Math.min(threads, B), opts.chunkBatches, opts.workerModule).catch(async () => {
+      const seq = await replayPolicies(src, statics, cm, opts);
+      return seq.map((r) => r.series);
+    }),
     others.length > 0 ? replayPolicies(src, others, cm, opts) : Promise.resolve([] as PolicyResult[]),
   ]);
   const out: PolicyResult[] = [];
@@ -95,6 +102,7 @@ function scoreStaticInWorkers(
   cm: CostModel,
   threads: number,
   chunkBatches?: number,
+  workerModule = new URL('./replay-worker.ts', import.meta.url),
 ): Promise<BatchSeries[]> {
   const B = numBatches(src);
   const { routes, batchTokens, startToken } = src;
@@ -146,7 +154,7 @@ function scoreStaticInWorkers(
       }
     };
     for (let i = 0; i < Math.min(threads - 1, numChunks - 1); i++) {
-      const w = startWorker(new URL('./replay-worker.ts', import.meta.url), { cm, tables, numLayers: L, numExperts: E, topK: k, idBytes, shared });
+      const w = startWorker(workerModule, { cm, tables, numLayers: L, numExperts: E, topK: k, idBytes, shared });
       workers.push(w);
       w.on('message', (msg: ChunkReply) => {
         if (finished) return;
