@@ -104,7 +104,8 @@ export function guessModel(E: number, k: number | undefined, metaModel?: string)
   return { model: loadModelConfig(hit[2]), note: `model ${hit[2]} guessed from the trace shape (${E} experts, top-${k}); pass --model to choose` };
 }
 
-function sequenceCut(routes: TokenRoutes, f: number): number {
+/** First sequence start at or after f of the tokens (T when there is none): where a train-fraction split cuts. */
+export function sequenceCut(routes: TokenRoutes, f: number): number {
   const target = f * routes.numTokens;
   for (let s = 0; s < routes.seqStarts.length; s++) if (routes.seqStarts[s] >= target) return routes.seqStarts[s];
   return routes.numTokens;

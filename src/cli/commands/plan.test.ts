@@ -174,6 +174,37 @@ test('plan on the bundled ESFT law trace: linear max/mean and bound from load_co
   assert.ok(j.stats.distinctRanksPerToken > 1 && j.stats.distinctRanksPerToken <= 6);
 });
 
+test('plan says apply or keep current: held-out gate on the ESFT law trace', async () => {
+  // Independent split: the first sequence start at or after half the tokens, from the raw trace.
+  const { readInput } = await import('../../ingest/readers.ts');
+  const routes = (await readInput(join(ROOT, 'data/esft-dsv2lite/raw/law.tgz'))).routes!;
+  const cut = Array.from(routes.seqStarts).find((s) => s >= routes.numTokens / 2)!;
+  const batches = Math.floor((routes.numTokens - cut) / 512);
+  const r0 = ballast(['plan', 'data/esft-dsv2lite/raw/law.tgz', '--ranks', '8', '--json']);
+  assert.equal(r0.code, 0, r0.stderr);
+  const g0 = JSON.parse(r0.stdout).gate;
+  assert.equal(g0.heldOut, true);
+  assert.match(g0.plannedOn, new RegExp(`^tokens \\[0, ${cut}\\) of ${routes.numTokens}`));
+  assert.equal(g0.uncertainty.batches, batches);
+  assert.equal(g0.against, "linear (the engines' default)");
+  // Balancing 64 experts on 8 GPUs without replicas: less imbalance, a gain that clears the noise.
+  assert.ok(g0.imbalance.proposed < g0.imbalance.current);
+  assert.equal(g0.verdict, 'apply');
+  assert.ok(g0.gainPerStepUs > 2 * g0.uncertainty.stdErrUs);
+  // 8 replicas per layer: a 9th active expert per GPU at ~48 tokens per expert costs more than balance saves.
+  const r8 = ballast(['plan', 'data/esft-dsv2lite/raw/law.tgz', '--ranks', '8', '--redundant', '8']);
+  assert.equal(r8.code, 0, r8.stderr);
+  assert.match(r8.stdout, /gate {7}KEEP CURRENT vs linear/);
+  assert.match(r8.stdout, /activates 8\.0 -> 9\.0 experts per layer/);
+  // --no-gate: no verdict; a shape the model cannot be guessed from: a note instead of a verdict.
+  assert.doesNotMatch(ballast(['plan', 'data/esft-dsv2lite/raw/law.tgz', '--ranks', '8', '--no-gate']).stdout, /gate /);
+  const csv = ballast(['plan', CSV, '--ranks', '4', '--json']);
+  assert.equal(csv.code, 0, csv.stderr);
+  const jc = JSON.parse(csv.stdout);
+  assert.equal(jc.gate, undefined);
+  assert.match(jc.gateNotes[0], /^no gate: cannot tell the model of a 8-expert trace; pass --model/);
+});
+
 test('byte sizes and the uniform redundant count under a budget', () => {
   assert.equal(parseBytes('44MB', '--expert-bytes'), 44e6);
   assert.equal(parseBytes('2GiB', '--x'), 2 * 1024 ** 3);

@@ -23,6 +23,11 @@ import type { SolveInput } from '../../plan/solver.ts';
 import { checkSolveInput } from '../../plan/solvers/check-input.ts';
 import { getSolver, SOLVERS } from '../../plan/solvers/index.ts';
 import pc from 'picocolors';
+import { defaultCluster } from '../../predict/cluster-spec.ts';
+import { renderGate } from '../../predict/gate.ts';
+import { loadModelConfig, modelPresetNames, type ModelConfig } from '../../predict/model-config.ts';
+import { gatePlan, type PlanGateResult } from '../../predict/plan-gate.ts';
+import { guessModel } from '../../predict/simulate.ts';
 import { bar, fmt, useColor } from '../../show/term.ts';
 
 /** Parsed options of `ballast plan`. */
@@ -48,6 +53,20 @@ export interface PlanOptions {
   balanceTolerance?: number;
   seed?: number;
   out?: string;
+  /** Run the gate (default true). */
+  gate?: boolean;
+  /** Model preset or config.json for the gate's cost model (default: guessed from the trace shape). */
+  model?: string;
+  /** Tokens per step for the gate's replay (default 512). */
+  batchTokens?: number;
+  /** Gate: share of the trace the judged plan is made on (default 0.5). */
+  trainFraction?: number;
+  /** Gate: steps a placement stays in force, to amortise the move (default 3000). */
+  horizonSteps?: number;
+  /** Gate: HBM per GPU free for replicas, bytes (default: the cluster's). */
+  hbmHeadroom?: number;
+  /** Gate: the MoE layers are served with tensor parallelism. */
+  moeTp?: boolean;
 }
 
 export interface PlanRun {
@@ -61,6 +80,10 @@ export interface PlanRun {
   current?: Plan;
   /** The placement the new plan is compared with: --current, else the engines' linear default. */
   reference?: { name: string; maxOverMean: number };
+  /** The gate's verdict on applying this solver's plan (plan-gate.ts), when it could run. */
+  gate?: PlanGateResult;
+  /** Why there is no gate, or how its model was chosen. */
+  gateNotes: string[];
 }
 
 export const DEFAULT_SOLVER = 'ballast';
@@ -158,7 +181,70 @@ export async function runPlan(opts: PlanOptions): Promise<PlanRun> {
     reference = { name: 'linear', maxOverMean: planBalance(load, defaultPlan('linear', L, E, G, trace.meta.layerIds, G / numNodes)).meanMaxOverMean };
   }
   if (opts.out !== undefined) writePlanFile(opts.out, plan);
-  return { plan, stats, solveMs, input, data, cluster, current, reference };
+  const gateNotes: string[] = [];
+  const gate = opts.gate === false ? undefined : await runGate(opts, { plan, input, data, cluster, current, solverName: solver.name, numNodes }, gateNotes);
+  return { plan, stats, solveMs, input, data, cluster, current, reference, gate, gateNotes };
+}
+
+/**
+ * The gate for runPlan: the model (--model, else guessed from the shape), the cluster (--cluster,
+ * else H100 nodes of 8), the placement in force (--current, else linear). Returns undefined with a
+ * note in `notes` when one of them is missing; never fails the plan.
+ */
+async function runGate(
+  opts: PlanOptions,
+  r: { plan: Plan; input: SolveInput; data: InputData; cluster?: Cluster; current?: Plan; solverName: string; numNodes: number },
+  notes: string[],
+): Promise<PlanGateResult | undefined> {
+  const { load, routes } = r.data;
+  const { numLayers: L, numExperts: E } = load;
+  const G = r.plan.numRanks;
+  let model: ModelConfig;
+  if (opts.model !== undefined) model = loadModelConfig(opts.model);
+  else {
+    const g = guessModel(E, routes?.topK ?? load.meta.topK, load.meta.model);
+    if (!g) {
+      notes.push(`no gate: cannot tell the model of a ${E}-expert trace; pass --model (${modelPresetNames().join(', ')} or a config.json)`);
+      return undefined;
+    }
+    model = g.model;
+    notes.push(g.note);
+  }
+  let cluster = r.cluster;
+  if (!cluster) {
+    const perNode = Math.min(8, G);
+    if (G % perNode !== 0 || G / perNode !== r.numNodes) {
+      notes.push(`no gate: the cost model needs the links between ${G} GPUs on ${r.numNodes} node(s); pass --cluster`);
+      return undefined;
+    }
+    cluster = defaultCluster(G);
+  }
+  let current = r.current;
+  let currentName = 'current';
+  if (!current) {
+    if (E % G !== 0) {
+      notes.push(`no gate: ${E} experts do not divide over ${G} GPUs, so there is no default placement to compare with; pass --current`);
+      return undefined;
+    }
+    current = defaultPlan('linear', L, E, G, load.meta.layerIds, G / r.numNodes);
+    currentName = 'linear (the engines\' default)';
+  }
+  return gatePlan({
+    load,
+    routes,
+    solveInput: r.input,
+    solver: getSolver(r.solverName),
+    plan: r.plan,
+    current,
+    currentName,
+    model,
+    cluster,
+    batchTokens: opts.batchTokens ?? 512,
+    trainFraction: opts.trainFraction,
+    horizonSteps: opts.horizonSteps,
+    hbmHeadroomBytes: opts.hbmHeadroom,
+    moeParallel: opts.moeTp ? 'tp' : 'ep',
+  });
 }
 
 /**
@@ -213,6 +299,8 @@ export function planToReport(run: PlanRun, out?: string): object {
     },
     stats: run.stats,
     reference: run.reference,
+    gate: run.gate,
+    gateNotes: run.gateNotes,
     timing: { solveMs: run.solveMs },
   };
 }
@@ -274,6 +362,13 @@ export function renderPlanRun(run: PlanRun, opts: { color?: boolean; out?: strin
     const spark = Array.from(loads, (v) => ticks[max > 0 ? Math.min(7, Math.floor((v / max) * 7.999)) : 0]).join('');
     lines.push(`    ${spark}  (GPU 0..${plan.numRanks - 1}; max ${fmt(max / mean, 2)}x mean)`);
   }
+  if (run.gate) {
+    const g = run.gate;
+    const verdict = g.verdict === 'apply' ? c.green(c.bold('APPLY')) : c.yellow(c.bold('KEEP CURRENT'));
+    lines.push(`  gate       ${verdict} vs ${g.against}: ${g.heldOut ? `a ${plan.solver} plan made on ${g.plannedOn}, scored on the rest` : 'scored on the trace the plan was made on'}`);
+    lines.push(renderGate(g).split('\n').slice(1).map((x) => `  ${x}`).join('\n'));
+  }
+  for (const n of run.gateNotes) lines.push(c.dim(`  note       ${n}`));
   lines.push(opts.out ? `  wrote ${opts.out}` : c.dim('  (pass --out plan.json to save the plan)'));
   return lines.join('\n');
 }
@@ -311,6 +406,20 @@ interface PlanFlags {
   seed?: string;
   out?: string;
   json?: boolean;
+  gate?: boolean;
+  model?: string;
+  batchTokens?: string;
+  trainFraction?: string;
+  horizonSteps?: string;
+  hbmHeadroom?: string;
+  moeTp?: boolean;
+}
+
+function fractionFlag(s: string | undefined, flag: string): number | undefined {
+  if (s === undefined) return undefined;
+  const v = Number(s);
+  if (!(v > 0 && v < 1)) throw new InputError(flag, '', `expected a fraction in (0, 1), got "${s}"`);
+  return v;
 }
 
 /** Turn the command's string flags into PlanOptions (InputError on malformed numbers). */
@@ -339,6 +448,13 @@ export function planOptionsFromFlags(trace: string, f: PlanFlags): PlanOptions {
     balanceTolerance: tol,
     seed: intFlag(f.seed, '--seed', 0),
     out: f.out,
+    gate: f.gate,
+    model: f.model,
+    batchTokens: intFlag(f.batchTokens, '--batch-tokens', 1),
+    trainFraction: fractionFlag(f.trainFraction, '--train-fraction'),
+    horizonSteps: intFlag(f.horizonSteps, '--horizon-steps', 1),
+    hbmHeadroom: f.hbmHeadroom !== undefined ? parseBytes(f.hbmHeadroom, '--hbm-headroom') : undefined,
+    moeTp: f.moeTp,
   };
 }
 
@@ -362,7 +478,14 @@ export function register(program: Command): void {
     .option('--balance-tolerance <f>', 'balance the solver may give up for locality (fraction; default 0 = only locality that costs no balance; e.g. 0.02)')
     .option('--seed <n>', 'seed for randomised solver steps')
     .option('--out <file>', 'write the plan as ballast plan JSON')
-    .option('--json', 'print {plan, stats, timing} as JSON')
+    .option('--model <preset|config.json>', 'model for the gate\'s cost model (default: guessed from the trace shape)')
+    .option('--batch-tokens <N>', 'gate: tokens per step replayed (default 512)')
+    .option('--train-fraction <f>', 'gate: plan on this share of the trace, score the rest (default 0.5)')
+    .option('--horizon-steps <N>', 'gate: steps a placement stays in force, to amortise moving replicas (default 3000)')
+    .option('--hbm-headroom <bytes>', 'gate: HBM per GPU free for replicas (default: the cluster\'s)')
+    .option('--moe-tp', 'gate: the MoE layers are served with tensor parallelism (nothing to rebalance)')
+    .option('--no-gate', 'skip the gate (apply / keep current)')
+    .option('--json', 'print {plan, stats, gate, timing} as JSON')
     .action(async (trace: string, flags: PlanFlags) => {
       const opts = planOptionsFromFlags(trace, flags);
       const run = await runPlan(opts);
