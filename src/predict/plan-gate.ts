@@ -30,8 +30,8 @@ export interface PlanGateInput {
   /** The input the whole-trace plan was solved with (options reused for the held-out re-plan). */
   solveInput: SolveInput;
   solver: PlacementSolver;
-  /** The whole-trace plan (scored only when no part can be held out). */
-  plan: Plan;
+  /** The whole-trace plan (scored only when no part can be held out; made with the solver then if omitted). */
+  plan?: Plan;
   /** Placement in force now, and its name for the output ('current', 'linear'). */
   current: Plan;
   currentName: string;
@@ -95,7 +95,7 @@ export async function gatePlan(input: PlanGateInput): Promise<PlanGateResult> {
   // Too short to hold anything out: judge the whole-trace plan on the whole trace.
   const r = await predictAndGate({
     ...common,
-    plan: input.plan,
+    plan: input.plan ?? (await solver.solve(solveInput)),
     sampleBatches: routes ? undefined : IN_SAMPLE_BATCHES,
   });
   r.warnings.push(

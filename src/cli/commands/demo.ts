@@ -13,14 +13,15 @@ import { fileURLToPath } from 'node:url';
 import { defaultPlan } from '../../core/default-placements.ts';
 import { InputError } from '../../core/errors.ts';
 import { intFlag } from '../flags.ts';
-import { routesToCounts, sliceRoutes, type TokenRoutes } from '../../core/token-routes.ts';
+import { routesToCounts, type TokenRoutes } from '../../core/token-routes.ts';
 import { analyzeTrace } from '../../analyze/analyze-trace.ts';
 import { readInput } from '../../ingest/readers.ts';
 import { loadCluster } from '../../plan/cluster/load.ts';
 import { planStats } from '../../plan/plan-stats.ts';
 import { getSolver } from '../../plan/solvers/index.ts';
 import type { SolveInput } from '../../plan/solver.ts';
-import { predictAndGate, renderGate } from '../../predict/gate.ts';
+import { renderGate } from '../../predict/gate.ts';
+import { gatePlan, type PlanGateResult } from '../../predict/plan-gate.ts';
 import { loadModelConfig } from '../../predict/model-config.ts';
 import { renderSimulation } from '../../predict/render-simulation.ts';
 import { guessModel, simulate } from '../../predict/simulate.ts';
@@ -56,7 +57,7 @@ export interface DemoResult {
   }[];
   simulation: Awaited<ReturnType<typeof simulate>>;
   /** Gate verdicts for the ballast plan without replicas and with `redundant` replicas. */
-  gates: { redundant: number; gate: Awaited<ReturnType<typeof predictAndGate>> }[];
+  gates: { redundant: number; gate: PlanGateResult }[];
 }
 
 /** Run the demo pipeline and return every result (no printing). */
@@ -140,23 +141,22 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     oracleSolver: 'ballast',
   });
 
-  // 4. Gate: the ballast plan made on the training part vs the default, scored on the rest.
-  const target = o.trainFraction * routes.numTokens;
-  let cut = routes.numTokens;
-  for (const s of routes.seqStarts) if (s >= target) { cut = s; break; }
-  const trainRoutes = sliceRoutes(routes, 0, cut);
+  // 4. Gate, as `ballast plan` runs it: the ballast plan made on the training part vs the default,
+  // scored on the rest.
   const gates: DemoResult['gates'] = [];
   for (const R of o.redundant > 0 ? [0, o.redundant] : [0]) {
-    const proposed = await getSolver('ballast').solve(base(routesToCounts(routes, 0, cut), trainRoutes, R));
-    const gate = await predictAndGate({
+    const solveInput = base(whole, routes, R);
+    const gate = await gatePlan({
       load,
       routes,
-      plan: proposed,
+      solveInput,
+      solver: getSolver('ballast'),
       current: linear,
+      currentName: 'linear',
       model,
       cluster,
       batchTokens: o.batchTokens,
-      scoreStart: cut,
+      trainFraction: o.trainFraction,
     });
     gates.push({ redundant: R, gate });
   }
