@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -203,6 +203,13 @@ test('plan says apply or keep current: held-out gate on the ESFT law trace', asy
   const jc = JSON.parse(csv.stdout);
   assert.equal(jc.gate, undefined);
   assert.match(jc.gateNotes[0], /^no gate: cannot tell the model of a 8-expert trace; pass --model/);
+  // A bad --model stops before anything is solved or written: one line, exit 2.
+  const out = join(dir, 'never.json');
+  const bad = ballast(['plan', CSV, '--ranks', '4', '--model', 'no-such-model', '--out', out]);
+  assert.equal(bad.code, 2);
+  assert.equal(bad.stderr.trim().split('\n').filter((l) => !l.includes('nodedir')).length, 1);
+  assert.match(bad.stderr, /--model: "no-such-model" is neither a file nor a known preset/);
+  assert.equal(existsSync(out), false);
 });
 
 test('byte sizes and the uniform redundant count under a budget', () => {

@@ -92,6 +92,8 @@ export const DEFAULT_SOLVER = 'ballast';
 export async function runPlan(opts: PlanOptions): Promise<PlanRun> {
   const solver = getSolver(opts.solver ?? DEFAULT_SOLVER);
   const cluster = opts.cluster !== undefined ? loadCluster(opts.cluster) : undefined;
+  // The gate's model is read before anything is solved or written, so a bad --model stops early.
+  const gateModel = opts.gate !== false && opts.model !== undefined ? loadModelConfig(opts.model) : undefined;
   const data = await readInput(opts.trace, { format: opts.format });
   const trace = data.load;
   const { numLayers: L, numExperts: E } = trace;
@@ -182,7 +184,7 @@ export async function runPlan(opts: PlanOptions): Promise<PlanRun> {
   }
   if (opts.out !== undefined) writePlanFile(opts.out, plan);
   const gateNotes: string[] = [];
-  const gate = opts.gate === false ? undefined : await runGate(opts, { plan, input, data, cluster, current, solverName: solver.name, numNodes }, gateNotes);
+  const gate = opts.gate === false ? undefined : await runGate(opts, { plan, input, data, cluster, current, solverName: solver.name, numNodes, model: gateModel }, gateNotes);
   return { plan, stats, solveMs, input, data, cluster, current, reference, gate, gateNotes };
 }
 
@@ -193,14 +195,14 @@ export async function runPlan(opts: PlanOptions): Promise<PlanRun> {
  */
 async function runGate(
   opts: PlanOptions,
-  r: { plan: Plan; input: SolveInput; data: InputData; cluster?: Cluster; current?: Plan; solverName: string; numNodes: number },
+  r: { plan: Plan; input: SolveInput; data: InputData; cluster?: Cluster; current?: Plan; solverName: string; numNodes: number; model?: ModelConfig },
   notes: string[],
 ): Promise<PlanGateResult | undefined> {
   const { load, routes } = r.data;
   const { numLayers: L, numExperts: E } = load;
   const G = r.plan.numRanks;
   let model: ModelConfig;
-  if (opts.model !== undefined) model = loadModelConfig(opts.model);
+  if (r.model) model = r.model;
   else {
     const g = guessModel(E, routes?.topK ?? load.meta.topK, load.meta.model);
     if (!g) {
