@@ -42,6 +42,11 @@ export interface SolveInput {
   balanceTolerance?: number;
   /** Seed for any randomised step (solvers must be deterministic for a given seed). */
   seed?: number;
+  /**
+   * Tokens per forward pass (engine step) the placement will serve, for solvers that plan for
+   * per-step balance (ballast's variance-aware step). Default: the solver's own (512).
+   */
+  batchTokens?: number;
 }
 
 export interface PlacementSolver {

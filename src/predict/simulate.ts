@@ -224,6 +224,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
     redundantSlots: R,
     cluster: o.cluster,
     expertBytes: cm.expertBytes,
+    batchTokens: o.batchTokens,
   });
   const linear = defaultPlan('linear', L, E, G, layerIds, o.cluster.gpusPerNode);
   const specs: PolicySpec[] = [];

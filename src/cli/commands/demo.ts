@@ -89,6 +89,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     redundantSlots: R,
     cluster,
     routes: planRoutes,
+    batchTokens: o.batchTokens,
   });
 
   // 2. Plan on the whole trace with every solver (in-sample numbers, like `ballast plan`).

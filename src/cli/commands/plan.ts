@@ -159,6 +159,7 @@ export async function runPlan(opts: PlanOptions): Promise<PlanRun> {
     allowColocatedReplicas: opts.allowColocatedReplicas ?? false,
     balanceTolerance: opts.balanceTolerance,
     seed: opts.seed,
+    batchTokens: opts.batchTokens,
   };
   checkSolveInput(input);
 
@@ -481,7 +482,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed for randomised solver steps')
     .option('--out <file>', 'write the plan as ballast plan JSON')
     .option('--model <preset|config.json>', 'model for the gate\'s cost model (default: guessed from the trace shape)')
-    .option('--batch-tokens <N>', 'gate: tokens per step replayed (default 512)')
+    .option('--batch-tokens <N>', 'tokens per engine step: what ballast plans per-step balance for and the gate replays (default 512)')
     .option('--train-fraction <f>', 'gate: plan on this share of the trace, score the rest (default 0.5)')
     .option('--horizon-steps <N>', 'gate: steps a placement stays in force, to amortise moving replicas (default 3000)')
     .option('--hbm-headroom <bytes>', 'gate: HBM per GPU free for replicas (default: the cluster\'s)')

@@ -71,8 +71,9 @@ export interface BallastOptions {
   /** Fraction of the fresh plan's max a current layer may exceed and still be kept (default 0.01). */
   moveThreshold?: number;
   /**
-   * Tokens per forward-pass batch the variance-aware step (routes only) models (default 512, the
-   * `simulate --batch-tokens` default). Held-out results change little between 256 and 2048.
+   * Tokens per forward-pass batch the variance-aware step (routes only) models (default
+   * input.batchTokens, else 512, the `simulate --batch-tokens` default). Held-out results change
+   * little between 256 and 2048.
    */
   batchTokens?: number;
   /**
@@ -272,7 +273,7 @@ export function solveBallast(input: SolveInput, opts: BallastOptions = {}): Plan
   let moved = 0;
   let keptLayers = 0;
   const currentOk = input.current ? currentMatches(input, slotsOf) : false;
-  const varModel = statRoutes && !input.current && tol === 0 ? batchCountCovariance(statRoutes, opts.batchTokens ?? 512, { coactivation: opts.coactivationVariance ?? false }) : undefined;
+  const varModel = statRoutes && !input.current && tol === 0 ? batchCountCovariance(statRoutes, opts.batchTokens ?? input.batchTokens ?? 512, { coactivation: opts.coactivationVariance ?? false }) : undefined;
   let varianceLayers = 0;
   for (let l = 0; l < L; l++) {
     const P = slotsOf[l];
