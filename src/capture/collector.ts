@@ -128,7 +128,7 @@ export class Collector {
   private server: Server | undefined;
   private writer: TraceWriter | undefined;
   private writeError: string | null = null;
-  private shape: { layerIds: number[]; experts: number; topK?: number; model: string } | undefined;
+  private shape: { layerIds: number[]; experts: number; topK?: number; model: string; moeParallel?: 'ep' | 'tp' } | undefined;
   private merger: WindowMerger | undefined;
   private totals: Float64Array | undefined;
   private recent: MergedWindow[] = [];
@@ -237,7 +237,7 @@ export class Collector {
   /** Take one agent window. Returns a reason string when it is refused. */
   accept(w: AgentWindow): string | undefined {
     if (!this.shape) {
-      this.shape = { layerIds: w.layerIds, experts: w.experts, topK: w.topK, model: w.model };
+      this.shape = { layerIds: w.layerIds, experts: w.experts, topK: w.topK, model: w.model, moeParallel: w.moeParallel };
       const L = w.layerIds.length;
       this.totals = new Float64Array(L * w.experts);
       this.merger = new WindowMerger(L * w.experts, (m) => this.onMerged(m));
@@ -274,6 +274,7 @@ export class Collector {
       model: this.shape.model || undefined,
       layerIds: this.shape.layerIds,
       topK: this.shape.topK,
+      moeParallel: this.shape.moeParallel,
       sources: [{ path: this.opts.command?.join(' ') ?? 'ballast-agent', format: 'ballast-agent' }],
       extra: { session: this.opts.session ?? '', capture: 'ballast run/collect' },
     };

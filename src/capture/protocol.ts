@@ -3,6 +3,7 @@
  *
  * One HTTP `POST /api/v1/windows` per flush per agent process, JSON body:
  *   { v: 1, session, pid, host, rank, tp_rank: int|null, model, layer_ids: [L], experts: E, top_k,
+ *     moe_parallel: 'ep'|'tp'|null (how the engine sharded the MoE layers, when the agent could tell),
  *     seq, first_step, step, time_ms, final, flush_ms, dropped,
  *     parts: [{ phase: 'prefill'|'decode'|null, steps, tokens,
  *               counts_b64: base64 of int32 LE [L][E], counts_dtype: 'i32'   (or counts: [L*E] numbers) }],
@@ -37,6 +38,7 @@ export interface AgentWindow {
   layerIds: number[];
   experts: number;
   topK?: number;
+  moeParallel?: 'ep' | 'tp';
   seq: number;
   step?: number;
   timeMs: number;
@@ -135,6 +137,7 @@ export function parseAgentWindow(body: unknown): AgentWindow {
     layerIds,
     experts: E,
     topK: typeof b.top_k === 'number' && Number.isInteger(b.top_k) && b.top_k > 0 ? b.top_k : undefined,
+    moeParallel: b.moe_parallel === 'ep' || b.moe_parallel === 'tp' ? b.moe_parallel : undefined,
     seq: int(b.seq ?? 0, 'key seq'),
     step: typeof b.step === 'number' ? b.step : undefined,
     timeMs: typeof b.time_ms === 'number' ? b.time_ms : Date.now(),

@@ -45,6 +45,8 @@ for (const conv of ['hf', 'vllm', 'router', 'deepseek'] as const) {
     assert.equal(trace.load!.numExperts, truth.experts);
     assert.equal(trace.load!.meta.topK, conv === 'hf' ? 4 : conv === 'router' ? 6 : 3);
     assert.ok(trace.load!.numWindows >= 2, `expected several windows, got ${trace.load!.numWindows}`);
+    // The fixtures do not say how the MoE layers are sharded: nothing is recorded, nothing assumed.
+    assert.equal(trace.load!.meta.moeParallel, undefined);
     const all = sumWindows(out);
     assert.deepEqual(Array.from(all.counts), flat(add(truth.counts.prefill, truth.counts.decode)));
     if (conv === 'hf' || conv === 'router') {
@@ -56,6 +58,21 @@ for (const conv of ['hf', 'vllm', 'router', 'deepseek'] as const) {
     }
   });
 }
+
+test('how vLLM shards the MoE layers (FusedMoE use_ep / tp_size) reaches the trace, and the plan gate acts on tensor parallelism', async () => {
+  for (const mode of ['ep', 'tp'] as const) {
+    const out = join(dir, `moe-${mode}.ballast`);
+    const res = await runBounded('node', [BALLAST, 'run', '--out', out, '--flush-ms', '40', '--', PYTHON, FIXTURE, '--conv', 'vllm', '--moe-parallel', mode, '--steps', '4', '--sleep', '0.05'], { timeoutMs: 90_000, env });
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(readBallastTrace(out, { warn: () => {} }).load!.meta.moeParallel, mode);
+  }
+  // Tensor-parallel MoE: every GPU holds a slice of every expert, so the gate keeps the current placement.
+  const plan = await runBounded('node', [BALLAST, 'plan', join(dir, 'moe-tp.ballast'), '--ranks', '4', '--model', 'Mixtral-8x7B', '--json'], { timeoutMs: 90_000, env });
+  assert.equal(plan.code, 0, plan.stderr);
+  const gate = JSON.parse(plan.stdout).gate;
+  assert.equal(gate.verdict, 'keep current');
+  assert.ok(gate.warnings.some((w: string) => /tensor parallelism/.test(w)), JSON.stringify(gate.warnings));
+});
 
 test('sampled routes (1 token in 3) are the routes the blocks used', async () => {
   const out = join(dir, 'routes.ballast');

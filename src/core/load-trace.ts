@@ -31,6 +31,11 @@ export interface TraceMeta {
   sources: TraceSource[];
   /** Phase of the whole trace when uniform and known. */
   phase?: Phase;
+  /**
+   * How the engine sharded the MoE layers, when the capture could tell: 'ep' (experts placed on
+   * GPUs: placement matters) or 'tp' (every GPU holds a slice of every expert: nothing to place).
+   */
+  moeParallel?: 'ep' | 'tp';
   /** Free-form attribution / notes carried along (licence, upstream repository). */
   attribution?: string;
   /** Anything else a reader wants to keep (JSON-serialisable). */

@@ -218,6 +218,7 @@ class Agent(object):
         self.hook_calls = 0
         self.layers = []
         self.model = None
+        self.moe_parallel = None
         self.handles = []
         self._reset_runtime()
 
@@ -374,6 +375,7 @@ class Agent(object):
         self.model = root
         self.layers = layers
         self.last_index = len(layers) - 1
+        self.moe_parallel = self._moe_parallel(layers)
         self.num_experts = max(l.experts for l in layers)
         self.model_name = self._model_name(root)
         for lay in layers:
@@ -390,6 +392,21 @@ class Agent(object):
         self._announced = True
         _log("capturing %d MoE layers x %d experts (top-%s) in %s, rank %d"
              % (len(layers), self.num_experts, self._top_k_label(), self.model_name, self.rank()))
+
+    @staticmethod
+    def _moe_parallel(layers):
+        """'ep' or 'tp' when the experts module says how the MoE layers are sharded (vLLM's FusedMoE:
+        use_ep, tp_size), else None (HF transformers on one device, or not told)."""
+        for lay in layers:
+            exp = getattr(lay.block, "experts", None) if lay.block is not None else None
+            for o in (exp, lay.block):
+                use_ep = getattr(o, "use_ep", None) if o is not None else None
+                if isinstance(use_ep, bool):
+                    if use_ep:
+                        return "ep"
+                    tp = getattr(o, "tp_size", 1)
+                    return "tp" if isinstance(tp, int) and tp > 1 else None
+        return None
 
     def attach(self, model):
         """Hook the MoE layers of `model` now (instead of waiting for its first forward). Returns the layer count."""
@@ -773,6 +790,7 @@ class Agent(object):
             "layer_ids": [l.layer_id for l in self.layers],
             "experts": E,
             "top_k": self.layers[0].top_k,
+            "moe_parallel": self.moe_parallel,
             "seq": win["seq"],
             "first_step": win["first_step"],
             "step": win["step"],

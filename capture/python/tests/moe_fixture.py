@@ -276,12 +276,19 @@ def main():
     ap.add_argument("--exit-code", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dump-routes", action="store_true", help="also print ROUTES <json>: [L][T] sorted expert ids")
+    ap.add_argument("--moe-parallel", choices=["ep", "tp"], help="vllm/deepseek: set FusedMoE's use_ep / tp_size as vLLM does "
+                    "(ep: use_ep True, ep_size 2; tp: use_ep False, tp_size 2)")
     args = ap.parse_args()
     global ROUTES
 
     torch.manual_seed(args.seed)
     model = ToyMoeForCausalLM(args.conv).eval()
     blocks = model.moe_blocks()
+    if args.moe_parallel:
+        for b in blocks:
+            b.use_ep = args.moe_parallel == "ep"
+            b.ep_size = 2 if b.use_ep else 1
+            b.tp_size = 1 if b.use_ep else 2
     if args.dump_routes:
         ROUTES = [[] for _ in blocks]
     truth = {"prefill": [[0] * model.num_experts for _ in blocks], "decode": [[0] * model.num_experts for _ in blocks]}

@@ -246,7 +246,8 @@ async function runGate(
     trainFraction: opts.trainFraction,
     horizonSteps: opts.horizonSteps,
     hbmHeadroomBytes: opts.hbmHeadroom,
-    moeParallel: opts.moeTp ? 'tp' : 'ep',
+    // --moe-tp, else what the capture recorded (vLLM FusedMoE use_ep / tp_size), else expert parallel.
+    moeParallel: opts.moeTp ? 'tp' : (load.meta.moeParallel ?? 'ep'),
   });
 }
 
@@ -486,7 +487,7 @@ export function register(program: Command): void {
     .option('--train-fraction <f>', 'gate: plan on this share of the trace, score the rest (default 0.5)')
     .option('--horizon-steps <N>', 'gate: steps a placement stays in force, to amortise moving replicas (default 3000)')
     .option('--hbm-headroom <bytes>', 'gate: HBM per GPU free for replicas (default: the cluster\'s)')
-    .option('--moe-tp', 'gate: the MoE layers are served with tensor parallelism (nothing to rebalance)')
+    .option('--moe-tp', 'gate: the MoE layers are served with tensor parallelism (nothing to rebalance; a capture that saw this records it)')
     .option('--no-gate', 'skip the gate (apply / keep current)')
     .option('--json', 'print {plan, stats, gate, timing} as JSON')
     .action(async (trace: string, flags: PlanFlags) => {

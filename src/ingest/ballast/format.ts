@@ -31,6 +31,8 @@ export interface MetaHeader {
   numExperts: number;
   topK?: number;
   phase?: 'prefill' | 'decode' | 'mixed';
+  /** 'ep' or 'tp': how the engine sharded the MoE layers, when the capture could tell. */
+  moeParallel?: 'ep' | 'tp';
   attribution?: string;
   sources?: { path: string; format: string }[];
   extra?: Record<string, unknown>;

@@ -119,6 +119,9 @@ export function readBallastTrace(path: string, opts: BallastReadOptions = {}): B
     if (mh.format !== 'ballast-trace' || !Array.isArray(mh.layerIds) || !(mh.numExperts > 0)) {
       throw new InputError(path, `byte ${MAGIC.length}`, 'META record lacks format/layerIds/numExperts');
     }
+    if (mh.moeParallel !== undefined && mh.moeParallel !== 'ep' && mh.moeParallel !== 'tp') {
+      throw new InputError(path, 'META.moeParallel', `expected "ep" or "tp", got ${JSON.stringify(mh.moeParallel)}`);
+    }
     if (mh.version > 1) {
       throw new InputError(path, 'META.version', `trace format version ${mh.version} is newer than this ballast reads (1)`);
     }
@@ -177,6 +180,7 @@ export function readBallastTrace(path: string, opts: BallastReadOptions = {}): B
       topK: mh.topK,
       sources: [{ path, format: 'ballast' }],
       phase: mh.phase,
+      moeParallel: mh.moeParallel === 'ep' || mh.moeParallel === 'tp' ? mh.moeParallel : undefined,
       attribution: mh.attribution,
       extra: { ...(mh.extra ?? {}), ...(mh.sources ? { originalSources: mh.sources } : {}) },
     };

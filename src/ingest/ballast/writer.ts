@@ -35,6 +35,7 @@ export function metaHeader(meta: TraceMeta, numExperts: number): MetaHeader {
     numExperts,
     topK: meta.topK,
     phase: meta.phase,
+    moeParallel: meta.moeParallel,
     attribution: meta.attribution,
     sources: meta.sources,
     extra: meta.extra,

@@ -54,7 +54,7 @@ export async function predictForTrace(input: InputData, current: Plan, recommend
   }
   const cluster = await resolveCluster(opts.cluster, recommended.numRanks);
   const batchTokens = opts.batchTokens;
-  const res = await predictAndGate({ load, routes: input.routes, plan: recommended, current, model, cluster, batchTokens });
+  const res = await predictAndGate({ load, routes: input.routes, plan: recommended, current, model, cluster, batchTokens, moeParallel: load.meta.moeParallel });
   const cm = buildCostModel({ model, cluster });
   const src: ReplaySource = input.routes
     ? { kind: 'routes', routes: input.routes, startToken: 0, endToken: input.routes.numTokens, batchTokens }
