@@ -45,7 +45,7 @@ export interface SimulateOptions {
   inSample?: boolean;
   windowsAreSteps?: boolean;
   routing?: ReplicaRouting;
-  /** Worker threads for the replay of static plans (default: available parallelism, at most 8; 1 = none). */
+  /** Threads for the replay of static plans, this one included (default: available parallelism, at most 8; 1 = no workers). */
   threads?: number;
   /** Periodic policy: batches of history per re-plan and batches between re-plans. */
   window: number;

@@ -66,7 +66,7 @@ export function register(program: Command): void {
     .option('--periodic-solver <name>', 'solver the periodic policy re-plans with', 'deepseek')
     .option('--oracle-solver <name>', 'solver the oracle re-plans each batch with', 'ballast')
     .option('--routing <token-mod|least-loaded>', 'which replica serves a (token, expert) choice', 'token-mod')
-    .option('--threads <N>', 'worker threads replaying static plans of a large trace (default: available cores, at most 8; 1 = none)')
+    .option('--threads <N>', 'threads replaying static plans of a large trace, this one included (default: available cores, at most 8; 1 = no workers)')
     .option('--windows-are-steps', 'score load windows as recorded steps instead of scaling them to --batch-tokens')
     .option('--sample-batches <N>', 'load windows without routes: score N batches of tokens sampled from the scored histogram (per-step noise)')
     .option('--set <name=value>', 'override a cost-model constant (repeatable; see --explain)', (v: string, acc: string[]) => [...acc, v], [] as string[])
