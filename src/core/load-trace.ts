@@ -87,12 +87,12 @@ export function makeLoadTrace(
   return { meta, numWindows, numLayers, numExperts, counts, windows: w };
 }
 
-/** Sum over windows. Returns [L][E] row-major. */
-export function totalCounts(trace: LoadTrace): Float64Array {
+/** Sum over windows [w0, w1) (default all). Returns [L][E] row-major. */
+export function totalCounts(trace: LoadTrace, w0 = 0, w1 = trace.numWindows): Float64Array {
   const per = trace.numLayers * trace.numExperts;
   const out = new Float64Array(per);
   const c = trace.counts;
-  for (let w = 0; w < trace.numWindows; w++) {
+  for (let w = w0; w < w1; w++) {
     const base = w * per;
     for (let i = 0; i < per; i++) out[i] += c[base + i];
   }

@@ -15,7 +15,7 @@
  */
 import type { Cluster } from '../core/cluster.ts';
 import { InputError } from '../core/errors.ts';
-import type { LoadTrace } from '../core/load-trace.ts';
+import { type LoadTrace, totalCounts } from '../core/load-trace.ts';
 import type { Plan } from '../core/plan.ts';
 import type { TokenRoutes } from '../core/token-routes.ts';
 import { resolveCluster } from './cluster-spec.ts';
@@ -249,8 +249,7 @@ export async function predictAndGate(input: PredictAndGateInput): Promise<Predic
   } else if (input.sampleBatches && input.sampleBatches > 0) {
     const L = input.load.numLayers;
     const E = input.load.numExperts;
-    const sum = new Float64Array(L * E);
-    for (let w = start; w < input.load.numWindows; w++) for (let i = 0; i < L * E; i++) sum[i] += input.load.counts[w * L * E + i];
+    const sum = totalCounts(input.load, start);
     const routes = sampleRoutesFromCounts(sum, L, E, input.load.meta.topK ?? 1, input.sampleBatches * batchTokens, input.seed ?? 1, input.load.meta.layerIds);
     src = { kind: 'routes', routes, startToken: 0, endToken: routes.numTokens, batchTokens };
   } else {

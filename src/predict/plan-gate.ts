@@ -16,7 +16,7 @@
  *                         sampled from the histogram when there are no routes), with a warning
  */
 import type { Cluster } from '../core/cluster.ts';
-import type { LoadTrace } from '../core/load-trace.ts';
+import { type LoadTrace, totalCounts } from '../core/load-trace.ts';
 import type { Plan } from '../core/plan.ts';
 import { routesToCounts, sliceRoutes, type TokenRoutes } from '../core/token-routes.ts';
 import type { PlacementSolver, SolveInput } from '../plan/solver.ts';
@@ -86,8 +86,7 @@ export async function gatePlan(input: PlanGateInput): Promise<PlanGateResult> {
     const W = load.numWindows;
     const c = Math.min(W - 1, Math.max(1, Math.round(f * W)));
     const windows = load.counts.subarray(0, c * L * E);
-    const hist = new Float64Array(L * E);
-    for (let w = 0; w < c; w++) for (let i = 0; i < L * E; i++) hist[i] += windows[w * L * E + i];
+    const hist = totalCounts(load, 0, c);
     const plan = await solver.solve({ ...solveInput, load: hist, windows: c >= 2 ? windows : undefined, numWindows: c >= 2 ? c : undefined });
     const r = await predictAndGate({ ...common, plan, scoreStart: c });
     return { ...r, heldOut: true, plannedOn: `load windows [0, ${c}) of ${W}`, against: input.currentName };

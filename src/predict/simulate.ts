@@ -129,12 +129,6 @@ function windowCut(load: LoadTrace, f: number): number {
   return toks.length;
 }
 
-function windowsSum(load: LoadTrace, w0: number, w1: number): Float64Array {
-  const per = load.numLayers * load.numExperts;
-  const out = new Float64Array(per);
-  for (let w = w0; w < w1; w++) for (let i = 0; i < per; i++) out[i] += load.counts[w * per + i];
-  return out;
-}
 
 /** Run the simulation. */
 export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
@@ -187,7 +181,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
         if (cut === 0 || cut >= t.load.numWindows) {
           throw new InputError(t.path, '', `${t.load.numWindows} load window(s) cannot be split at ${f}; use --train FILE --test FILE or --in-sample`);
         }
-        planLoad = windowsSum(t.load, 0, cut);
+        planLoad = totalCounts(t.load, 0, cut);
         src = { kind: 'counts', load: t.load, startWindow: cut, endWindow: t.load.numWindows, stepTokens };
         split = { kind: 'train-fraction', planned: `windows [0, ${cut})`, scored: `windows [${cut}, ${t.load.numWindows})`, batches: 0 };
       }
@@ -197,9 +191,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
   }
   if (o.sampleBatches && o.sampleBatches > 0 && src.kind === 'counts') {
     const lt = src.load;
-    const LE = lt.numLayers * lt.numExperts;
-    const sum = new Float64Array(LE);
-    for (let w = src.startWindow; w < src.endWindow; w++) for (let i = 0; i < LE; i++) sum[i] += lt.counts[w * LE + i];
+    const sum = totalCounts(lt, src.startWindow, src.endWindow);
     const routes = sampleRoutesFromCounts(sum, lt.numLayers, lt.numExperts, lt.meta.topK ?? 1, o.sampleBatches * o.batchTokens, o.seed ?? 1, lt.meta.layerIds);
     src = { kind: 'routes', routes, startToken: 0, endToken: routes.numTokens, batchTokens: o.batchTokens };
     split.scored += `, as ${o.sampleBatches} batches of tokens sampled from its histogram (seed ${o.seed ?? 1})`;

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultPlan } from '../../core/default-placements.ts';
 import { InputError } from '../../core/errors.ts';
-import { intFlag } from '../flags.ts';
+import { fractionFlag, intFlag } from '../flags.ts';
 import { routesToCounts, type TokenRoutes } from '../../core/token-routes.ts';
 import { analyzeTrace } from '../../analyze/analyze-trace.ts';
 import { readInput } from '../../ingest/readers.ts';
@@ -212,8 +212,7 @@ export function register(program: Command): void {
     .option('--train-fraction <f>', 'plan on this leading fraction of the tokens, score the rest', '0.5')
     .option('--json', 'print every result as JSON')
     .action(async (f: { trace?: string; ranks: string; redundant: string; cluster: string; batchTokens: string; trainFraction: string; json?: boolean }) => {
-      const tf = Number(f.trainFraction);
-      if (!(tf > 0 && tf < 1)) throw new InputError('--train-fraction', '', `expected a fraction in (0, 1), got "${f.trainFraction}"`);
+      const tf = fractionFlag(f.trainFraction, '--train-fraction')!;
       const o: DemoOptions = {
         trace: f.trace ?? DEMO_TRACE,
         ranks: intFlag(f.ranks, '--ranks', 1)!,

@@ -23,6 +23,7 @@ import type { SolveInput } from '../../plan/solver.ts';
 import { checkSolveInput } from '../../plan/solvers/check-input.ts';
 import { getSolver, SOLVERS } from '../../plan/solvers/index.ts';
 import pc from 'picocolors';
+import { fractionFlag } from '../flags.ts';
 import { defaultCluster } from '../../predict/cluster-spec.ts';
 import { renderGate } from '../../predict/gate.ts';
 import { loadModelConfig, modelPresetNames, type ModelConfig } from '../../predict/model-config.ts';
@@ -417,13 +418,6 @@ interface PlanFlags {
   horizonSteps?: string;
   hbmHeadroom?: string;
   moeTp?: boolean;
-}
-
-function fractionFlag(s: string | undefined, flag: string): number | undefined {
-  if (s === undefined) return undefined;
-  const v = Number(s);
-  if (!(v > 0 && v < 1)) throw new InputError(flag, '', `expected a fraction in (0, 1), got "${s}"`);
-  return v;
 }
 
 /** Turn the command's string flags into PlanOptions (InputError on malformed numbers). */

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { InputError } from '../../core/errors.ts';
-import { intFlag } from '../flags.ts';
+import { fractionFlag, intFlag } from '../flags.ts';
 import { readInput } from '../../ingest/readers.ts';
 import { fitCalibration, readMeasurements } from '../../predict/calibrate.ts';
 import { resolveCluster } from '../../predict/cluster-spec.ts';
@@ -89,10 +89,7 @@ export async function runSimulate(trace: string | undefined, flags: SimulateFlag
   const window = intFlag(flags.window, '--window')!;
   const interval = intFlag(flags.interval, '--interval')!;
   const seed = intFlag(flags.seed, '--seed', 0)!;
-  const trainFraction = flags.trainFraction === undefined ? undefined : Number(flags.trainFraction);
-  if (trainFraction !== undefined && !(trainFraction > 0 && trainFraction < 1)) {
-    throw new InputError('--train-fraction', '', `expected a fraction in (0, 1), got "${flags.trainFraction}"`);
-  }
+  const trainFraction = fractionFlag(flags.trainFraction, '--train-fraction');
   if (flags.routing !== 'token-mod' && flags.routing !== 'least-loaded') {
     throw new InputError('--routing', '', `expected token-mod or least-loaded, got "${flags.routing}"`);
   }
