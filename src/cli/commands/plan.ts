@@ -287,6 +287,7 @@ export function planToReport(run: PlanRun, out?: string): object {
       model: plan.model,
       trace: run.data.path,
       traceFormat: run.data.format,
+      traceIncomplete: run.data.load.meta.sources.find((s) => s.incomplete)?.incomplete ?? null,
       numLayers: plan.numLayers,
       numExperts: plan.numExperts,
       numRanks: plan.numRanks,
@@ -327,6 +328,7 @@ export function renderPlanRun(run: PlanRun, opts: { color?: boolean; out?: strin
   const slotText = typeof slots === 'number' ? `${slots} slots (${slots - plan.numExperts} redundant)` : `${Math.min(...slots)}-${Math.max(...slots)} slots per layer`;
   lines.push(`${c.bold('plan')}  solver ${c.cyan(plan.solver ?? '?')}  ${plan.numLayers} layers x ${plan.numExperts} experts -> ${plan.numRanks} GPUs${nodes > 1 ? ` on ${nodes} nodes` : ''}, ${slotText}${run.cluster ? `  cluster ${run.cluster.name}` : ''}`);
   lines.push(`  trace      ${run.data.path} (${run.data.format})`);
+  for (const s of run.data.load.meta.sources) if (s.incomplete) lines.push(`  trace      ${s.incomplete}`);
   const ref = run.reference ? `   ${run.reference.name} ${fmt(run.reference.maxOverMean, 3)}` : '';
   lines.push(`  max/mean   ${c.bold(fmt(stats.maxOverMean, 3))} in-sample (mean over layers)   bound ${fmt(stats.lowerBound, 3)}   gap ${fmt(stats.gapToBound * 100, 2)}%${ref}`);
   if (stats.speedAdjustedMaxOverMean !== undefined) {
