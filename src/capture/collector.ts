@@ -10,7 +10,6 @@
  *   GET  /healthz          "ok"
  * With a token, every endpoint wants `Authorization: Bearer <token>` (or `?token=` for EventSource).
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { Server } from 'node:http';
 import { listenOn } from './listen.ts';
 import { createAdaptorServer } from '@hono/node-server';
@@ -18,9 +17,11 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import { InputError } from '../core/errors.ts';
+import { redactCommand } from '../core/redact.ts';
 import { makeLoadTrace, type LoadTrace, type TraceMeta } from '../core/load-trace.ts';
 import { allocExpertIds, makeTokenRoutes } from '../core/token-routes.ts';
 import { TraceWriter } from '../ingest/ballast/writer.ts';
+import { checkBind, httpGuard, isLoopbackBind, portOf } from '../show/http-guard.ts';
 import { renderTracePrometheus } from '../show/prometheus.ts';
 import { COLLECTOR_MARK, Journal, journalPath, missingParts, readJournal, recoverTrace, type Recovery } from './durable.ts';
 import { type MergedWindow, senderKey, WindowMerger } from './merge.ts';
@@ -112,15 +113,8 @@ function nested(flat: Float64Array, L: number, E: number): number[][] {
   return Array.from({ length: L }, (_, l) => Array.from(flat.subarray(l * E, (l + 1) * E)));
 }
 
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}
-
-function sameToken(given: string, want: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(want);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+/** Loopback bind address (exact; see src/show/http-guard.ts). */
+export const isLoopback = isLoopbackBind;
 
 export class Collector {
   readonly app: Hono;
@@ -153,9 +147,7 @@ export class Collector {
     this.opts = opts;
     this.log = opts.log ?? ((l) => process.stderr.write(`[ballast] ${l}\n`));
     const host = opts.host ?? '127.0.0.1';
-    if (!isLoopback(host) && !opts.token) {
-      throw new InputError('--host', '', `listening on ${host} (not loopback) needs --token; agents then send it as a bearer token`);
-    }
+    checkBind(host, opts.token, '--host', '--token');
     this.app = this.buildApp();
     if (opts.out) {
       const rec = recoverTrace(opts.out);
@@ -215,15 +207,8 @@ export class Collector {
 
   private buildApp(): Hono {
     const app = new Hono();
-    const token = this.opts.token;
-    if (token) {
-      app.use('*', async (c, next) => {
-        const h = c.req.header('authorization') ?? '';
-        const given = h.startsWith('Bearer ') ? h.slice(7) : (c.req.query('token') ?? '');
-        if (!sameToken(given, token)) return c.text('unauthorized\n', 401);
-        await next();
-      });
-    }
+    // Host allow-list, token, Origin and JSON content type (src/show/http-guard.ts).
+    app.use('*', httpGuard({ bindHost: this.opts.host ?? '127.0.0.1', port: () => portOf(this.url), token: this.opts.token }));
     app.post(
       '/api/v1/windows',
       bodyLimit({ maxSize: 256 * 1024 * 1024, onError: (c) => c.text('window too large\n', 413) }),
@@ -331,7 +316,8 @@ export class Collector {
       layerIds: this.shape.layerIds,
       topK: this.shape.topK,
       moeParallel: this.shape.moeParallel,
-      sources: [{ path: this.opts.command?.join(' ') ?? 'ballast-agent', format: 'ballast-agent' }],
+      // The command as run, secrets redacted (--api-key S, HF_TOKEN=S, ...: src/core/redact.ts).
+      sources: [{ path: this.opts.command ? redactCommand(this.opts.command).join(' ') : 'ballast-agent', format: 'ballast-agent' }],
       extra: { session: this.opts.session ?? '', capture: COLLECTOR_MARK },
     };
     try {
