@@ -13,7 +13,7 @@
 import type { Server } from 'node:http';
 import { listenOn } from './listen.ts';
 import { createAdaptorServer } from '@hono/node-server';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import { InputError } from '../core/errors.ts';
@@ -81,6 +81,9 @@ export interface CollectorSnapshot {
   startedMs: number;
   out: string | null;
   writeError: string | null;
+  /** Windows refused (bad body 400, shape 409, too large 413), and the last reason. */
+  rejectedWindows: number;
+  lastRejection: string | null;
 }
 
 /** SSE `window` event data. */
@@ -211,25 +214,26 @@ export class Collector {
     app.use('*', httpGuard({ bindHost: this.opts.host ?? '127.0.0.1', port: () => portOf(this.url), token: this.opts.token }));
     app.post(
       '/api/v1/windows',
-      bodyLimit({ maxSize: 256 * 1024 * 1024, onError: (c) => c.text('window too large\n', 413) }),
+      // Body size bounded by the session's shape (bodyBound): a huge body is refused before it is read.
+      async (c, next) => {
+        const max = this.bodyBound();
+        const tooLarge = () => this.reject(c, 413, `window body larger than ${max} bytes, the most a window of this session's shape needs`);
+        if (Number(c.req.header('content-length') ?? 0) > max) return tooLarge();
+        return bodyLimit({ maxSize: max, onError: tooLarge })(c, next);
+      },
       async (c) => {
         let body: unknown;
         try {
           body = await c.req.json();
         } catch {
-          this.rejected++;
-          return c.text('expected a JSON body\n', 400);
+          return this.reject(c, 400, 'expected a JSON body');
         }
         try {
           const w = parseAgentWindow(body);
           const problem = this.accept(w);
-          if (problem) {
-            this.rejected++;
-            return c.text(problem + '\n', 409);
-          }
+          if (problem) return this.reject(c, 409, problem);
         } catch (e) {
-          this.rejected++;
-          if (e instanceof InputError) return c.text(`${e.where}: ${e.message}\n`, 400);
+          if (e instanceof InputError) return this.reject(c, 400, `${e.where ? `${e.where}: ` : ''}${e.message}`);
           throw e;
         }
         // Answer only once the window is on disk (trace or journal): an acknowledged window survives kill -9.
@@ -278,6 +282,26 @@ export class Collector {
       }),
     );
     return app;
+  }
+
+  /**
+   * Largest window body this session accepts (bytes). Before the first window: 64 MiB. After: the
+   * counts of up to 4 phase parts as JSON numbers (at most 20 bytes per count of L x E; base64 int32
+   * needs 5.4) plus 16 MiB for sampled routes and 64 KiB for the rest.
+   */
+  bodyBound(): number {
+    const s = this.shape;
+    if (!s) return 64 * 1024 * 1024;
+    return 64 * 1024 + 4 * s.layerIds.length * s.experts * 20 + 16 * 1024 * 1024;
+  }
+
+  private lastRejection: string | null = null;
+
+  /** Count and answer a refused window (shown in /api/snapshot, /metrics and the stop line). */
+  private reject(c: Context, status: 400 | 409 | 413, why: string): Response {
+    this.rejected++;
+    this.lastRejection = `${status} ${why}`.slice(0, 300);
+    return c.text(`${why}\n`, status);
   }
 
   /** Take one agent window. Returns a reason string when it is refused. */
@@ -425,6 +449,13 @@ export class Collector {
   }
 
   metrics(scope: 'total' | 'recent' = 'total', windows = 1): string {
+    return (
+      this.traceMetrics(scope, windows) +
+      `# HELP ballast_rejected_windows_total Agent windows the collector refused (bad body, shape, size).\n# TYPE ballast_rejected_windows_total counter\nballast_rejected_windows_total ${this.rejected}\n`
+    );
+  }
+
+  private traceMetrics(scope: 'total' | 'recent', windows: number): string {
     const t = this.recentTrace();
     let dropped = 0;
     for (const r of this.ranks.values()) dropped += r.dropped;
@@ -484,6 +515,8 @@ export class Collector {
       startedMs: this.startedMs,
       out: this.opts.out ?? null,
       writeError: this.writeError,
+      rejectedWindows: this.rejected,
+      lastRejection: this.lastRejection,
     };
   }
 

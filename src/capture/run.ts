@@ -148,7 +148,8 @@ export async function runWithAgent(opts: RunOptions): Promise<number> {
     else {
       log(
         `trace ${out}: ${snap.windowsMerged} windows, ${snap.layers} MoE layers x ${snap.experts} experts, ` +
-          `${snap.ranks.length} agent process(es)${snap.droppedWindows ? `, ${snap.droppedWindows} windows dropped by agents` : ''}`,
+          `${snap.ranks.length} agent process(es)${snap.droppedWindows ? `, ${snap.droppedWindows} windows dropped by agents` : ''}` +
+          `${snap.rejectedWindows ? `, ${snap.rejectedWindows} windows rejected (last: ${snap.lastRejection})` : ''}`,
       );
     }
   }
