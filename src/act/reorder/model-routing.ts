@@ -130,7 +130,7 @@ export function readModelRouting(dir: string): ModelRouting {
     ? { method: q.quant_method, bits: Number.isInteger(q.bits) ? (q.bits as number) : undefined, groupSize: Number.isInteger(q.group_size) ? (q.group_size as number) : undefined }
     : undefined;
   const layer = (l: number): LayerRouting => {
-    const topK = int(['num_experts_per_tok', 'moe_top_k', 'moe_topk', 'num_experts_per_token', 'moe_k'], l) ?? 1;
+    const topK = int(['moe_topk', 'num_experts_per_tok', 'moe_top_k', 'num_experts_per_token', 'moe_k'], l) ?? 1;
     if (l < hashLayers) return { kind: 'hash', topK };
     const g = int(['n_group', 'num_group', 'num_expert_group'], l) ?? 1;
     const tg = int(['topk_group'], l) ?? g;

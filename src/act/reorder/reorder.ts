@@ -384,12 +384,15 @@ export async function reorderCheckpoint(opts: ReorderOptions): Promise<ReorderRe
   }
   const fds = new FdCache();
   let planned;
+  // Warnings are said only once the plan is accepted: a refusal is one line.
+  const held: string[] = [];
   try {
-    planned = planReorder(shards, opts.plan, routing, fds, warn);
+    planned = planReorder(shards, opts.plan, routing, fds, (s) => held.push(s));
   } catch (e) {
     fds.closeAll();
     throw e;
   }
+  for (const s of held) warn(s);
   const { perShard, layers, permuted, copied, routers } = planned;
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(tmp);
