@@ -3,11 +3,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { InputError } from '../../core/errors.ts';
 import { main } from '../../cli/main.ts';
 import { encodeSafetensors, readSafetensorsHeader } from '../safetensors/safetensors.ts';
-import { reorderCheckpoint } from './reorder.ts';
+import { REORDER_FILE, reorderCheckpoint } from './reorder.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ballast-reorder-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -165,4 +166,59 @@ test('checkpoint MoE layers the plan does not name (e.g. an MTP layer) are left 
   assert.ok(warned.some((w) => /layers 1 are not in the plan/.test(w)));
   assert.deepEqual(r.shardsRewritten, ['model-00002-of-00003.safetensors']);
   assert.ok(readFileSync(join(ck, 'model-00001-of-00003.safetensors')).equals(readFileSync(join(out, 'model-00001-of-00003.safetensors'))));
+});
+
+/** Spawn `ballast reorder` held after its first shard (test hook), wait until its temp dir exists. */
+async function spawnHeld(ck: string, planFile: string, out: string): Promise<{ child: import('node:child_process').ChildProcess; tmp: string; done: Promise<{ code: number | null; signal: string | null; stderr: string }> }> {
+  const { spawn } = await import('node:child_process');
+  const bin = fileURLToPath(new URL('../../../bin/ballast.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, 'reorder', ck, '--plan', planFile, '--out', out], { env: { ...process.env, BALLAST_REORDER_TEST_STALL_MS: '60000' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const done = new Promise<{ code: number | null; signal: string | null; stderr: string }>((res) => child.on('exit', (code, signal) => res({ code, signal, stderr })));
+  const tmp = await new Promise<string>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`reorder did not reach its temp dir: ${stderr}`)), 30000);
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const m = /reorder: writing in (\S+)/.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        res(m[1]);
+      }
+    });
+    child.on('exit', () => rej(new Error(`reorder exited early: ${stderr}`)));
+  });
+  return { child, tmp, done };
+}
+
+test('issue 16 item 3: SIGINT / SIGTERM remove the temp dir; a SIGKILLed run\'s temp dir is removed by the next run', async () => {
+  const ck = join(root, 'ck6');
+  makeCheckpoint(ck);
+  const planFile = join(root, 'plan6.json');
+  writeFileSync(planFile, JSON.stringify(plan));
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    const out = join(root, `out6-${sig}`);
+    const { child, tmp, done } = await spawnHeld(ck, planFile, out);
+    assert.ok(existsSync(tmp) && readdirSync(tmp).length > 0, 'temp dir holds the first shard');
+    child.kill(sig);
+    const r = await done;
+    assert.equal(r.code, code, r.stderr);
+    assert.match(r.stderr, new RegExp(`reorder interrupted \\(${sig}\\); removed .*nothing written`));
+    assert.ok(!existsSync(tmp), `${sig}: temp dir left behind`);
+    assert.ok(!existsSync(out));
+  }
+  const out = join(root, 'out6-kill');
+  const { child, tmp, done } = await spawnHeld(ck, planFile, out);
+  child.kill('SIGKILL');
+  await done;
+  assert.ok(existsSync(tmp), 'SIGKILL leaves the temp dir (nothing can run)');
+  const warned: string[] = [];
+  const r = await reorderCheckpoint({ checkpointDir: ck, plan: { ...plan, version: 1, phy2log: plan.phy2log.map((x) => Int32Array.from(x)) }, outDir: out, warn: (s) => warned.push(s) });
+  assert.deepEqual(r.staleRemoved, [tmp]);
+  assert.ok(warned.some((w) => w.includes(`removed ${tmp}, left by an earlier reorder that did not finish`)));
+  assert.ok(!existsSync(tmp) && existsSync(join(out, REORDER_FILE)));
+  // a temp dir of a live process (this one) is not touched
+  const live = join(root, `.out6-live.tmp-${process.pid}-abcd1234`);
+  mkdirSync(live);
+  await reorderCheckpoint({ checkpointDir: ck, plan: { ...plan, version: 1, phy2log: plan.phy2log.map((x) => Int32Array.from(x)) }, outDir: join(root, 'out6-live'), warn: () => {} });
+  assert.ok(existsSync(live));
 });
