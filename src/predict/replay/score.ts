@@ -51,7 +51,6 @@ export function scoreBatch(src: ReplaySource, tables: PlanTables, b: number, sc:
     scoreRoutesBatch(src.routes, tables, t0, t0 + src.batchTokens, src.startToken, sc, routing, out, b);
   } else {
     const counts = batchCounts(src, b);
-    const k = src.load.meta.topK ?? 1;
-    scoreCountsBatch(counts, k, windowTokens(src, b), tables, sc, out, b);
+    scoreCountsBatch(counts, src.topK, windowTokens(src, b), tables, sc, out, b);
   }
 }

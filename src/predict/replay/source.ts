@@ -20,6 +20,8 @@ export type ReplaySource =
        * are scored as recorded (each window is one engine step).
        */
       stepTokens?: number;
+      /** Experts per token (resolved at the edge, top-k.ts: routes, trace metadata or the model). */
+      topK: number;
     };
 
 /** Number of batches a source yields. */
@@ -37,7 +39,7 @@ export function recordedTokens(src: Extract<ReplaySource, { kind: 'counts' }>, b
   const per = src.load.numLayers * E;
   let layer0 = 0;
   for (let e = 0; e < E; e++) layer0 += src.load.counts[w * per + e];
-  return layer0 / (src.load.meta.topK ?? 1);
+  return layer0 / src.topK;
 }
 
 /** Tokens batch `b` of a counts source stands for (stepTokens when set). */
