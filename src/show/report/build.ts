@@ -316,7 +316,10 @@ function planSummary(path: string, plan: Plan): PlanSummary {
   };
 }
 
-/** Flatten a simulation JSON: scalars with dotted keys; numeric arrays (length > 1) as series. */
+/**
+ * Flatten a simulation JSON: scalars with dotted keys; numeric arrays (length > 1) as series; the
+ * policies as one row each; other top-level lists of records as tables; lists of strings as notes.
+ */
 export function simulationView(path: string, json: Record<string, unknown>): SimulationView {
   const scalars: SimulationView['scalars'] = [];
   const series: SeriesView[] = [];
@@ -357,9 +360,30 @@ export function simulationView(path: string, json: Record<string, unknown>): Sim
       flat(p, '');
       return { name: String(p.name), values };
     });
-    walk({ ...json, policies: undefined }, '', 0);
-  } else walk(json, '', 0);
-  return { label: basename(path), path, scalars: scalars.slice(0, 400), series: series.slice(0, 12), policies };
+  }
+  // Top-level lists of records (e.g. oracleGap) become tables; lists of strings become notes.
+  const tables: NonNullable<SimulationView['tables']> = [];
+  const notes: string[] = [];
+  const rest: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(json)) {
+    if (k === 'policies' && policies) continue;
+    if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string')) notes.push(...(v as string[]));
+    else if (Array.isArray(v) && v.length > 0 && v.every((x) => x && typeof x === 'object' && !Array.isArray(x))) {
+      const rows = v as Record<string, unknown>[];
+      const columns = [...new Set(rows.flatMap((r) => Object.keys(r).filter((c) => ['number', 'string', 'boolean'].includes(typeof r[c]))))];
+      tables.push({ key: k, columns, rows: rows.slice(0, 200).map((r) => columns.map((c) => (['number', 'string', 'boolean'].includes(typeof r[c]) ? (r[c] as number | string | boolean) : null))) });
+    } else rest[k] = v;
+  }
+  walk(rest, '', 0);
+  return {
+    label: basename(path),
+    path,
+    scalars: scalars.slice(0, 400),
+    series: series.slice(0, 12),
+    policies,
+    tables: tables.length ? tables : undefined,
+    notes: notes.length ? notes : undefined,
+  };
 }
 
 /** A plan and a trace that both name their model must name the same one (InputError otherwise). */

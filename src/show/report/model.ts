@@ -145,4 +145,8 @@ export interface SimulationView {
   series: SeriesView[];
   /** One row per replayed policy (`ballast simulate --json` policies), numeric fields flattened. */
   policies?: { name: string; values: Record<string, number> }[];
+  /** Top-level lists of records (e.g. `oracleGap`), one row per record. */
+  tables?: { key: string; columns: string[]; rows: (number | string | boolean | null)[][] }[];
+  /** Top-level lists of strings (e.g. `notes`). */
+  notes?: string[];
 }
