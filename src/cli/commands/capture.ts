@@ -28,7 +28,7 @@ export function register(program: Command): void {
         let sum = 0;
         for (const v of tot) sum += v;
         process.stderr.write(
-          `[ballast] read ${r.dump}: ${r.load.numWindows} windows, ${r.load.numLayers} layers x ${r.load.numExperts} experts, ${sum} assignments; wrote ${out}\n`,
+          `[ballast] read ${r.dumps.length === 1 ? r.dumps[0] : `${r.dumps.length} dumps`}: ${r.load.numWindows} windows, ${r.load.numLayers} layers x ${r.load.numExperts} experts, ${sum} assignments; wrote ${out}\n`,
         );
       } finally {
         process.off('SIGINT', onSig);
