@@ -39,7 +39,7 @@ import threading
 import time
 import weakref
 
-__all__ = ["install", "agent"]
+__all__ = ["install", "agent", "capture", "Capture"]
 
 PROTOCOL_VERSION = 1
 PHASES = (None, "prefill", "decode")  # row 0 of counts[phase] is "unknown"
@@ -208,6 +208,9 @@ def _layout_refusal(root, layers):
 def _choose_path(agent, lay):
     """Pick the capture point of one layer: vLLM router capture fn > experts dispatch > router hook."""
     nn = agent.torch.nn
+    if getattr(agent, "force_path", None) == "router-hook":
+        lay.path = "router-hook"
+        return
     exp = getattr(lay.block, "experts", None) if lay.block is not None else None
     vr = getattr(exp, "router", None) if exp is not None else None
     if vr is not None and callable(getattr(vr, "set_capture_fn", None)):
@@ -232,6 +235,9 @@ def _choose_path(agent, lay):
             if isinstance(v, int) and v > 0:
                 lay.fused_shared = v
                 break
+        tk = getattr(lay.block, "topk", None)  # SGLang TopK module: top_k counts the fused shared slots
+        if lay.top_k is None and isinstance(getattr(tk, "top_k", None), int):
+            lay.top_k = tk.top_k - lay.fused_shared
         # The router's weight rows are the routed experts (SGLang's experts module also holds fused shared ones).
         w = getattr(lay.router, "weight", None)
         if w is not None and getattr(w, "dim", lambda: 0)() == 2:
@@ -367,6 +373,8 @@ class Agent(object):
         self.window_sinks = []       # in-process consumers of emitted windows (capture() context manager)
         self.vllm_runner = False     # True once vLLM's GPUModelRunner is wrapped (step boundaries known)
         self.vbuf = None             # vLLM path: ids of the current step [L][cap][k] (-1 = none)
+        self.vllm_wrapped = False    # vLLM's execute_model is wrapped: count only inside real steps
+        self.vllm_in_step = False
         self.vllm_steps = 0
         self._reset_runtime()
 
@@ -577,6 +585,9 @@ class Agent(object):
                 self.handles.append(lay.router.register_forward_hook(self._make_router_hook(lay)))
         if self.engine == "vllm":
             self._patch_vllm_runner()
+        if self.sample_n and self.vllm_runner:
+            _log("route sampling is not available on the vLLM capture-fn path; sampling is off")
+            self.sample_n = 0
 
     def _note_compiled(self):
         if not self.compiled_seen:
@@ -622,6 +633,8 @@ class Agent(object):
     def _on_hist(self, lay, rd, hidden):
         """GPT-OSS MXFP4: the routing histogram the kernels dispatch with (already per expert)."""
         torch = self.torch
+        if self.vllm_wrapped and not self.vllm_in_step:
+            return
         hist = rd.expt_hist
         if hist.shape[0] != lay.experts:
             raise ValueError("the MXFP4 routing histogram covers %d of %d experts (experts split across ranks); "
@@ -645,6 +658,8 @@ class Agent(object):
 
     def _count(self, lay, idx2, k, checked=False):
         """Add one call's ids [T][k'] to counts[phase][layer]. checked: drop ids outside [0, experts)."""
+        if self.vllm_wrapped and not self.vllm_in_step:
+            return  # a vLLM profile / dummy / graph-capture run: synthetic tokens
         torch = self.torch
         dev = idx2.device
         ntok = idx2.shape[0]
@@ -781,6 +796,7 @@ class Agent(object):
             return
         self.vllm_max_tokens = None
         self.vllm_runner = any(l.path == "vllm-capture-fn" for l in self.layers)
+        self.vllm_wrapped = True
         _VLLM_AGENTS.append(self)
         if getattr(cls, "_ballast_wrapped", False):
             return
@@ -798,7 +814,12 @@ class Agent(object):
                         agent._step_begin(n, None)
                 except Exception as e:
                     agent.disable("before a vLLM step: %r" % (e,))
-            out = orig(runner, scheduler_output, *args, **kwargs)
+                agent.vllm_in_step = n > 0
+            try:
+                out = orig(runner, scheduler_output, *args, **kwargs)
+            finally:
+                if agent is not None:
+                    agent.vllm_in_step = False
             if agent is not None and n > 0:
                 try:
                     if agent.vllm_runner:
@@ -1430,3 +1451,142 @@ def install_on_torch_import():
             sys.meta_path.insert(0, _TorchImportHook())
     except Exception as e:
         _log("capture disabled: %r" % (e,))
+
+
+# ----- capture from a script or notebook -----
+class Capture(object):
+    """What `capture()` yields: the running totals of the windows emitted so far (call after the block
+    for the final totals). counts: [L][E] token-expert assignments; layer_ids: [L]; tokens: first-layer tokens."""
+
+    def __init__(self, agent, out):
+        self.agent = agent
+        self.out = out
+        self.layer_ids = []
+        self.experts = 0
+        self.counts = []
+        self.tokens = 0
+        self.windows = 0
+        self.path = None
+        self.check = None
+
+    def _on_window(self, payload, total):
+        L = len(payload["layer_ids"])
+        E = payload["experts"]
+        if not self.counts:
+            self.layer_ids = list(payload["layer_ids"])
+            self.experts = E
+            self.counts = [[0] * E for _ in range(L)]
+        rows = total.to(self.agent.torch.int64).sum(dim=0).tolist()
+        for l in range(L):
+            row = self.counts[l]
+            for e, v in enumerate(rows[l]):
+                row[e] += v
+        self.tokens += sum(p["tokens"] for p in payload["parts"])
+        self.windows += 1
+        self.path = payload["capture"]["path"]
+
+    def summary(self):
+        a = self.agent
+        assigned = sum(sum(r) for r in self.counts)
+        return ("captured %d tokens, %d assignments over %d MoE layers x %d experts via %s (%s %s); self-check: %s%s"
+                % (self.tokens, assigned, len(self.layer_ids) or len(a.layers), self.experts or getattr(a, "num_experts", 0),
+                   a.capture_path(), a.engine, a.engine_version or "", a.check_result or "not run (no windows)",
+                   ("; trace " + self.out) if self.out else ""))
+
+
+def _start_collector(out):
+    """Start `ballast collect --port 0 --out OUT` and return (process, url). BALLAST_CLI names the command
+    (default: `ballast` on PATH, else this checkout's bin/ballast.js under node)."""
+    import shlex
+    import shutil
+    import subprocess
+    cli = os.environ.get("BALLAST_CLI")
+    if cli:
+        cmd = shlex.split(cli)
+    elif shutil.which("ballast"):
+        cmd = ["ballast"]
+    else:
+        here = os.path.dirname(os.path.abspath(__file__))
+        js = os.path.normpath(os.path.join(here, "..", "..", "..", "bin", "ballast.js"))
+        if not os.path.exists(js) or not shutil.which("node"):
+            raise RuntimeError("writing %s needs the ballast CLI (set BALLAST_CLI or put `ballast` on PATH)" % out)
+        cmd = ["node", js]
+    proc = subprocess.Popen(cmd + ["collect", "--port", "0", "--out", out], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    line = b""
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        m = re.search(rb"listening on (http://\S+)", line)
+        if m:
+            # Keep draining its stderr so that it never blocks on a full pipe.
+            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+            return proc, m.group(1).decode()
+        sys.stderr.write(line.decode(errors="replace"))
+    proc.kill()
+    raise RuntimeError("the ballast collector did not start (%s)" % line.decode(errors="replace").strip())
+
+
+class _CaptureContext(object):
+    def __init__(self, model, out=None, collector=None, flush_ms=1000, quiet=False, _path=None):
+        self.model, self.out, self.collector, self.flush_ms, self.quiet = model, out, collector, flush_ms, quiet
+        self.force_path = _path
+        self.proc = None
+        self.agent = None
+        self.handle = None
+
+    def __enter__(self):
+        import torch
+        g = _agent
+        if g is not None and g.model is self.model and g.enabled:
+            raise RuntimeError("this model is already captured by `ballast run`; capture() would count it twice")
+        urls = []
+        if self.collector:
+            urls.extend(u.strip() for u in self.collector.split(",") if u.strip())
+        if self.out:
+            self.proc, url = _start_collector(os.path.abspath(self.out))
+            urls.append(url)
+        ag = Agent(torch)
+        ag.urls = urls
+        ag.flush_s = max(0.01, self.flush_ms / 1000.0)
+        ag.force_path = self.force_path
+        self.agent = ag
+        self.handle = Capture(ag, self.out)
+        ag.window_sinks.append(self.handle._on_window)
+        ag._scan(self.model)
+        if not ag.layers:
+            if ag.enabled:
+                _log("capture(): no MoE layers found in %s; nothing is counted" % type(self.model).__name__)
+        return self.handle
+
+    def __exit__(self, *exc):
+        ag = self.agent
+        try:
+            if ag is not None:
+                ag.shutdown()
+                ag.detach()
+        finally:
+            if self.proc is not None:
+                try:
+                    self.proc.terminate()
+                    self.proc.wait(timeout=30)
+                except Exception:
+                    self.proc.kill()
+        if ag is not None and ag.layers and not self.quiet:
+            _log(self.handle.summary())
+        return False
+
+
+def capture(model, out=None, collector=None, flush_ms=1000, quiet=False, _path=None):
+    """Count the MoE routing of `model` inside a `with` block, with the same capture paths, checks and
+    trace format as `ballast run`:
+
+        with ballast_agent.capture(model, out="run.ballast") as cap:
+            model.generate(...)
+        cap.counts   # [L][E] token-expert assignments
+
+    out: write a ballast trace there (starts `ballast collect`); collector: also/instead send windows to
+    running collectors (HOST:PORT, comma-separated). Prints a one-line summary at exit (quiet=False)."""
+    return _CaptureContext(model, out, collector, flush_ms, quiet, _path)
