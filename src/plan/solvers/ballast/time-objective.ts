@@ -47,6 +47,8 @@ export interface StepSpec {
   tokens: number;
   /** Relative frequency of this step (a mix: 1 prefill step per `decodePerPrefill` decode steps). */
   weight: number;
+  /** Routes this step's batches are drawn from (a phase's own tokens); default the planning routes. */
+  routes?: TokenRoutes;
 }
 
 export interface TimeObjectiveOptions {
@@ -139,14 +141,16 @@ export function solveBallastTime(input: SolveInput, opts: TimeObjectiveOptions):
     routes = sampleRoutesFromCounts(input.load, L, E, k, T, opts.seed ?? 1, input.layerIds);
     routesNote = `count-only trace: ${T} tokens of routes sampled from the counts with top-${k} (layers independent, no co-activation)`;
   }
-  const T = routes.numTokens;
-  for (const s of opts.steps) {
+  const stepRoutes = opts.steps.map((s) => s.routes ?? routes);
+  opts.steps.forEach((s, i) => {
+    const T = stepRoutes[i].numTokens;
     if (!(s.tokens >= 1) || s.tokens > T) {
-      throw new InputError(`--${s.name}-tokens`, '', `a step of ${s.tokens} tokens is larger than the ${T} planning tokens of the trace`);
+      throw new InputError(`--${s.name}-tokens`, '', `a step of ${s.tokens} tokens is larger than the ${T} planning tokens of the trace${s.routes ? ` (${s.name})` : ''}`);
     }
-  }
+  });
   const routing = opts.routing ?? 'token-mod';
   const starts = opts.steps.map((s, i) => {
+    const T = stepRoutes[i].numTokens;
     const B = opts.batches ?? Math.max(32, Math.min(256, Math.floor((4 * T) / s.tokens)));
     return resampleStarts(T, s.tokens, B, (opts.seed ?? 1) + 7919 * i);
   });
@@ -158,7 +162,7 @@ export function solveBallastTime(input: SolveInput, opts: TimeObjectiveOptions):
   // Expected per-step slot time of each expert, weighted over the steps (the activation candidate).
   const actW = new Float64Array(L * E);
   opts.steps.forEach((s, i) => {
-    const w = expertStepWeights(cm, routes, starts[i], s.tokens);
+    const w = expertStepWeights(cm, stepRoutes[i], starts[i], s.tokens);
     for (let j = 0; j < w.length; j++) actW[j] += (s.weight / wSum) * w[j];
   });
 
@@ -169,7 +173,7 @@ export function solveBallastTime(input: SolveInput, opts: TimeObjectiveOptions):
     const tokensMax = opts.steps.map(() => new Float64Array(L));
     for (let l = 0; l < L; l++) {
       opts.steps.forEach((s, i) => {
-        const r = layerStepTime(cm, routes, l, rows[l], starts[i], s.tokens, sc, routing);
+        const r = layerStepTime(cm, stepRoutes[i], l, rows[l], starts[i], s.tokens, sc, routing);
         stepUs[i][l] = r.timeUs;
         activatedMax[i][l] = r.activatedMax;
         tokensMax[i][l] = r.tokensMax;
@@ -260,7 +264,10 @@ export function solveBallastTime(input: SolveInput, opts: TimeObjectiveOptions):
     redundantSlots: uniform ? phy2log[0].length - E : phy2log.map((r) => r.length - E),
     timeObjective: {
       steps: opts.steps.map((s, i) => ({
-        ...s,
+        name: s.name,
+        tokens: s.tokens,
+        weight: s.weight,
+        routes: s.routes ? `${s.routes.numTokens} ${s.name} tokens` : undefined,
         batches: starts[i].length,
         predictedStepUs: round(predicted[i].us),
         busiestGpuActivatedExperts: round(predicted[i].activatedMax),
