@@ -70,9 +70,9 @@ test('every fixture family: reorder keeps the function (numpy forward pass of ro
 });
 
 test('--verify re-routes float routers on random inputs; quantized routers are said to be checked by bytes only', () => {
-  assert.match(runs.get('deepseek_v3')!.stdout, /routers re-run on 64 random inputs: 2 layers choose the same experts at their new slots/);
+  assert.match(runs.get('deepseek_v3')!.stdout, /function check: 2 of 2 permuted layers re-routed on 64 random inputs choose the same experts at their new slots\n/);
   assert.match(runs.get('deepseek_v3')!.stdout, /group-limited top-2 \(4 groups of 2, 2 chosen/);
-  assert.match(runs.get('gptq')!.stdout, /3 quantized routers checked by bytes only \(layers 0, 1, 2\)/);
+  assert.match(runs.get('gptq')!.stdout, /function check: 0 of 3 permuted layers .*; routers of layers 0, 1, 2 are quantized, checked by bytes only/);
 });
 
 test('refusals: one line naming the file and what is missing, exit 2, nothing written', () => {

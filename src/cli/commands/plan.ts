@@ -30,6 +30,7 @@ import { loadModelConfig, modelPresetNames, type ModelConfig } from '../../predi
 import { gatePlan, type PlanGateResult } from '../../predict/plan-gate.ts';
 import { guessModel } from '../../predict/simulate.ts';
 import { bar, fmt, useColor } from '../../show/term.ts';
+import { planForReorder, type ReorderPlanReport, renderReorderPlan, routingForModel } from '../../act/reorder/plan-for-reorder.ts';
 
 /** Parsed options of `ballast plan`. */
 export interface PlanOptions {
@@ -68,6 +69,8 @@ export interface PlanOptions {
   hbmHeadroom?: number;
   /** Gate: the MoE layers are served with tensor parallelism. */
   moeTp?: boolean;
+  /** 'reorder': a plan `ballast reorder` can carry out (config.json's routing constraints, from --model). */
+  for?: 'reorder';
 }
 
 export interface PlanRun {
@@ -85,6 +88,8 @@ export interface PlanRun {
   gate?: PlanGateResult;
   /** Why there is no gate, or how its model was chosen. */
   gateNotes: string[];
+  /** --for reorder: what the routing constraint costs (act/reorder/plan-for-reorder.ts). */
+  reorder?: ReorderPlanReport;
 }
 
 export const DEFAULT_SOLVER = 'ballast';
@@ -95,6 +100,11 @@ export async function runPlan(opts: PlanOptions): Promise<PlanRun> {
   const cluster = opts.cluster !== undefined ? loadCluster(opts.cluster) : undefined;
   // The gate's model is read before anything is solved or written, so a bad --model stops early.
   const gateModel = opts.gate !== false && opts.model !== undefined ? loadModelConfig(opts.model) : undefined;
+  // --for reorder reads config.json's routing before anything is solved; no replicas.
+  const reorderRouting = opts.for === 'reorder' ? routingForModel(opts.model) : undefined;
+  if (reorderRouting && ((opts.redundant ?? 0) > 0 || opts.memoryBudget !== undefined || opts.variableSlots)) {
+    throw new InputError('--for', '', 'reorder plans have one slot per expert: drop --redundant, --memory-budget and --variable-slots');
+  }
   const data = await readInput(opts.trace, { format: opts.format });
   const trace = data.load;
   const { numLayers: L, numExperts: E } = trace;
@@ -165,7 +175,7 @@ export async function runPlan(opts: PlanOptions): Promise<PlanRun> {
   checkSolveInput(input);
 
   const t0 = performance.now();
-  const plan = await solver.solve(input);
+  let plan = await solver.solve(input);
   const solveMs = performance.now() - t0;
 
   try {
@@ -176,6 +186,8 @@ export async function runPlan(opts: PlanOptions): Promise<PlanRun> {
   }
   if (plan.numRanks !== G) throw new Error(`solver ${solver.name} produced a plan for ${plan.numRanks} ranks, not ${G}`);
   if (trace.meta.model && !plan.model) plan.model = trace.meta.model;
+  let reorder: ReorderPlanReport | undefined;
+  if (reorderRouting) ({ plan, report: reorder } = planForReorder(plan, load, reorderRouting));
   const stats = planStats(plan, load, { current, expertBytes: opts.expertBytes, routes: data.routes, cluster });
   plan.stats = stats;
 
@@ -187,7 +199,7 @@ export async function runPlan(opts: PlanOptions): Promise<PlanRun> {
   if (opts.out !== undefined) writePlanFile(opts.out, plan);
   const gateNotes: string[] = [];
   const gate = opts.gate === false ? undefined : await runGate(opts, { plan, input, data, cluster, current, solverName: solver.name, numNodes, model: gateModel }, gateNotes);
-  return { plan, stats, solveMs, input, data, cluster, current, reference, gate, gateNotes };
+  return { plan, stats, solveMs, input, data, cluster, current, reference, gate, gateNotes, reorder };
 }
 
 /**
@@ -306,6 +318,7 @@ export function planToReport(run: PlanRun, out?: string): object {
     reference: run.reference,
     gate: run.gate,
     gateNotes: run.gateNotes,
+    reorder: run.reorder,
     timing: { solveMs: run.solveMs },
   };
 }
@@ -343,6 +356,7 @@ export function renderPlanRun(run: PlanRun, opts: { color?: boolean; out?: strin
     lines.push(c.yellow('  note       this plan puts two replicas of one expert on one GPU (the solver allowed it)'));
   }
   lines.push(`  solve      ${fmt(run.solveMs, 1)} ms`);
+  if (run.reorder) lines.push(...renderReorderPlan(run.reorder));
   // Worst layer's rank loads.
   const l = stats.worstLayer;
   const E = plan.numExperts;
@@ -418,6 +432,7 @@ interface PlanFlags {
   horizonSteps?: string;
   hbmHeadroom?: string;
   moeTp?: boolean;
+  for?: string;
 }
 
 /** Turn the command's string flags into PlanOptions (InputError on malformed numbers). */
@@ -429,7 +444,9 @@ export function planOptionsFromFlags(trace: string, f: PlanFlags): PlanOptions {
   }
   const expertBytes = f.expertBytes !== undefined ? parseBytes(f.expertBytes, '--expert-bytes') : undefined;
   if (expertBytes === 0) throw new InputError('--expert-bytes', '', 'expected a positive byte count');
+  if (f.for !== undefined && f.for !== 'reorder') throw new InputError('--for', '', `expected "reorder", got "${f.for}"`);
   return {
+    for: f.for as 'reorder' | undefined,
     trace,
     format: f.format,
     ranks: intFlag(f.ranks, '--ranks', 1),
@@ -483,6 +500,7 @@ export function register(program: Command): void {
     .option('--hbm-headroom <bytes>', 'gate: HBM per GPU free for replicas (default: the cluster\'s)')
     .option('--moe-tp', 'gate: the MoE layers are served with tensor parallelism (nothing to rebalance; a capture that saw this records it)')
     .option('--no-gate', 'skip the gate (apply / keep current)')
+    .option('--for <target>', 'reorder: a plan `ballast reorder` can carry out, under the routing constraints of --model\'s config.json (group-limited routing, hash layers); reports what the constraint costs')
     .option('--json', 'print {plan, stats, gate, timing} as JSON')
     .action(async (trace: string, flags: PlanFlags) => {
       const opts = planOptionsFromFlags(trace, flags);
