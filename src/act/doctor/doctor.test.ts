@@ -272,3 +272,13 @@ test('ROCm launches (HIP_VISIBLE_DEVICES / ROCR_VISIBLE_DEVICES) get the same ch
   assert.equal(sg.facts.platform, 'rocm');
   await assert.rejects(runDoctor({ argv: sh(launch), gpu: 'mi999' }), /unknown GPU "mi999"/);
 });
+
+test('vllm-project/vllm fused_moe/layer.py determine_expert_placement_strategy: round_robin falls back to linear without expert groups, with replicas or EPLB', async () => {
+  const mix = await runDoctor({ argv: sh('vllm serve mistralai/Mixtral-8x7B-v0.1 -tp 4 -ep --expert-placement-strategy round_robin') });
+  assert.match(find(mix.findings, 'round-robin-ignored')!.message, /Mixtral-8x7B has no expert groups/);
+  // DeepSeek-V3 has n_group 8: honoured (subject to the all2all backend, which doctor does not see).
+  const ds = await runDoctor({ argv: sh('vllm serve deepseek-ai/DeepSeek-V3 -tp 8 -ep --expert-placement-strategy round_robin --max-model-len 8192') });
+  assert.ok(!ids(ds.findings).includes('round-robin-ignored'));
+  const dsE = await runDoctor({ argv: sh('vllm serve deepseek-ai/DeepSeek-V3 -tp 8 -ep --enable-eplb --expert-placement-strategy round_robin --max-model-len 8192') });
+  assert.match(find(dsE.findings, 'round-robin-ignored')!.message, /EPLB is on/);
+});

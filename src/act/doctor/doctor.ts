@@ -375,6 +375,23 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
     });
   }
 
+  // round_robin placement: vLLM fused_moe/layer.py determine_expert_placement_strategy falls back to
+  // linear "only supported for models with multiple expert groups and no redundant experts".
+  if (vllm && flag(spec, '--expert-placement-strategy') === 'round_robin') {
+    const why: string[] = [];
+    if (cfg && !((cfg.numGroups ?? 0) > 1)) why.push(`${cfg.name} has no expert groups (n_group ${cfg.numGroups ?? 'absent'})`);
+    if (d.redundantExperts > 0) why.push(`${d.redundantExperts} redundant experts`);
+    if (d.eplb) why.push('EPLB is on');
+    if (why.length > 0) {
+      findings.push({
+        id: 'round-robin-ignored',
+        severity: 'warning',
+        message: `vLLM ignores --expert-placement-strategy round_robin here and places experts linearly (${why.join('; ')}): "Round-robin expert placement is only supported for models with multiple expert groups and no redundant experts." (fused_moe/layer.py determine_expert_placement_strategy)`,
+        flag: '--expert-placement-strategy linear, or `ballast reorder` to make the linear placement the plan',
+      });
+    }
+  }
+
   // tp-without-ep
   if (d.tp > 1 && !d.expertParallel && isMoE !== false) {
     const who = cfg ? `MoE model with ${E} routed experts per layer` : 'if this is an MoE model (config unread), it';
