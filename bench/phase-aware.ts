@@ -45,7 +45,7 @@ import { olmoeCounts } from '../src/plan/solvers/real-data.ts';
 import { defaultCluster } from '../src/predict/cluster-spec.ts';
 import { buildCostModel, type CostModel } from '../src/predict/cost-model.ts';
 import { loadModelConfig, type ModelConfig } from '../src/predict/model-config.ts';
-import { type PolicySpec, replayPolicies, summarize } from '../src/predict/replay.ts';
+import { type PolicySpec, replayPolicies, summarize, vllmEplbConfig } from '../src/predict/replay.ts';
 import { sampleRoutesFromCounts } from '../src/predict/sample-counts.ts';
 import { guessModel, sequenceCut } from '../src/predict/simulate.ts';
 
@@ -192,7 +192,7 @@ async function runSplit(sp: Split, a: Args) {
   const planMs = performance.now() - t0;
   const eplbSolveBase = { numLayers: L, numExperts: E, layerIds, numRanks: G, numNodes: 1, numGroups: 1, redundantSlots: G, allowColocatedReplicas: true };
   const extra = (): PolicySpec[] => [
-    { kind: 'periodic', name: 'vllm-eplb', initial: dsG, solver: deepseekSolver, solveBase: eplbSolveBase, window: a.eplbWindow, interval: a.eplbInterval },
+    { kind: 'eplb', name: 'vllm-eplb', initial: dsG, solver: deepseekSolver, solveBase: eplbSolveBase, config: vllmEplbConfig({ windowSteps: a.eplbWindow, intervalSteps: a.eplbInterval }) },
     { kind: 'oracle', name: 'oracle-R0', solver: deepseekSolver, solveBase: { ...eplbSolveBase, redundantSlots: 0 } },
   ];
   const common = { linear, 'deepseek-R0': ds0, [`deepseek-R${G}`]: dsG };
