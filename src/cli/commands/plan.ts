@@ -29,6 +29,7 @@ import type { PlanGateResult } from '../../predict/plan-gate.ts';
 import { runPlanGate } from '../../predict/plan-gate-run.ts';
 import { solveInputForTrace } from '../../plan/solve-input.ts';
 import { bar, fmt, useColor } from '../../show/term.ts';
+import { DEFAULT_DECODE_TOKENS, DEFAULT_PREFILL_TOKENS, type PhaseFlags, phasePlanToReport, renderPhasePlanRun, runPhasePlan } from './plan-phase.ts';
 
 /** Parsed options of `ballast plan`. */
 export interface PlanOptions {
@@ -235,6 +236,7 @@ export function planToReport(run: PlanRun, out?: string): object {
       model: plan.model,
       trace: run.data.path,
       traceFormat: run.data.format,
+      traceIncomplete: run.data.load.meta.sources.find((s) => s.incomplete)?.incomplete ?? null,
       numLayers: plan.numLayers,
       numExperts: plan.numExperts,
       numRanks: plan.numRanks,
@@ -275,6 +277,7 @@ export function renderPlanRun(run: PlanRun, opts: { color?: boolean; out?: strin
   const slotText = typeof slots === 'number' ? `${slots} slots (${slots - plan.numExperts} redundant)` : `${Math.min(...slots)}-${Math.max(...slots)} slots per layer`;
   lines.push(`${c.bold('plan')}  solver ${c.cyan(plan.solver ?? '?')}  ${plan.numLayers} layers x ${plan.numExperts} experts -> ${plan.numRanks} GPUs${nodes > 1 ? ` on ${nodes} nodes` : ''}, ${slotText}${run.cluster ? `  cluster ${run.cluster.name}` : ''}`);
   lines.push(`  trace      ${run.data.path} (${run.data.format})`);
+  for (const s of run.data.load.meta.sources) if (s.incomplete) lines.push(`  trace      ${s.incomplete}`);
   const ref = run.reference ? `   ${run.reference.name} ${fmt(run.reference.maxOverMean, 3)}` : '';
   lines.push(`  max/mean   ${c.bold(fmt(stats.maxOverMean, 3))} in-sample (mean over layers)   bound ${fmt(stats.lowerBound, 3)}   gap ${fmt(stats.gapToBound * 100, 2)}%${ref}`);
   if (stats.speedAdjustedMaxOverMean !== undefined) {
@@ -366,6 +369,28 @@ interface PlanFlags {
   horizonSteps?: string;
   hbmHeadroom?: string;
   moeTp?: boolean;
+  phase?: string;
+  prefillTokens?: string;
+  decodeTokens?: string;
+  decodePerPrefill?: string;
+  anyPhase?: boolean;
+}
+
+/** --phase and its step-size flags (plan-phase.ts); undefined without --phase (InputError if its flags are given alone). */
+export function phaseFlagsFrom(f: PlanFlags): PhaseFlags | undefined {
+  const prefillTokens = intFlag(f.prefillTokens, '--prefill-tokens', 1);
+  const decodeTokens = intFlag(f.decodeTokens, '--decode-tokens', 1);
+  let decodePerPrefill: number | undefined;
+  if (f.decodePerPrefill !== undefined) {
+    decodePerPrefill = Number(f.decodePerPrefill);
+    if (!(decodePerPrefill >= 0) || !Number.isFinite(decodePerPrefill)) throw new InputError('--decode-per-prefill', '', `expected a non-negative number, got "${f.decodePerPrefill}"`);
+  }
+  if (f.phase === undefined) {
+    const stray = [['--prefill-tokens', prefillTokens], ['--decode-tokens', decodeTokens], ['--decode-per-prefill', decodePerPrefill], ['--any-phase', f.anyPhase]].find(([, v]) => v !== undefined);
+    if (stray) throw new InputError(String(stray[0]), '', 'needs --phase prefill|decode|mix');
+    return undefined;
+  }
+  return { phase: f.phase, prefillTokens, decodeTokens, decodePerPrefill, anyPhase: f.anyPhase };
 }
 
 /** Turn the command's string flags into PlanOptions (InputError on malformed numbers). */
@@ -430,10 +455,22 @@ export function register(program: Command): void {
     .option('--horizon-steps <N>', 'gate: steps a placement stays in force, to amortise moving replicas (default 3000)')
     .option('--hbm-headroom <bytes>', 'gate: HBM per GPU free for replicas (default: the cluster\'s)')
     .option('--moe-tp', 'gate: the MoE layers are served with tensor parallelism (nothing to rebalance; a capture that saw this records it)')
+    .option('--phase <p>', 'plan for a serving phase by predicted step time: prefill, decode, mix, or a list (prefill,decode: one plan file per instance role for disaggregated serving)')
+    .option('--prefill-tokens <N>', `--phase: tokens per prefill step (default ${DEFAULT_PREFILL_TOKENS})`)
+    .option('--decode-tokens <N>', `--phase: tokens per decode step (default ${DEFAULT_DECODE_TOKENS})`)
+    .option('--decode-per-prefill <m>', '--phase mix: decode steps per prefill step (default: measured from the recorded phases)')
+    .option('--any-phase', '--phase prefill|decode on a trace that does not record phase: plan all of it as that phase\'s traffic')
     .option('--no-gate', 'skip the gate (apply / keep current)')
     .option('--json', 'print {plan, stats, gate, timing} as JSON')
     .action(async (trace: string, flags: PlanFlags) => {
       const opts = planOptionsFromFlags(trace, flags);
+      const pf = phaseFlagsFrom(flags);
+      if (pf) {
+        const pr = await runPhasePlan(opts, pf);
+        if (flags.json) process.stdout.write(`${JSON.stringify(phasePlanToReport(pr), null, 2)}\n`);
+        else process.stdout.write(`${renderPhasePlanRun(pr)}\n`);
+        return;
+      }
       const run = await runPlan(opts);
       if (flags.json) process.stdout.write(`${JSON.stringify(planToReport(run, opts.out), null, 2)}\n`);
       else process.stdout.write(`${renderPlanRun(run, { color: useColor(process.stdout), out: opts.out })}\n`);
