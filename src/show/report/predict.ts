@@ -76,7 +76,7 @@ export async function predictForTrace(input: InputData, recommended: Plan, opts:
   const cm = buildCostModel({ model, cluster });
   const src: ReplaySource = input.routes
     ? { kind: 'routes', routes: input.routes, startToken: 0, endToken: input.routes.numTokens, batchTokens }
-    : { kind: 'counts', load, startWindow: 0, endWindow: load.numWindows, stepTokens: batchTokens, topK: res.topK };
+    : { kind: 'counts', load, startWindow: 0, endWindow: load.numWindows, stepTokens: batchTokens, topK: run.gate.topK };
   const [cur, rec] = await replayPoliciesParallel(src, [
     { kind: 'static', name: 'current', plan: current },
     { kind: 'static', name: 'recommended', plan: recommended },
