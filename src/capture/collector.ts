@@ -22,8 +22,9 @@ import { makeLoadTrace, type LoadTrace, type TraceMeta } from '../core/load-trac
 import { allocExpertIds, makeTokenRoutes } from '../core/token-routes.ts';
 import { TraceWriter } from '../ingest/ballast/writer.ts';
 import { renderTracePrometheus } from '../show/prometheus.ts';
-import { type MergedWindow, senderKey, WindowMerger } from './merge.ts';
-import { type AgentWindow, parseAgentWindow } from './protocol.ts';
+import { StageGate } from './layout.ts';
+import { isReplica, type MergedWindow, senderKey, WindowMerger } from './merge.ts';
+import { type AgentWindow, type CaptureSource, parseAgentWindow } from './protocol.ts';
 
 export interface CollectorOptions {
   host?: string;
@@ -42,6 +43,8 @@ export interface CollectorOptions {
   keepWindows?: number;
   /** Where one-line notices go (default: stderr with a `[ballast] ` prefix). */
   log?: (line: string) => void;
+  /** Pipeline parallel: how long to wait for every stage's first window before fixing the layout (default 5000 ms). */
+  stageWaitMs?: number;
 }
 
 export interface RankInfo {
@@ -128,7 +131,9 @@ export class Collector {
   private server: Server | undefined;
   private writer: TraceWriter | undefined;
   private writeError: string | null = null;
-  private shape: { layerIds: number[]; experts: number; topK?: number; model: string; moeParallel?: 'ep' | 'tp' } | undefined;
+  private shape: { layerIds: number[]; experts: number; topK?: number; model: string; moeParallel?: 'ep' | 'tp'; capture?: CaptureSource } | undefined;
+  private readonly stages: StageGate;
+  private refusals = new Set<string>();
   private merger: WindowMerger | undefined;
   private totals: Float64Array | undefined;
   private recent: MergedWindow[] = [];
@@ -152,6 +157,7 @@ export class Collector {
       throw new InputError('--host', '', `listening on ${host} (not loopback) needs --token; agents then send it as a bearer token`);
     }
     this.app = this.buildApp();
+    this.stages = new StageGate(opts.stageWaitMs ?? 5000, (ws) => ws.forEach((w) => this.acceptShaped(w)), this.log);
   }
 
   private buildApp(): Hono {
@@ -236,8 +242,25 @@ export class Collector {
 
   /** Take one agent window. Returns a reason string when it is refused. */
   accept(w: AgentWindow): string | undefined {
+    // Pipeline-parallel stages are merged by layer id (layout.ts); other windows pass straight through.
+    const admitted = this.stages.admit(w);
+    if ('refuse' in admitted) {
+      if (!this.refusals.has(admitted.refuse)) {
+        this.refusals.add(admitted.refuse);
+        this.log(admitted.refuse);
+      }
+      return admitted.refuse;
+    }
+    for (const x of admitted.windows) {
+      const problem = this.acceptShaped(x);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+
+  private acceptShaped(w: AgentWindow): string | undefined {
     if (!this.shape) {
-      this.shape = { layerIds: w.layerIds, experts: w.experts, topK: w.topK, model: w.model, moeParallel: w.moeParallel };
+      this.shape = { layerIds: w.layerIds, experts: w.experts, topK: w.topK, model: w.model, moeParallel: w.moeParallel, capture: w.capture };
       const L = w.layerIds.length;
       this.totals = new Float64Array(L * w.experts);
       this.merger = new WindowMerger(L * w.experts, (m) => this.onMerged(m));
@@ -262,7 +285,7 @@ export class Collector {
     r.lastSeenMs = Date.now();
     r.tpRank = w.tpRank;
     for (const p of w.parts) for (let i = 0; i < p.counts.length; i++) r.assignments += p.counts[i];
-    if (w.routes && !(w.tpRank !== null && w.tpRank > 0)) this.writeRoutes(w);
+    if (w.routes && !isReplica(w)) this.writeRoutes(w);
     this.merger!.add(w);
     return undefined;
   }
@@ -276,7 +299,13 @@ export class Collector {
       topK: this.shape.topK,
       moeParallel: this.shape.moeParallel,
       sources: [{ path: this.opts.command?.join(' ') ?? 'ballast-agent', format: 'ballast-agent' }],
-      extra: { session: this.opts.session ?? '', capture: 'ballast run/collect' },
+      extra: {
+        session: this.opts.session ?? '',
+        capture: 'ballast run/collect',
+        ...(this.shape.capture
+          ? { capturePath: this.shape.capture.path, engine: this.shape.capture.engine, engineVersion: this.shape.capture.engineVersion }
+          : {}),
+      },
     };
     try {
       this.writer = new TraceWriter(out, meta, this.shape.experts, { sync: true });
@@ -453,6 +482,7 @@ export class Collector {
 
   /** Emit the open merged window, close the trace (END record) and stop listening. */
   async stop(): Promise<void> {
+    for (const w of this.stages.drain()) this.acceptShaped(w);
     if (this.timer) clearInterval(this.timer);
     this.merger?.flush();
     if (this.writer) {
