@@ -8,7 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { runAnalyze } from '../cli/commands/analyze.ts';
 import { totalCounts } from '../core/load-trace.ts';
+import { readInputs } from '../ingest/read-inputs.ts';
+import { renderAnalysis } from '../show/analyze-view.ts';
+import { traceMetaView } from '../show/report/build.ts';
 import { readBallastTrace } from '../ingest/ballast/reader.ts';
 import { StageGate } from './layout.ts';
 import { isReplica } from './merge.ts';
@@ -40,6 +44,13 @@ test('pipeline parallel: two stages with disjoint layers become one trace with e
   assert.equal(trace.load!.meta.extra?.engine, 'vllm');
   // tokens are the tokens of one forward pass (5+3+9+1), not counted once per stage
   assert.equal(trace.load!.windows.reduce((s, w) => s + (w.tokens ?? 0), 0), 18);
+  // analyze and report say which capture path, engine and version produced the trace
+  const out = join(dir, 'pp.ballast');
+  const [a] = await runAnalyze([out], { placement: 'linear' });
+  assert.deepEqual(a.trace.capture, { path: 'vllm-capture-fn', engine: 'vllm', engineVersion: '0.11.0-mirror' });
+  assert.match(renderAnalysis(a, { color: false }), /\ncaptured via vllm-capture-fn \(vllm 0\.11\.0-mirror\)\n/);
+  const [input] = await readInputs([out]);
+  assert.equal(traceMetaView(input, totalCounts(input.load)).capture, 'vllm-capture-fn (vllm 0.11.0-mirror)');
 });
 
 test('sequence-parallel MoE (TP=2, each rank its own chunk) plus a second DP rank: all three summed, exact', async () => {
