@@ -92,7 +92,7 @@ export interface AnalysisJson {
     experts: number;
     topK: number | null;
     windows: number;
-    sources: { path: string; format: string }[];
+    sources: { path: string; format: string; incomplete?: string }[];
     phase: string | null;
     /** Capture point, engine and version that produced the trace (traces written by the capture agent). */
     capture?: CaptureInfo;
@@ -185,7 +185,7 @@ export function analyzeTrace(load: LoadTrace, opts: AnalyzeOptions = {}): Analys
       experts: E,
       topK: load.meta.topK ?? opts.routes?.topK ?? null,
       windows: load.numWindows,
-      sources: load.meta.sources.map((s) => ({ path: s.path, format: s.format })),
+      sources: load.meta.sources.map((s) => ({ path: s.path, format: s.format, ...(s.incomplete ? { incomplete: s.incomplete } : {}) })),
       phase: load.meta.phase ?? null,
       ...(capture ? { capture } : {}),
     },

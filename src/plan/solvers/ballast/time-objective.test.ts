@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { InputError } from '../../../core/errors.ts';
+import { makeTokenRoutes, routesToCounts } from '../../../core/token-routes.ts';
+import { defaultCluster } from '../../../predict/cluster-spec.ts';
+import { buildCostModel } from '../../../predict/cost-model.ts';
+import { loadModelConfig } from '../../../predict/model-config.ts';
+import { layerStepTime, resampleStarts, stepTimeScratch } from './step-time.ts';
+import { solveBallastTime } from './time-objective.ts';
+
+// DeepSeek-V2-Lite on H100s: H = 2048, F = 1408, bf16. Worked from the definitions in cost-model.ts:
+//   expert bytes B_e = 3 * 2048 * 1408 * 2 = 17 301 504; memUs = B_e / 3.35e6 B/us = 5.164628... us
+//   dispatch copy = H + 4H/128 = 2112 B, combine copy = 2H = 4096 B, NVLink 450 GB/s = 450 000 B/us.
+const MEM = 17301504 / 3.35e6;
+const cm2 = () => buildCostModel({ model: loadModelConfig('DeepSeek-V2-Lite'), cluster: defaultCluster(2) });
+const close = (a: number, b: number, msg: string) => assert.ok(Math.abs(a - b) < 1e-9 * Math.max(1, Math.abs(b)), `${msg}: ${a} vs ${b}`);
+
+function routes1(ids: number[], E: number) {
+  return makeTokenRoutes({ meta: { layerIds: [0], sources: [] }, numLayers: 1, numExperts: E, topK: 1, experts: Uint8Array.from(ids) });
+}
+
+test('layerStepTime: one 4-token batch worked by hand (activated experts, tokens, copies)', () => {
+  const cm = cm2();
+  // Experts of tokens 0..3: 0, 0, 1, 2. Row [0,1 | 2,3]: rank 0 holds e0, e1; rank 1 holds e2, e3.
+  // Tokens 0,1 start on rank 0, tokens 2,3 on rank 1. Rank 0: e0 (2 tokens) and e1 (1 token) active,
+  // both below the ~295-token crossover -> 2 * memUs; rank 1: e2 -> memUs. Token 2 (rank 1) -> e1 on
+  // rank 0: one copy over NVLink; every other choice is local.
+  const r = layerStepTime(cm, routes1([0, 0, 1, 2], 4), 0, Int32Array.of(0, 1, 2, 3), Int32Array.of(0), 4, stepTimeScratch(cm, 4, 4));
+  close(r.computeUs, 2 * MEM, 'compute');
+  assert.equal(r.activatedMax, 2);
+  assert.equal(r.tokensMax, 3);
+  close(r.dispatchUs, 2112 / 450000, 'dispatch');
+  close(r.combineUs, 4096 / 450000, 'combine');
+  close(r.timeUs, 2 * MEM + 2112 / 450000 + 4096 / 450000, 'layer');
+});
+
+test('layerStepTime: replica routing token-mod vs local-first', () => {
+  const cm = cm2();
+  // Row [0,1 | 0,2]: expert 0 on both ranks; all 4 tokens choose e0.
+  const routes = routes1([0, 0, 0, 0], 3);
+  const row = Int32Array.of(0, 1, 0, 2);
+  // token-mod: offsets 0,2 -> slot 0 (rank 0), 1,3 -> slot 2 (rank 1). Token 1 (rank 0) goes to rank 1
+  // and token 2 (rank 1) to rank 0: one copy each way; each rank one active slot with 2 tokens.
+  const tm = layerStepTime(cm, routes, 0, row, Int32Array.of(0), 4, stepTimeScratch(cm, 3, 4), 'token-mod');
+  assert.equal(tm.activatedMax, 1);
+  assert.equal(tm.tokensMax, 2);
+  close(tm.dispatchUs, 2112 / 450000, 'token-mod dispatch');
+  close(tm.computeUs, MEM, 'token-mod compute');
+  // local-first: every token uses the replica on its own GPU: no copy at all.
+  const lf = layerStepTime(cm, routes, 0, row, Int32Array.of(0), 4, stepTimeScratch(cm, 3, 4), 'local-first');
+  assert.equal(lf.dispatchUs, 0);
+  assert.equal(lf.tokensMax, 2);
+});
+
+test('resampleStarts: offsets within [0, T - n], a step larger than T refused', () => {
+  const s = resampleStarts(100, 40, 50, 3);
+  assert.equal(s.length, 50);
+  for (const v of s) assert.ok(v >= 0 && v <= 60);
+  assert.throws(() => resampleStarts(10, 11, 1), RangeError);
+});
+
+/**
+ * 8 experts on 4 GPUs, top-2: every token picks expert 0 and one of 1..7 in turn. In a 1024-token
+ * step expert 0 gets 1024 tokens: 1024 * 0.0175 us = 17.9 us of GEMM, far above the 5.2 us weight
+ * stream, so a second replica of it halves the busiest GPU's compute: replicas pay. In a 4-token
+ * step every expert is below the crossover (weights dominate): a replica only adds a weight stream
+ * to some GPU, so none pays.
+ */
+function hotRoutes(T: number) {
+  const ids = new Uint8Array(T * 2);
+  for (let t = 0; t < T; t++) {
+    ids[2 * t] = 0;
+    ids[2 * t + 1] = 1 + (t % 7);
+  }
+  return makeTokenRoutes({ meta: { layerIds: [0], sources: [] }, numLayers: 1, numExperts: 8, topK: 2, experts: ids });
+}
+
+test('time objective: replicas where they pay (prefill), none where they do not (decode)', () => {
+  const cm = buildCostModel({ model: loadModelConfig('DeepSeek-V2-Lite'), cluster: defaultCluster(4) });
+  const routes = hotRoutes(4096);
+  const input = {
+    load: routesToCounts(routes),
+    numLayers: 1,
+    numExperts: 8,
+    layerIds: [0],
+    numRanks: 4,
+    numNodes: 1,
+    numGroups: 1,
+    redundantSlots: 0,
+    routes,
+    memoryBudgetBytes: 4 * 17301504,
+    expertBytes: 17301504,
+  };
+  const prefill = solveBallastTime(input, { cm, steps: [{ name: 'prefill', tokens: 1024, weight: 1 }], batches: 8 });
+  assert.equal(prefill.phy2log[0].length, 12, 'prefill plan takes one replica per GPU');
+  const decode = solveBallastTime(input, { cm, steps: [{ name: 'decode', tokens: 4, weight: 1 }], batches: 64 });
+  assert.equal(decode.phy2log[0].length, 8, 'decode plan takes no replica');
+});
+
+test('time objective: bad input is an InputError (step larger than the trace, budget below one replica)', () => {
+  const cm = buildCostModel({ model: loadModelConfig('DeepSeek-V2-Lite'), cluster: defaultCluster(4) });
+  const routes = hotRoutes(64);
+  const input = { load: routesToCounts(routes), numLayers: 1, numExperts: 8, layerIds: [0], numRanks: 4, numNodes: 1, numGroups: 1, redundantSlots: 0, routes };
+  assert.throws(() => solveBallastTime(input, { cm, steps: [{ name: 'prefill', tokens: 65, weight: 1 }] }), (e) => e instanceof InputError && /65 tokens is larger than the 64/.test(e.message));
+  assert.throws(
+    () => solveBallastTime({ ...input, memoryBudgetBytes: 1000, expertBytes: 17301504 }, { cm, steps: [{ name: 'decode', tokens: 4, weight: 1 }] }),
+    (e) => e instanceof InputError && /no replica fits/.test(e.message),
+  );
+});
+
+test('time objective: a count-only trace samples routes with the model top-k and says so', () => {
+  const cm = buildCostModel({ model: loadModelConfig('DeepSeek-V2-Lite'), cluster: defaultCluster(4) });
+  const load = Float64Array.of(800, 100, 100, 100, 100, 100, 100, 100);
+  const input = { load, numLayers: 1, numExperts: 8, layerIds: [0], numRanks: 4, numNodes: 1, numGroups: 1, redundantSlots: 0 };
+  const p = solveBallastTime(input, { cm, steps: [{ name: 'decode', tokens: 16, weight: 1 }], topK: 2, sampleTokens: 512, batches: 16 });
+  const to = p.params!.timeObjective as { routes: string };
+  assert.match(to.routes, /count-only trace: 512 tokens of routes sampled from the counts with top-2/);
+  assert.throws(() => solveBallastTime(input, { cm, steps: [{ name: 'decode', tokens: 16, weight: 1 }] }), InputError);
+});
