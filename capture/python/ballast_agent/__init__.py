@@ -837,6 +837,9 @@ class Agent(object):
 
     # ----- never silently wrong -----
     def _advice(self):
+        if self.engine == "sglang":
+            return ("SGLang replays CUDA graphs without the agent's Python bookkeeping: relaunch with "
+                    "--disable-cuda-graph, or record with `ballast capture --sglang URL`")
         if self.engine == "vllm" and not any(l.path == "vllm-capture-fn" for l in self.layers):
             return ("this vLLM %s has no router capture hook (FusedMoERouter.set_capture_fn); relaunch with "
                     "--enforce-eager so the eager hooks run" % (self.engine_version or ""))
@@ -863,11 +866,14 @@ class Agent(object):
             self.check_result = "ok"
             return
         self.check_result = "failed"
+        def few(xs):
+            xs = [str(x) for x in xs]
+            return ", ".join(xs) if len(xs) <= 6 else "%s, ... (%d layers)" % (", ".join(xs[:5]), len(xs))
         parts = []
         if missing:
-            parts.append("layers %s recorded no routing" % ", ".join(str(x) for x in missing))
+            parts.append("layers %s recorded no routing" % few(missing))
         if wrong:
-            parts.append("layers %s recorded assignments != tokens x top-k" % ", ".join(wrong))
+            parts.append("layers %s recorded assignments != tokens x top-k" % few(wrong))
         _log("check failed: %s (of %d announced); the trace is incomplete: %s"
              % ("; ".join(parts), len(self.layers), self._advice()))
 
@@ -1377,7 +1383,7 @@ _VLLM_AGENTS = []  # agents that count through the vLLM runner wrapper (installe
 def _live_agent(runner=None):
     """The newest enabled agent of this process that tracks a vLLM model."""
     for a in reversed(_VLLM_AGENTS):
-        if a.enabled and a.layers:
+        if a.enabled and a.layers and a.model is not None:  # detach() clears model
             return a
     return None
 
