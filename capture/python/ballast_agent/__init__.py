@@ -737,6 +737,12 @@ class Agent(object):
         return ids2[end - per[dp_rank]:end]
 
     def _on_vllm_ids(self, lay, topk_ids):
+        ub = sys.modules.get("vllm.v1.worker.ubatching")
+        if ub is not None and getattr(ub, "dbo_current_ubatch_id", None) is not None and ub.dbo_current_ubatch_id() != 0:
+            # Dual-batch overlap runs each step as two micro-batches through the same layers; their rows
+            # would overwrite each other in the per-step buffer. Refuse rather than count a mixture.
+            raise RuntimeError("vLLM dual-batch overlap (--enable-dbo) splits steps into micro-batches, which the "
+                               "capture-fn path cannot place; relaunch without --enable-dbo")
         ids2 = self._dp_slice(topk_ids.reshape(-1, topk_ids.shape[-1]))
         if not self.vllm_runner:
             # No step boundaries known (model run outside vLLM's GPUModelRunner): count as it comes.
