@@ -106,6 +106,7 @@ function metaTable(t: TraceView): string {
     ['token routes', m.hasRoutes ? 'yes (per-batch replay available)' : 'no'],
     ['phase', m.phase ?? '–'],
     ['sources', m.sources.map((s) => `${s.path} (${s.format})`).join('\n') || '–'],
+    ...(m.capture ? ([['captured via', m.capture]] as [string, string][]) : []),
     ['attribution', m.attribution ?? '–'],
   ];
   for (const w of m.warnings) rows.push(['warning', w]);

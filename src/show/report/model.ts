@@ -32,6 +32,8 @@ export interface TraceMetaView {
   phase?: string;
   attribution?: string;
   sources: { path: string; format: string }[];
+  /** Capture point, engine and version, for traces written by the capture agent ("vllm-capture-fn (vllm 0.11.0)"). */
+  capture?: string;
   /** Sum of all counts (token-expert assignments). */
   totalAssignments: number;
   /** Tokens, when every window says how many it had. */
