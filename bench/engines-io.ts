@@ -16,11 +16,11 @@ import { loadTorchFile } from '../src/ingest/torch/load.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ballast-bench-io-'));
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
-function best(n: number, f: () => void): number {
+async function best(n: number, f: () => void | Promise<void>): Promise<number> {
   let b = Number.POSITIVE_INFINITY;
   for (let i = 0; i < n; i++) {
     const t0 = process.hrtime.bigint();
-    f();
+    await f();
     b = Math.min(b, ms(t0));
   }
   return b;
@@ -43,22 +43,23 @@ try {
     writeFileSync(join(ck, name), encodeSafetensors(ts));
     shards.push(name);
   }
+  writeFileSync(join(ck, 'config.json'), JSON.stringify({ model_type: 'qwen3_moe', num_experts: E, hidden_size: 1024 }));
   const plan = { version: 1 as const, numLayers: 4, numExperts: E, numRanks: 2, ranksPerNode: 2, layerIds: [0, 1, 2, 3], phy2log: Array.from({ length: 4 }, () => Int32Array.from({ length: E }, (_, i) => E - 1 - i)) };
   let k = 0;
-  const copy = best(3, () => {
+  const copy = await best(3, () => {
     const d = join(root, `copy${k++}`);
     mkdirSync(d);
     for (const s of shards) copyFileSync(join(ck, s), join(d, s));
     rmSync(d, { recursive: true });
   });
-  const reorder = best(3, () => {
+  const reorder = await best(3, async () => {
     const d = join(root, `r${k++}`);
-    reorderCheckpoint({ checkpointDir: ck, plan, outDir: d, warn: () => {} });
+    await reorderCheckpoint({ checkpointDir: ck, plan, outDir: d, warn: () => {} });
     rmSync(d, { recursive: true });
   });
-  const verify = best(2, () => {
+  const verify = await best(2, async () => {
     const d = join(root, `v${k++}`);
-    reorderCheckpoint({ checkpointDir: ck, plan, outDir: d, verify: true, warn: () => {} });
+    await reorderCheckpoint({ checkpointDir: ck, plan, outDir: d, verify: true, warn: () => {} });
     rmSync(d, { recursive: true });
   });
   console.log('reorder, 96 MiB checkpoint, every expert moved (best of runs):');
@@ -79,8 +80,8 @@ try {
     'print(best * 1000)',
   ].join('\n');
   const pyMs = Number(execFileSync('/usr/bin/python3', ['-c', py, dump]).toString().trim());
-  const loadMs = best(3, () => loadTorchFile(dump));
-  const tsMs = best(3, () => readSglangDump(dump, { warn: () => {} }));
+  const loadMs = await best(3, () => void loadTorchFile(dump));
+  const tsMs = await best(3, () => void readSglangDump(dump, { warn: () => {} }));
   console.log('SGLang stat dump [1000][61][256] int32 (62.5 MB):');
   console.log(`  torch.load (Python, in-process)  ${pyMs.toFixed(0)} ms`);
   console.log(`  ballast loadTorchFile             ${loadMs.toFixed(0)} ms  ratio ${(loadMs / pyMs).toFixed(2)}x torch.load (same work: zip + pickle + tensor)`);

@@ -91,7 +91,7 @@ export interface AnalysisJson {
     experts: number;
     topK: number | null;
     windows: number;
-    sources: { path: string; format: string }[];
+    sources: { path: string; format: string; incomplete?: string }[];
     phase: string | null;
   };
   layers: LayerAnalysis[];
@@ -181,7 +181,7 @@ export function analyzeTrace(load: LoadTrace, opts: AnalyzeOptions = {}): Analys
       experts: E,
       topK: load.meta.topK ?? opts.routes?.topK ?? null,
       windows: load.numWindows,
-      sources: load.meta.sources.map((s) => ({ path: s.path, format: s.format })),
+      sources: load.meta.sources.map((s) => ({ path: s.path, format: s.format, ...(s.incomplete ? { incomplete: s.incomplete } : {}) })),
       phase: load.meta.phase ?? null,
     },
     layers,

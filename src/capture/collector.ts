@@ -22,6 +22,7 @@ import { makeLoadTrace, type LoadTrace, type TraceMeta } from '../core/load-trac
 import { allocExpertIds, makeTokenRoutes } from '../core/token-routes.ts';
 import { TraceWriter } from '../ingest/ballast/writer.ts';
 import { renderTracePrometheus } from '../show/prometheus.ts';
+import { COLLECTOR_MARK, Journal, journalPath, missingParts, readJournal, recoverTrace, type Recovery } from './durable.ts';
 import { type MergedWindow, senderKey, WindowMerger } from './merge.ts';
 import { type AgentWindow, parseAgentWindow } from './protocol.ts';
 
@@ -142,6 +143,10 @@ export class Collector {
   private timer: NodeJS.Timeout | undefined;
   private routesTopK: number | undefined;
   private rejected = 0;
+  /** Write-ahead journal of the open merged window (with --out): see durable.ts. */
+  private journal: Journal | undefined;
+  /** LOAD records in the trace file (recovered + written). */
+  private loadRecords = 0;
   url = '';
 
   constructor(opts: CollectorOptions = {}) {
@@ -152,6 +157,60 @@ export class Collector {
       throw new InputError('--host', '', `listening on ${host} (not loopback) needs --token; agents then send it as a bearer token`);
     }
     this.app = this.buildApp();
+    if (opts.out) {
+      const rec = recoverTrace(opts.out);
+      if (rec) this.resume(opts.out, rec);
+    }
+  }
+
+  /** Set the session's shape (first window, or a reopened trace) and start merging. */
+  private initShape(shape: NonNullable<Collector['shape']>): void {
+    this.shape = shape;
+    const L = shape.layerIds.length;
+    this.totals = new Float64Array(L * shape.experts);
+    this.merger = new WindowMerger(L * shape.experts, (m) => this.onMerged(m));
+    this.timer = setInterval(() => this.merger?.tick(), 100);
+    this.timer.unref();
+  }
+
+  /** Reopen a trace this collector (or an earlier run of it) wrote, replay the journaled open window, and say what was recovered. */
+  private resume(out: string, rec: Recovery): void {
+    const m = rec.meta;
+    this.initShape({ layerIds: m.layerIds, experts: m.numExperts, topK: m.topK, model: m.model ?? '', moeParallel: m.moeParallel });
+    this.totals!.set(rec.totals);
+    this.windowsMerged = rec.windows;
+    this.tokens = rec.tokens;
+    this.routesTopK = rec.routesTopK;
+    this.loadRecords = rec.windows;
+    const meta: TraceMeta = { model: m.model, layerIds: m.layerIds, topK: m.topK, sources: [] };
+    this.writer = new TraceWriter(out, meta, m.numExperts, { sync: true, appendAt: rec.appendAt });
+    const open = readJournal(journalPath(out), m.layerIds.length * m.numExperts);
+    let replayed = '';
+    if (open) {
+      const parts = missingParts(open, rec.phases);
+      let tok = 0;
+      for (const p of parts) {
+        this.writer.appendLoad(p.counts, { ...(open.step !== undefined ? { step: open.step } : {}), timeMs: open.timeMs, ...(p.phase ? { phase: p.phase } : {}), tokens: p.tokens });
+        for (let i = 0; i < p.counts.length; i++) this.totals![i] += p.counts[i];
+        this.windowsMerged++;
+        this.loadRecords++;
+        this.tokens += p.tokens;
+        tok += p.tokens;
+      }
+      if (parts.length > 0) replayed = `, plus the open window from ranks ${open.ranks.join(',')} (${tok} tokens) that was acknowledged but not yet written, from ${journalPath(out)}`;
+    }
+    this.journal = new Journal(journalPath(out), () => this.openState(), (e) => this.failWrite(e));
+    this.log(
+      `appending to ${out} (session ${String(m.extra?.session ?? '?')}): recovered ${rec.windows} windows, ${rec.tokens} tokens` +
+        replayed +
+        (rec.cutBytes > 0 ? `; dropped a cut-short last record (${rec.cutBytes} bytes)` : '') +
+        (rec.ended ? '' : rec.cutBytes > 0 ? '' : '; the earlier collector stopped without closing it'),
+    );
+  }
+
+  private openState() {
+    const o = this.merger?.openWindow();
+    return o ? { base: this.loadRecords, ...o } : undefined;
   }
 
   private buildApp(): Hono {
@@ -188,6 +247,8 @@ export class Collector {
           if (e instanceof InputError) return c.text(`${e.where}: ${e.message}\n`, 400);
           throw e;
         }
+        // Answer only once the window is on disk (trace or journal): an acknowledged window survives kill -9.
+        if (this.journal) await this.journal.commit();
         return c.json({ ok: true });
       },
     );
@@ -237,13 +298,8 @@ export class Collector {
   /** Take one agent window. Returns a reason string when it is refused. */
   accept(w: AgentWindow): string | undefined {
     if (!this.shape) {
-      this.shape = { layerIds: w.layerIds, experts: w.experts, topK: w.topK, model: w.model, moeParallel: w.moeParallel };
-      const L = w.layerIds.length;
-      this.totals = new Float64Array(L * w.experts);
-      this.merger = new WindowMerger(L * w.experts, (m) => this.onMerged(m));
+      this.initShape({ layerIds: w.layerIds, experts: w.experts, topK: w.topK, model: w.model, moeParallel: w.moeParallel });
       this.openWriter();
-      this.timer = setInterval(() => this.merger?.tick(), 100);
-      this.timer.unref();
     } else {
       const s = this.shape;
       if (s.experts !== w.experts || s.layerIds.length !== w.layerIds.length || s.layerIds.some((x, i) => x !== w.layerIds[i])) {
@@ -276,10 +332,11 @@ export class Collector {
       topK: this.shape.topK,
       moeParallel: this.shape.moeParallel,
       sources: [{ path: this.opts.command?.join(' ') ?? 'ballast-agent', format: 'ballast-agent' }],
-      extra: { session: this.opts.session ?? '', capture: 'ballast run/collect' },
+      extra: { session: this.opts.session ?? '', capture: COLLECTOR_MARK },
     };
     try {
       this.writer = new TraceWriter(out, meta, this.shape.experts, { sync: true });
+      this.journal = new Journal(journalPath(out), () => this.openState(), (e) => this.failWrite(e));
     } catch (e) {
       this.failWrite(e);
     }
@@ -295,6 +352,8 @@ export class Collector {
       /* already broken */
     }
     this.writer = undefined;
+    this.journal?.close();
+    this.journal = undefined;
   }
 
   private writeRoutes(w: AgentWindow): void {
@@ -338,6 +397,8 @@ export class Collector {
           ...(m.phase ? { phase: m.phase } : {}),
           tokens: m.tokens,
         });
+        this.loadRecords++;
+        this.journal?.reset();
       } catch (e) {
         this.failWrite(e);
       }
@@ -463,6 +524,8 @@ export class Collector {
       }
       this.writer = undefined;
     }
+    this.journal?.close();
+    this.journal = undefined;
     const server = this.server;
     this.server = undefined;
     if (server) {

@@ -117,6 +117,16 @@ export class WindowMerger {
     if (this.now() - this.openedAt >= grace) this.flush();
   }
 
+  /** The open (not yet emitted) window, per phase in emission order; undefined when none is open. For the collector's journal. */
+  openWindow(): { step?: number; timeMs: number; ranks: number[]; parts: { phase?: Phase; tokens: number; counts: Float64Array }[] } | undefined {
+    if (this.openedAt === undefined) return undefined;
+    const parts = ['prefill', 'decode', 'mixed', ''].flatMap((pk) => {
+      const a = this.accs.get(pk);
+      return a ? [{ phase: a.phase, tokens: a.tokens, counts: a.counts }] : [];
+    });
+    return { step: this.step, timeMs: this.timeMs, ranks: [...this.ranks].sort((a, b) => a - b), parts };
+  }
+
   /** Emit the open window now (one MergedWindow per phase present: prefill, decode, then unknown). */
   flush(): void {
     if (this.openedAt === undefined) return;

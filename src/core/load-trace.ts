@@ -16,6 +16,8 @@ export interface TraceSource {
   path: string;
   /** Reader or format name: 'ballast', 'csv', 'npy', 'json', 'esft', 'vllm-jsonl', ... */
   format: string;
+  /** Set when the file was cut short (a capture killed or still running): what may be missing. */
+  incomplete?: string;
 }
 
 export type Phase = 'prefill' | 'decode' | 'mixed';

@@ -21,6 +21,11 @@ export interface PlanReadContext {
   numLayers?: number;
   /** Model-level layer ids (length numLayers), used when the form carries none. */
   layerIds?: number[];
+  /**
+   * The caller needs only the permutation (ballast reorder): forms that do not carry a rank count
+   * read as one rank instead of asking for --ranks.
+   */
+  permutationOnly?: boolean;
 }
 
 /** A reader for one plan form. `parse` returns undefined when the JSON is not its form. */

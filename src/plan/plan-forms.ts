@@ -60,6 +60,7 @@ function needRanks(file: string, form: string, fromFile: unknown, ctx: PlanReadC
     return fromFile;
   }
   if (ctx.numRanks === undefined) {
+    if (ctx.permutationOnly) return 1;
     throw new InputError(file, '', `${form} does not say how many ranks (EP size) it is for; pass --ranks G`);
   }
   return ctx.numRanks;

@@ -25,7 +25,7 @@ test('gateDecision arithmetic: gain, standard error, amortised move, vetoes', ()
   // Same mean gain but noisy: d = [30, -10, 30, -10] -> se = 11.5, 2 se = 23 > 10.
   const noisy = gateDecision({ current: cur, proposed: [70, 110, 70, 110], moveCostUs: 0 });
   assert.equal(noisy.verdict, 'keep current');
-  assert.ok(noisy.reasons.some((r) => /standard errors/.test(r)));
+  assert.ok(noisy.reasons.some((r) => /standard error over the \d+ scored batches/.test(r)));
   const tp = gateDecision({ current: cur, proposed: prop, moveCostUs: 0, moeParallel: 'tp' });
   assert.equal(tp.verdict, 'keep current');
   assert.ok(tp.warnings.some((w) => /tensor parallelism/.test(w)));

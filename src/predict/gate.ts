@@ -25,6 +25,7 @@ import { movedReplicas } from './plan-tables.ts';
 import { sampleRoutesFromCounts } from './sample-counts.ts';
 import type { ReplaySource } from './replay.ts';
 import { replayPoliciesParallel } from './replay-parallel.ts';
+import { resolveTopK, type TopKChoice, topKLine } from './top-k.ts';
 
 export type Verdict = 'apply' | 'keep current';
 
@@ -112,7 +113,7 @@ export function gateDecision(input: GateInput): GateDecision {
 
   let apply = B > 0;
   if (B === 0) reasons.push('no full batch to score: nothing to predict from');
-  if (input.scoredOn) reasons.push(`scored on ${input.scoredOn}, ${B} batch${B === 1 ? '' : 'es'}`);
+  if (input.scoredOn) reasons.push(`scored on ${input.scoredOn}${/\bbatches\b/.test(input.scoredOn) ? '' : `, ${B} batch${B === 1 ? '' : 'es'}`}`);
   reasons.push(
     `predicted MoE time per step ${fmtUs(cur)} now, ${fmtUs(cur - gain)} proposed: ${gain >= 0 ? 'saves' : 'costs'} ${fmtUs(Math.abs(gain))} (${gainPct.toFixed(1)}%)`,
   );
@@ -130,9 +131,11 @@ export function gateDecision(input: GateInput): GateDecision {
   if (B > 1 && gain > 0) {
     if (!(gain > k * se)) {
       apply = false;
-      reasons.push(`the gain ${fmtUs(gain)} does not clear ${k} standard errors (${fmtUs(k * se)}) of batch-to-batch variation`);
+      reasons.push(
+        `the gain ${fmtUs(gain)} is within ${k}x its standard error over the ${B} scored batches (${fmtUs(k * se)}): the predicted gain varies that much from batch to batch (spread over batches, not the cost model's error)`,
+      );
     } else {
-      reasons.push(`the gain clears ${k} standard errors (${fmtUs(k * se)})`);
+      reasons.push(`the gain is more than ${k}x its standard error over the ${B} scored batches (${fmtUs(k * se)}; spread of the predicted gain from batch to batch, not the cost model's error)`);
     }
   } else if (B === 1) {
     warnings.push('one batch scored: batch-to-batch variation unknown, the gain is not tested against noise');
@@ -218,6 +221,8 @@ export interface PredictAndGateInput {
   moeParallel?: 'ep' | 'tp';
   /** HBM headroom per GPU for replicas; default: the cluster's smallest hbmFreeBytes. */
   hbmHeadroomBytes?: number;
+  /** Experts per token and where from (default: resolveTopK on routes, trace metadata, then the model). */
+  topK?: TopKChoice;
 }
 
 export interface PredictAndGateResult extends GateDecision {
@@ -226,6 +231,9 @@ export interface PredictAndGateResult extends GateDecision {
   predictedLayerTimeUs: { current: number; proposed: number };
   model: string;
   cluster: string;
+  /** Experts per token the replay used, and where that number came from. */
+  topK: number;
+  topKSource: string;
 }
 
 /** One call: build the cost model, replay both placements on the same batches, move cost, gate. */
@@ -243,6 +251,7 @@ export async function predictAndGate(input: PredictAndGateInput): Promise<Predic
   const cm = buildCostModel({ model, cluster, overrides: input.overrides });
   const batchTokens = input.batchTokens ?? 512;
   const start = input.scoreStart ?? 0;
+  const kc = input.topK ?? resolveTopK({ routes: input.routes, load: input.load, model });
   let src: ReplaySource;
   if (input.routes) {
     src = { kind: 'routes', routes: input.routes, startToken: start, endToken: input.routes.numTokens, batchTokens };
@@ -250,10 +259,10 @@ export async function predictAndGate(input: PredictAndGateInput): Promise<Predic
     const L = input.load.numLayers;
     const E = input.load.numExperts;
     const sum = totalCounts(input.load, start);
-    const routes = sampleRoutesFromCounts(sum, L, E, input.load.meta.topK ?? 1, input.sampleBatches * batchTokens, input.seed ?? 1, input.load.meta.layerIds);
+    const routes = sampleRoutesFromCounts(sum, L, E, kc.topK, input.sampleBatches * batchTokens, input.seed ?? 1, input.load.meta.layerIds);
     src = { kind: 'routes', routes, startToken: 0, endToken: routes.numTokens, batchTokens };
   } else {
-    src = { kind: 'counts', load: input.load, startWindow: start, endWindow: input.load.numWindows, stepTokens: input.windowsAreSteps ? undefined : batchTokens };
+    src = { kind: 'counts', load: input.load, startWindow: start, endWindow: input.load.numWindows, stepTokens: input.windowsAreSteps ? undefined : batchTokens, topK: kc.topK };
   }
   const [cur, prop] = await replayPoliciesParallel(src, [
     { kind: 'static', name: 'current', plan: input.current },
@@ -287,8 +296,7 @@ export async function predictAndGate(input: PredictAndGateInput): Promise<Predic
   const actCur = mean(cur.series.activatedMax);
   const actProp = mean(prop.series.activatedMax);
   if (d.imbalance.proposed < d.imbalance.current && d.gainPerStepUs <= 0) {
-    const k = input.routes?.topK ?? input.load.meta.topK ?? 1;
-    const perExpert = (batchTokens * k) / input.plan.numExperts;
+    const perExpert = (batchTokens * kc.topK) / input.plan.numExperts;
     const xo = crossoverTokens(cm);
     d.reasons.push(
       `token balance improves, but the busiest GPU activates ${actCur.toFixed(1)} -> ${actProp.toFixed(1)} experts per layer; at ~${perExpert.toFixed(0)} tokens per expert per step (${perExpert < xo ? 'below' : 'above'} the ~${xo.toFixed(0)}-token crossover) ${perExpert < xo ? 'each active expert streams its weights, so time follows active experts, not tokens' : 'compute follows tokens, and communication changes too'}`,
@@ -301,6 +309,8 @@ export async function predictAndGate(input: PredictAndGateInput): Promise<Predic
     predictedLayerTimeUs: { current: mean(cur.series.timeUs) / L, proposed: mean(prop.series.timeUs) / L },
     model: model.name,
     cluster: cluster.name,
+    topK: kc.topK,
+    topKSource: kc.source,
   };
 }
 
@@ -308,7 +318,10 @@ export async function predictAndGate(input: PredictAndGateInput): Promise<Predic
 export function renderGate(r: GateDecision & Partial<PredictAndGateResult>): string {
   const lines: string[] = [];
   lines.push(`gate: ${r.verdict.toUpperCase()}  (predicted gain ${r.predictedGainPct.toFixed(1)}% per step, move ${r.moveCostMs.toFixed(2)} ms over ${r.horizonSteps} steps)`);
-  if (r.model) lines.push(`  model ${r.model} on ${r.cluster}; ${r.expertsMoved ?? 0} replicas moved, ${((r.extraHbmBytes ?? 0) / 1e9).toFixed(2)} GB extra HBM on the fullest GPU`);
+  if (r.model) {
+    lines.push(`  model ${r.model} on ${r.cluster}, ${r.topK !== undefined ? topKLine({ topK: r.topK, source: r.topKSource ?? '' }) : 'top-k unknown'}`);
+    lines.push(`  ${r.expertsMoved ?? 0} expert copies moved, ${((r.extraHbmBytes ?? 0) / 1e9).toFixed(2)} GB extra HBM on the fullest GPU`);
+  }
   for (const x of r.reasons) lines.push(`  - ${x}`);
   for (const w of r.warnings) lines.push(`  ! ${w}`);
   return lines.join('\n');

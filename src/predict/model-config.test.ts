@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../core/errors.ts';
-import { expertBytes, loadModelConfig, modelPresetNames } from './model-config.ts';
+import { expertBytes, loadModelConfig, modelPresetNames, resolveModelPreset } from './model-config.ts';
 
 test('DeepSeek-V3 preset: 58 MoE layers, 44 MB FP8 experts, 2.55 GB per extra slot per rank (REFERENCE.md §1)', () => {
   const m = loadModelConfig('DeepSeek-V3');
@@ -41,7 +41,29 @@ test('layer patterns: V2-Lite layers 1..26, Maverick every second layer, Qwen3 a
   const olmoe = loadModelConfig('OLMoE-1B-7B');
   assert.equal(olmoe.numExperts, 64);
   assert.equal(olmoe.topK, 8);
-  assert.equal(modelPresetNames().length, 7);
+  assert.equal(modelPresetNames().length, 8);
+});
+
+test('model ids resolve by family and size: vLLM docs ids, dtype and release suffixes, no prefix matches', () => {
+  const name = (id: string) => resolveModelPreset(id)?.preset.name;
+  assert.equal(name('deepseek-ai/DeepSeek-V3-0324'), 'DeepSeek-V3');
+  assert.equal(name('deepseek-ai/DeepSeek-R1-0528'), 'DeepSeek-V3');
+  assert.equal(name('meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8'), 'Llama-4-Maverick');
+  assert.equal(name('meta-llama/Llama-4-Scout-17B-16E-Instruct'), 'Llama-4-Scout');
+  assert.equal(name('Qwen/Qwen3-30B-A3B-Instruct-2507-FP8'), 'Qwen3-30B-A3B');
+  assert.equal(name('mistralai/Mixtral-8x7B-Instruct-v0.1'), 'Mixtral-8x7B');
+  assert.equal(name('deepseek-ai/DeepSeek-V2-Lite-Chat'), 'DeepSeek-V2-Lite');
+  // DeepSeek-V2 (236B, 160 experts) is not V2-Lite: no preset, never a prefix match.
+  assert.equal(name('deepseek-ai/DeepSeek-V2'), undefined);
+  assert.equal(name('deepseek-ai/DeepSeek-V2-Chat'), undefined);
+  assert.equal(name('Qwen/Qwen3-30B'), undefined);
+  // -FP8 of a bf16 preset: 1 byte per expert weight (Maverick FP8 stores experts in fp8).
+  assert.equal(loadModelConfig('meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8').bytesPerWeight, 1);
+  assert.equal(loadModelConfig('meta-llama/Llama-4-Maverick-17B-128E-Instruct').bytesPerWeight, 2);
+  // Scout: 16 experts, every one of 48 layers MoE (HF config interleave_moe_layer_step 1).
+  const scout = loadModelConfig('meta-llama/Llama-4-Scout-17B-16E-Instruct');
+  assert.equal(scout.numExperts, 16);
+  assert.equal(scout.moeLayerIds.length, 48);
 });
 
 test('config.json from a path: quantization and errors', () => {

@@ -183,6 +183,24 @@ export const MODEL_PRESETS: PresetDef[] = [
       torch_dtype: 'bfloat16',
     },
   },
+  {
+    // https://huggingface.co/meta-llama/Llama-4-Scout-17B-16E-Instruct/blob/main/config.json (text_config)
+    // Every layer MoE (interleave_moe_layer_step 1), 16 routed experts, top-1, one shared expert.
+    name: 'Llama-4-Scout',
+    hfId: 'meta-llama/Llama-4-Scout-17B-16E-Instruct',
+    config: {
+      text_config: {
+        hidden_size: 5120,
+        intermediate_size: 8192,
+        intermediate_size_mlp: 16384,
+        num_local_experts: 16,
+        num_experts_per_tok: 1,
+        num_hidden_layers: 48,
+        interleave_moe_layer_step: 1,
+        torch_dtype: 'bfloat16',
+      },
+    },
+  },
 ];
 
 /** Preset names, for --help and error messages. */
@@ -204,9 +222,59 @@ export function findModelPreset(spec: string): PresetDef | undefined {
       normName(p.hfId) === n ||
       normName(p.name) === last ||
       normName(p.hfId.split('/')[1]) === last ||
-      // Common aliases: 'olmoe' / 'mixtral' / 'maverick' / 'esft'
-      (last.length >= 5 && normName(p.name).startsWith(last)),
+      // Family aliases without a version or size ('olmoe', 'mixtral'): a name with digits must match
+      // exactly, so 'DeepSeek-V2' never resolves to DeepSeek-V2-Lite.
+      (last.length >= 5 && !/\d/.test(last) && normName(p.name).startsWith(last)),
   );
+}
+
+/**
+ * Ids of released variants that share a preset's architecture (same config.json shape), normalised:
+ * DeepSeek-V3-0324, -Base, R1 and R1-0528 publish the DeepSeek-V3 config; Maverick and Scout are named
+ * by size and expert count in their ids.
+ */
+const MODEL_ID_ALIASES: Record<string, string> = {
+  deepseekv3: 'DeepSeek-V3',
+  deepseekr1: 'DeepSeek-V3',
+  deepseekv2lite: 'DeepSeek-V2-Lite',
+  llama4maverick17b128e: 'Llama-4-Maverick',
+  llama4maverick: 'Llama-4-Maverick',
+  llama4scout17b16e: 'Llama-4-Scout',
+  llama4scout: 'Llama-4-Scout',
+  mixtral8x7b: 'Mixtral-8x7B',
+  olmoe1b7b: 'OLMoE-1B-7B',
+  qwen330ba3b: 'Qwen3-30B-A3B',
+  qwen3235ba22b: 'Qwen3-235B-A22B',
+};
+
+/** Trailing id parts that name a release, tuning or dtype, not the architecture. */
+const RELEASE_SUFFIX = /^(instruct|chat|base|hf|thinking|fp8|bf16|fp16|awq|gptq|int4|int8|w4a16|w8a8|dynamic|v0\.\d|\d{4})$/i;
+
+/**
+ * Resolve a model id (HF id, with or without org) to a preset by family and size: trailing release,
+ * tuning and dtype parts are dropped (`-Instruct`, `-0324`, `-FP8`, `-v0.1`, ...) and what is left must
+ * name the preset exactly. Returns the preset, how it matched and whether the id says FP8 weights.
+ */
+export function resolveModelPreset(spec: string): { preset: PresetDef; how: string; fp8: boolean } | undefined {
+  const exact = MODEL_PRESETS.find((p) => normName(p.name) === normName(spec) || normName(p.hfId) === normName(spec));
+  const last = spec.trim().split('/').pop() ?? spec;
+  const parts = last.split('-');
+  let fp8 = false;
+  while (parts.length > 1 && RELEASE_SUFFIX.test(parts[parts.length - 1])) {
+    if (/^fp8$/i.test(parts[parts.length - 1])) fp8 = true;
+    parts.pop();
+  }
+  if (exact) return { preset: exact, how: 'named', fp8 };
+  const key = normName(parts.join('-'));
+  const byName = MODEL_PRESETS.find((p) => normName(p.name) === key || normName(p.hfId.split('/')[1]) === key);
+  if (byName) return { preset: byName, how: 'family and size of', fp8 };
+  const alias = MODEL_ID_ALIASES[key];
+  if (alias) {
+    const p = MODEL_PRESETS.find((x) => x.name === alias);
+    if (p) return { preset: p, how: 'family and size of', fp8 };
+  }
+  const loose = findModelPreset(spec);
+  return loose ? { preset: loose, how: 'family name', fp8 } : undefined;
 }
 
 /**
@@ -224,7 +292,8 @@ export function loadModelConfig(spec: string): ModelConfig {
     isPath = false;
   }
   if (!isPath) {
-    const preset = findModelPreset(spec);
+    const hit = resolveModelPreset(spec);
+    const preset = hit?.preset;
     if (!preset) {
       throw new InputError(
         '--model',
@@ -232,11 +301,18 @@ export function loadModelConfig(spec: string): ModelConfig {
         `"${spec}" is neither a file nor a known preset; expected a config.json path or one of ${modelPresetNames().join(', ')}`,
       );
     }
-    return parseHfConfig(preset.config, `preset ${preset.name} (${preset.hfId})`, {
+    const cfg = parseHfConfig(preset.config, `preset ${preset.name} (${preset.hfId})`, {
       name: preset.name,
       hfId: preset.hfId,
       source: 'preset',
     });
+    if (hit.fp8 && cfg.bytesPerWeight !== 1) {
+      // An -FP8 release of a bf16 preset (e.g. Llama-4-Maverick-17B-128E-Instruct-FP8) stores experts in fp8.
+      cfg.weightDtype = 'fp8';
+      cfg.bytesPerWeight = 1;
+      cfg.fieldSources.bytesPerWeight = cfg.fieldSources.weightDtype = `model id "${spec}" ends in -FP8 (1 byte per weight)`;
+    }
+    return cfg;
   }
   let text: string;
   try {

@@ -16,7 +16,8 @@ function table(header: string[], rows: string[][]): string[] {
 export function renderSimulation(r: SimulationResult): string {
   const out: string[] = [];
   out.push(`ballast simulate: ${r.trace}`);
-  out.push(`  model ${r.model} on ${r.cluster} (${r.ranks} ranks), ${r.shape.layers} MoE layers x ${r.shape.experts} experts, top-${r.shape.topK}, ${r.redundant} redundant slots`);
+  out.push(`  model ${r.model} on ${r.cluster} (${r.ranks} ranks), ${r.shape.layers} MoE layers x ${r.shape.experts} experts, ${r.redundant} redundant slots`);
+  out.push(`  top-${r.shape.topK} experts per token, from ${r.shape.topKSource}`);
   if (r.modelNote) out.push(`  ${r.modelNote}`);
   out.push(`  planned on ${r.split.planned}; scored on ${r.split.scored}: ${r.split.batches} batch(es) of ${r.batchTokens} tokens`);
   out.push('');

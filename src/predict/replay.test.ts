@@ -79,7 +79,7 @@ test('counts sources: one window scaled to the step, max/mean from the histogram
   // Layer with counts [30, 10, 10, 10] over 2 ranks (linear): ranks 40 / 20, mean 30 -> 4/3.
   const load = makeLoadTrace({ layerIds: [0], topK: 1, sources: [] }, 1, 4, Float64Array.from([30, 10, 10, 10]));
   const cm = buildCostModel({ model: loadModelConfig('DeepSeek-V2-Lite'), cluster: defaultCluster(2) });
-  const r = await replayPolicy({ kind: 'counts', load, startWindow: 0, endWindow: 1, stepTokens: 600 }, { kind: 'static', name: 'l', plan: defaultPlan('linear', 1, 4, 2, [0]) }, cm);
+  const r = await replayPolicy({ kind: 'counts', load, startWindow: 0, endWindow: 1, stepTokens: 600, topK: 1 }, { kind: 'static', name: 'l', plan: defaultPlan('linear', 1, 4, 2, [0]) }, cm);
   assert.ok(Math.abs(r.series.maxOverMean[0] - 4 / 3) < 1e-12);
   // Scaled to 600 tokens: expert 0 gets 300 tokens (compute-bound above ~295), the others 100 each.
   const expect = Math.max(slotTimeUs(cm, 300) + slotTimeUs(cm, 100), 2 * slotTimeUs(cm, 100));

@@ -24,6 +24,7 @@ import { findModelPreset, loadModelConfig, type ModelConfig } from './model-conf
 import { sampleRoutesFromCounts } from './sample-counts.ts';
 import { type PolicyResult, type PolicySpec, type PolicySummary, type ReplaySource, type ReplicaRouting, type SolveBase, summarize } from './replay.ts';
 import { replayPoliciesParallel } from './replay-parallel.ts';
+import { resolveTopK } from './top-k.ts';
 
 export interface SimInput {
   path: string;
@@ -77,7 +78,8 @@ export interface SimulationResult {
   ranks: number;
   redundant: number;
   batchTokens: number;
-  shape: { layers: number; experts: number; topK: number };
+  /** topKSource: where top-k came from (top-k.ts). */
+  shape: { layers: number; experts: number; topK: number; topKSource: string };
   split: { kind: string; planned: string; scored: string; batches: number };
   policies: PolicyJson[];
   oracleGap?: { policy: string; maxOverMeanGap: number; timeGapPct: number }[];
@@ -111,14 +113,14 @@ export function sequenceCut(routes: TokenRoutes, f: number): number {
   return routes.numTokens;
 }
 
-function windowCut(load: LoadTrace, f: number): number {
+function windowCut(load: LoadTrace, f: number, k: number): number {
   let total = 0;
   const toks = load.windows.map((w, i) => {
     if (w.tokens && w.tokens > 0) return w.tokens;
     const per = load.numLayers * load.numExperts;
     let s = 0;
     for (let e = 0; e < load.numExperts; e++) s += load.counts[i * per + e];
-    return s / (load.meta.topK ?? 1);
+    return s / k;
   });
   for (const t of toks) total += t;
   let acc = 0;
@@ -141,6 +143,10 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
   let split: SimulationResult['split'];
   let shapeFrom: SimInput;
   const stepTokens = o.windowsAreSteps ? undefined : o.batchTokens;
+  const scored = o.test ?? o.trace;
+  if (!scored) throw new InputError('', '', 'expected a trace, or --train FILE --test FILE');
+  const kc = resolveTopK({ routes: scored.routes, load: scored.load, model: o.model, path: scored.path });
+  const topK = kc.topK;
 
   if (o.train && o.test) {
     shapeFrom = o.test;
@@ -153,7 +159,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
     planRoutes = tr.routes;
     src = te.routes
       ? { kind: 'routes', routes: te.routes, startToken: 0, endToken: te.routes.numTokens, batchTokens: o.batchTokens }
-      : { kind: 'counts', load: te.load, startWindow: 0, endWindow: te.load.numWindows, stepTokens };
+      : { kind: 'counts', load: te.load, startWindow: 0, endWindow: te.load.numWindows, stepTokens, topK };
     split = { kind: 'train/test', planned: `all of ${tr.path}`, scored: `all of ${te.path}`, batches: 0 };
   } else if (o.trace) {
     shapeFrom = o.trace;
@@ -163,7 +169,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
       planRoutes = t.routes;
       src = t.routes
         ? { kind: 'routes', routes: t.routes, startToken: 0, endToken: t.routes.numTokens, batchTokens: o.batchTokens }
-        : { kind: 'counts', load: t.load, startWindow: 0, endWindow: t.load.numWindows, stepTokens };
+        : { kind: 'counts', load: t.load, startWindow: 0, endWindow: t.load.numWindows, stepTokens, topK };
       split = { kind: 'in-sample', planned: 'the whole trace', scored: 'the whole trace (in-sample: optimistic)', batches: 0 };
       notes.push('in-sample: plans are scored on the data they were made from; use --train-fraction for a held-out estimate');
     } else {
@@ -177,12 +183,12 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
         src = { kind: 'routes', routes: t.routes, startToken: cut, endToken: t.routes.numTokens, batchTokens: o.batchTokens };
         split = { kind: 'train-fraction', planned: `tokens [0, ${cut}) (${t.routes.numTokens} total; cut at the first sequence boundary at or after ${f})`, scored: `tokens [${cut}, ${t.routes.numTokens})`, batches: 0 };
       } else {
-        const cut = windowCut(t.load, f);
+        const cut = windowCut(t.load, f, topK);
         if (cut === 0 || cut >= t.load.numWindows) {
           throw new InputError(t.path, '', `${t.load.numWindows} load window(s) cannot be split at ${f}; use --train FILE --test FILE or --in-sample`);
         }
         planLoad = totalCounts(t.load, 0, cut);
-        src = { kind: 'counts', load: t.load, startWindow: cut, endWindow: t.load.numWindows, stepTokens };
+        src = { kind: 'counts', load: t.load, startWindow: cut, endWindow: t.load.numWindows, stepTokens, topK };
         split = { kind: 'train-fraction', planned: `windows [0, ${cut})`, scored: `windows [${cut}, ${t.load.numWindows})`, batches: 0 };
       }
     }
@@ -192,13 +198,13 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
   if (o.sampleBatches && o.sampleBatches > 0 && src.kind === 'counts') {
     const lt = src.load;
     const sum = totalCounts(lt, src.startWindow, src.endWindow);
-    const routes = sampleRoutesFromCounts(sum, lt.numLayers, lt.numExperts, lt.meta.topK ?? 1, o.sampleBatches * o.batchTokens, o.seed ?? 1, lt.meta.layerIds);
+    const routes = sampleRoutesFromCounts(sum, lt.numLayers, lt.numExperts, topK, o.sampleBatches * o.batchTokens, o.seed ?? 1, lt.meta.layerIds);
     src = { kind: 'routes', routes, startToken: 0, endToken: routes.numTokens, batchTokens: o.batchTokens };
     split.scored += `, as ${o.sampleBatches} batches of tokens sampled from its histogram (seed ${o.seed ?? 1})`;
   }
   const L = shapeFrom.load.numLayers;
   const E = shapeFrom.load.numExperts;
-  const k = shapeFrom.routes?.topK ?? shapeFrom.load.meta.topK ?? 1;
+  const k = topK;
   const layerIds = shapeFrom.load.meta.layerIds;
   if (E !== o.model.numExperts) notes.push(`the trace has ${E} experts, the model config ${o.model.numExperts}: only H, F and weight bytes are taken from the config`);
   if (E % G !== 0) throw new InputError('--ranks', '', `${E} experts do not divide over ${G} ranks (linear placement needs E divisible by G)`);
@@ -268,7 +274,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
     ranks: G,
     redundant: o.redundant,
     batchTokens: o.batchTokens,
-    shape: { layers: L, experts: E, topK: k },
+    shape: { layers: L, experts: E, topK: k, topKSource: kc.source },
     split,
     policies,
     oracleGap,

@@ -31,6 +31,7 @@ export function renderAnalysis(a: AnalysisJson, opts: RenderOptions): string {
   const t = a.trace;
   const src = t.sources.map((s) => `${s.path} (${s.format})`).join(', ') || '(no source)';
   out.push(c.bold(src));
+  for (const s of t.sources) if (s.incomplete) out.push(c.yellow(`${s.path}: ${s.incomplete}`));
   const shape = [
     t.model ?? undefined,
     `${t.layers} MoE layers × ${t.experts} experts`,

@@ -39,7 +39,7 @@ import threading
 import time
 import weakref
 
-__all__ = ["install", "agent"]
+__all__ = ["install", "agent", "capture", "Capture"]
 
 PROTOCOL_VERSION = 1
 PHASES = (None, "prefill", "decode")  # row 0 of counts[phase] is "unknown"
@@ -99,7 +99,8 @@ def _first_attr(objs, names):
 
 class _Layer(object):
     __slots__ = ("index", "layer_id", "name", "block", "router", "top_k", "experts", "grouped",
-                 "n_group", "topk_group", "scoring", "bias_owner")
+                 "n_group", "topk_group", "scoring", "bias_owner", "path", "experts_mod", "fused_shared",
+                 "expected", "calls", "mask_value")
 
     def __init__(self, index, layer_id, name, block, router):
         self.index = index
@@ -114,6 +115,151 @@ class _Layer(object):
         self.topk_group = 1
         self.scoring = "softmax"
         self.bias_owner = None
+        self.path = "router-hook"   # or "dispatch-hook", "vllm-capture-fn"
+        self.experts_mod = None
+        self.fused_shared = 0       # SGLang/vLLM fused shared-expert slots (ids >= experts, dropped)
+        self.expected = 0           # tokens x top-k routed through this layer since the last flush
+        self.calls = 0
+        self.mask_value = float("-inf")
+
+
+# ----- capture points (engine-specific, chosen per layer at discovery) -----
+# Argument names under which an experts module receives the dispatched expert ids:
+#   top_k_index       transformers v5 `*Experts.forward(hidden_states, top_k_index, top_k_weights)`
+#                     (huggingface/transformers src/transformers/models/deepseek_v2/modeling_deepseek_v2.py
+#                     @0233e509531ace915c8241b4c16c8032a583279c; Mixtral, Qwen2/3-MoE, OLMoE, DeepSeek-V3, ...)
+#   router_indices    transformers GPT-OSS `GptOssExperts.forward(hidden_states, router_indices, routing_weights)`
+#   routing_data      transformers GPT-OSS MXFP4 `Mxfp4GptOssExperts.forward(hidden_states, routing_data, ...)`,
+#                     a triton_kernels RoutingData whose `expt_hist` is the per-expert histogram
+#                     (src/transformers/integrations/mxfp4.py @0189b1d09a03a87ec4f59831acb93cc1832d14e7)
+#   topk_output       SGLang `FusedMoE.forward(hidden_states, topk_output)`: StandardTopKOutput.topk_ids,
+#                     after the TopK module's grouping/bias; fused shared-expert slots have ids >= n_routed
+DISPATCH_ARGS = ("top_k_index", "router_indices", "routing_data", "topk_output", "topk_ids", "top_k_indices",
+                 "selected_experts", "expert_indices")
+
+
+def _dispatch_param(mod):
+    """(position after self, name) of the argument carrying expert ids in mod.forward, else None."""
+    try:
+        import inspect
+        params = list(inspect.signature(type(mod).forward).parameters.values())[1:]
+    except Exception:
+        return None
+    for i, p in enumerate(params):
+        if p.name in DISPATCH_ARGS:
+            return (i, p.name)
+    return None
+
+
+def _engine_info():
+    """(engine, version) of the serving stack loaded in this process."""
+    for name in ("vllm", "sglang", "transformers"):
+        m = sys.modules.get(name)
+        if m is not None:
+            return name, str(getattr(m, "__version__", "") or "")
+    t = sys.modules.get("torch")
+    return "torch", str(getattr(t, "__version__", "") or "")
+
+
+def _parallel_info(layers):
+    """Pipeline / data / sequence-parallel facts from vLLM or SGLang parallel state, when loaded."""
+    info = {"pp_rank": None, "pp_size": None, "dp_rank": None, "sequence_parallel": False}
+    for modname in ("vllm.distributed.parallel_state", "sglang.srt.distributed.parallel_state"):
+        ps = sys.modules.get(modname)
+        if ps is None:
+            continue
+        try:
+            g = ps.get_pp_group()
+            info["pp_rank"] = int(g.rank_in_group)
+            info["pp_size"] = int(g.world_size)
+        except Exception:
+            pass
+        try:
+            g = ps.get_dp_group()
+            info["dp_rank"] = int(g.rank_in_group)
+        except Exception:
+            pass
+        break
+    for lay in layers:
+        for o in (lay.block, getattr(lay.block, "experts", None) if lay.block is not None else None):
+            # vLLM: `is_sequence_parallel` on the MoE block and FusedMoE (parallel_config.use_sequence_parallel_moe):
+            # each TP rank routes its own chunk of the tokens, so every TP rank's counts are real.
+            if o is not None and getattr(o, "is_sequence_parallel", False) is True:
+                info["sequence_parallel"] = True
+    return info
+
+
+def _layout_refusal(root, layers):
+    """A reason to refuse capture for this model layout, or None."""
+    if "vllm" in sys.modules or "sglang" in sys.modules:
+        return None
+    for attr in ("tp_size", "_tp_size"):
+        v = getattr(root, attr, None)
+        if isinstance(v, int) and not isinstance(v, bool) and v > 1:
+            return ("transformers tensor parallel (tp_plan, %s=%d) hands the experts rank-local expert ids, so counts "
+                    "would be wrong; capture without tp_plan (one GPU or device_map), or under vLLM/SGLang" % (attr, v))
+    for attr in ("device_mesh", "_device_mesh"):
+        if getattr(root, attr, None) is not None:
+            return ("transformers tensor parallel (tp_plan, device mesh set) hands the experts rank-local expert ids, "
+                    "so counts would be wrong; capture without tp_plan (one GPU or device_map), or under vLLM/SGLang")
+    return None
+
+
+def _choose_path(agent, lay):
+    """Pick the capture point of one layer: vLLM router capture fn > experts dispatch > router hook."""
+    nn = agent.torch.nn
+    if getattr(agent, "force_path", None) == "router-hook":
+        lay.path = "router-hook"
+        return
+    exp = getattr(lay.block, "experts", None) if lay.block is not None else None
+    vr = getattr(exp, "router", None) if exp is not None else None
+    if vr is not None and callable(getattr(vr, "set_capture_fn", None)):
+        # vLLM FusedMoE.router (FusedMoERouter): select_experts calls capture_fn(topk_ids) with logical ids
+        # before EPLB mapping (vllm-project/vllm vllm/model_executor/layers/fused_moe/router/base_router.py
+        # @b9f290edc622f8126056e49e7afe03f0cb0c5347), inside the moe_forward custom op.
+        lay.path = "vllm-capture-fn"
+        lay.experts_mod = vr
+        if lay.top_k is None:
+            lay.top_k = _first_attr([vr], ("top_k",))
+        for o in (vr, exp, lay.block):
+            v = getattr(o, "num_fused_shared_experts", None)
+            if isinstance(v, int) and v > 0:
+                lay.fused_shared = v
+                break
+        return
+    if exp is not None and isinstance(exp, nn.Module) and not isinstance(exp, nn.ModuleList) and _dispatch_param(exp):
+        lay.path = "dispatch-hook"
+        lay.experts_mod = exp
+        for o in (lay.block, exp):
+            v = getattr(o, "num_fused_shared_experts", None)
+            if isinstance(v, int) and v > 0:
+                lay.fused_shared = v
+                break
+        tk = getattr(lay.block, "topk", None)  # SGLang TopK module: top_k counts the fused shared slots
+        if lay.top_k is None and isinstance(getattr(tk, "top_k", None), int):
+            lay.top_k = tk.top_k - lay.fused_shared
+        # The router's weight rows are the routed experts (SGLang's experts module also holds fused shared ones).
+        w = getattr(lay.router, "weight", None)
+        if w is not None and getattr(w, "dim", lambda: 0)() == 2:
+            lay.experts = int(w.shape[0])
+        return
+    lay.path = "router-hook"
+
+
+class _AttrRestore(object):
+    """A hook handle that removes an instance attribute the agent set (a wrapped forward)."""
+
+    def __init__(self, obj, name):
+        self.obj = obj
+        self.name = name
+
+    def remove(self):
+        try:
+            if self.name in self.obj.__dict__:
+                del self.obj.__dict__[self.name]
+        except Exception:
+            pass
+
 
 
 class _Sender(object):
@@ -220,6 +366,16 @@ class Agent(object):
         self.model = None
         self.moe_parallel = None
         self.handles = []
+        self.engine, self.engine_version = None, None
+        self.parallel = {}
+        self.compiled_seen = False
+        self.check_result = None     # None until the first check, then "ok" or "failed"
+        self.window_sinks = []       # in-process consumers of emitted windows (capture() context manager)
+        self.vllm_runner = False     # True once vLLM's GPUModelRunner is wrapped (step boundaries known)
+        self.vbuf = None             # vLLM path: ids of the current step [L][cap][k] (-1 = none)
+        self.vllm_wrapped = False    # vLLM's execute_model is wrapped: count only inside real steps
+        self.vllm_in_step = False
+        self.vllm_steps = 0
         self._reset_runtime()
 
     # ----- per-process runtime state (reset after fork) -----
@@ -347,12 +503,24 @@ class Agent(object):
                     lay.experts = int(w.shape[0])
             if lay.experts is None and isinstance(exp, nn.ModuleList):
                 lay.experts = len(exp)
-            # Grouped / bias-corrected routing (DeepSeek-V2/V3 style in vLLM's FusedMoE).
+            # Grouped / bias-corrected routing (DeepSeek-V2/V3 style). Only used where the agent has to
+            # re-select from logits (router-hook path); the dispatch and capture-fn paths read the ids.
             for o in (exp, block, router):
                 if o is None:
                     continue
-                # vLLM FusedMoE: use_grouped_topk/num_expert_group/topk_group; HF DeepSeek: n_group/topk_group.
-                n_group = getattr(o, "num_expert_group", None) if getattr(o, "use_grouped_topk", False) else getattr(o, "n_group", None)
+                # vLLM FusedMoE: use_grouped_topk/num_expert_group/topk_group, dropped groups masked with
+                # -inf (vllm-project/vllm vllm/model_executor/layers/fused_moe/router/grouped_topk_router.py
+                # @5568166686c79f69c2a6c1a0534c9595baf2a988). HF transformers DeepSeek: n_group (v4) or
+                # num_group (v5) and topk_group, masked with 0.0 (huggingface/transformers
+                # src/transformers/models/deepseek_v2/modeling_deepseek_v2.py @0233e509531ace915c8241b4c16c8032a583279c).
+                if getattr(o, "use_grouped_topk", False):
+                    n_group = getattr(o, "num_expert_group", None)
+                    lay.mask_value = float("-inf")
+                else:
+                    n_group = getattr(o, "n_group", None)
+                    if not isinstance(n_group, int):
+                        n_group = getattr(o, "num_group", None)
+                    lay.mask_value = 0.0
                 topk_group = getattr(o, "topk_group", None)
                 if isinstance(n_group, int) and isinstance(topk_group, int) and n_group > 1 and topk_group >= 1:
                     lay.grouped = True
@@ -372,16 +540,23 @@ class Agent(object):
         if any(l.experts is None for l in layers):
             self.disable("could not tell the number of experts of %s" % [l.name for l in layers if l.experts is None][0])
             return
+        refusal = _layout_refusal(root, layers)
+        if refusal:
+            self.disable(refusal)
+            return
         self.model = root
         self.layers = layers
         self.last_index = len(layers) - 1
         self.moe_parallel = self._moe_parallel(layers)
         self.num_experts = max(l.experts for l in layers)
         self.model_name = self._model_name(root)
+        self.engine, self.engine_version = _engine_info()
+        self.parallel = _parallel_info(layers)
         for lay in layers:
-            self.handles.append(lay.router.register_forward_hook(self._make_router_hook(lay)))
+            _choose_path(self, lay)
+        self._install_paths(layers)
         first = layers[0]
-        if first.block is not None:
+        if first.block is not None and first.path != "vllm-capture-fn":
             self.handles.append(first.block.register_forward_pre_hook(self._phase_hook))
         if self.sample_n and len(set(l.top_k for l in layers)) != 1:
             _log("route sampling needs one top-k for every layer; sampling is off")
@@ -390,8 +565,311 @@ class Agent(object):
         if getattr(self, "_announced", False):
             return
         self._announced = True
-        _log("capturing %d MoE layers x %d experts (top-%s) in %s, rank %d"
-             % (len(layers), self.num_experts, self._top_k_label(), self.model_name, self.rank()))
+        _log("capturing %d MoE layers x %d experts (top-%s) in %s, rank %d, via %s (%s %s)"
+             % (len(layers), self.num_experts, self._top_k_label(), self.model_name, self.rank(),
+                self.capture_path(), self.engine, self.engine_version or "version unknown"))
+
+    # ----- capture paths -----
+    def capture_path(self):
+        paths = sorted(set(l.path for l in self.layers)) if self.layers else []
+        return "+".join(paths) if paths else "none"
+
+    def _install_paths(self, layers):
+        self.num_experts = max(l.experts for l in layers)
+        for lay in layers:
+            if lay.path == "vllm-capture-fn":
+                self._install_vllm(lay)
+            elif lay.path == "dispatch-hook":
+                self._install_dispatch(lay)
+            else:
+                self.handles.append(lay.router.register_forward_hook(self._make_router_hook(lay)))
+        if self.engine == "vllm":
+            self._patch_vllm_runner()
+        if self.sample_n and self.vllm_runner:
+            _log("route sampling is not available on the vLLM capture-fn path; sampling is off")
+            self.sample_n = 0
+
+    def _note_compiled(self):
+        if not self.compiled_seen:
+            self.compiled_seen = True
+
+    def _install_dispatch(self, lay):
+        exp = lay.experts_mod
+        pos, name = _dispatch_param(exp)
+        orig = exp.forward
+        agent = self
+
+        def forward(*args, **kwargs):
+            if agent.enabled:
+                if agent.is_compiling():
+                    agent.compiled_seen = True
+                else:
+                    try:
+                        obj = kwargs[name] if name in kwargs else (args[pos] if len(args) > pos else None)
+                        hidden = args[0] if args else kwargs.get("hidden_states")
+                        agent._on_dispatch(lay, obj, hidden)
+                    except Exception as e:
+                        agent.disable("in layer %s: %r" % (lay.name, e))
+            return orig(*args, **kwargs)
+
+        exp.forward = forward
+        self.handles.append(_AttrRestore(exp, "forward"))
+
+    def _on_dispatch(self, lay, obj, hidden):
+        torch = self.torch
+        if isinstance(obj, torch.Tensor):
+            ids = obj
+        elif obj is not None and isinstance(getattr(obj, "topk_ids", None), torch.Tensor):
+            ids = obj.topk_ids
+        elif obj is not None and isinstance(getattr(obj, "expt_hist", None), torch.Tensor):
+            return self._on_hist(lay, obj, hidden)
+        else:
+            raise TypeError("the experts module got %s, not expert ids" % type(obj).__name__)
+        if ids.dim() == 1:
+            ids = ids.unsqueeze(-1)
+        ids2 = ids.reshape(-1, ids.shape[-1])
+        self._count(lay, ids2, ids2.shape[-1] - lay.fused_shared, checked=True)
+
+    def _on_hist(self, lay, rd, hidden):
+        """GPT-OSS MXFP4: the routing histogram the kernels dispatch with (already per expert)."""
+        torch = self.torch
+        if self.vllm_wrapped and not self.vllm_in_step:
+            return
+        hist = rd.expt_hist
+        if hist.shape[0] != lay.experts:
+            raise ValueError("the MXFP4 routing histogram covers %d of %d experts (experts split across ranks); "
+                             "this layout is not supported" % (hist.shape[0], lay.experts))
+        k = int(getattr(rd, "n_expts_act", 0) or 0) or lay.top_k
+        if not k:
+            raise ValueError("cannot tell top-k for %s" % lay.name)
+        ntok = int(hidden.reshape(-1, hidden.shape[-1]).shape[0]) if hidden is not None else 0
+        dev = hist.device
+        if lay.index == 0:
+            self._step_begin(ntok, dev)
+        rows = self.rows.get(dev)
+        if rows is None:
+            rows = self._alloc(dev)
+        rows[self.phase_row][lay.index][:hist.shape[0]].add_(hist.to(torch.int64))
+        lay.expected += ntok * k
+        lay.calls += 1
+        self.dirty = True
+        if lay.index == self.last_index:
+            self.in_forward = False
+
+    def _count(self, lay, idx2, k, checked=False):
+        """Add one call's ids [T][k'] to counts[phase][layer]. checked: drop ids outside [0, experts)."""
+        if self.vllm_wrapped and not self.vllm_in_step:
+            return  # a vLLM profile / dummy / graph-capture run: synthetic tokens
+        torch = self.torch
+        dev = idx2.device
+        ntok = idx2.shape[0]
+        if lay.index == 0:
+            self._step_begin(ntok, dev)
+        rows = self.rows.get(dev)
+        if rows is None:
+            rows = self._alloc(dev)
+        flat = idx2.reshape(-1)
+        if flat.dtype != torch.int64:
+            flat = flat.long()
+        row = rows[self.phase_row][lay.index]
+        if checked:
+            valid = (flat >= 0) & (flat < lay.experts)
+            row.index_add_(0, flat.clamp(0, lay.experts - 1), valid.long())
+        else:
+            n = flat.shape[0]
+            ones = self.ones.get((dev, n))
+            if ones is None:
+                ones = self._ones(dev, n)
+            row.scatter_add_(0, flat, ones)
+        lay.expected += ntok * k
+        lay.calls += 1
+        self.dirty = True
+        if self.sample_n and not self.routes_bad:
+            start = (-self.token_counter_at_step) % self.sample_n
+            self.route_chunks[lay.index].append(idx2[start::self.sample_n])
+        if lay.index == self.last_index:
+            self.in_forward = False
+
+    # ----- vLLM: router capture fn, counted at step boundaries -----
+    def _install_vllm(self, lay):
+        r = lay.experts_mod
+        prev = getattr(r, "capture_fn", None)
+        agent = self
+
+        def capture_fn(topk_ids):
+            if prev is not None:
+                prev(topk_ids)  # keep vLLM's own capturer (--enable-return-routed-experts) working
+            if agent.enabled:
+                try:
+                    agent._on_vllm_ids(lay, topk_ids)
+                except Exception as e:
+                    agent.disable("in layer %s: %r" % (lay.name, e))
+
+        r.set_capture_fn(capture_fn)
+
+        class _Undo(object):
+            def remove(self_inner):
+                try:
+                    r.set_capture_fn(prev)
+                except Exception:
+                    pass
+        self.handles.append(_Undo())
+
+    def _dp_slice(self, ids2):
+        """Under vLLM data parallel with tokens gathered across DP ranks, this rank's own rows, sliced as
+        vLLM's RoutedExpertsCapturer.capture does (vllm-project/vllm
+        vllm/model_executor/layers/fused_moe/routed_experts_capturer.py @00bd1493b3e82d6c13c68ee8a0e1c5a96707e190)."""
+        fc = sys.modules.get("vllm.forward_context")
+        dp_rank = self.parallel.get("dp_rank")
+        if fc is None or dp_rank is None:
+            return ids2
+        try:
+            ctx = fc.get_forward_context()
+        except Exception:
+            return ids2
+        dpm = getattr(ctx, "dp_metadata", None)
+        if dpm is None:
+            return ids2
+        per = [int(x) for x in dpm.num_tokens_across_dp_cpu.tolist()]
+        if sum(per) != ids2.shape[0]:
+            return ids2  # not gathered: these rows are this rank's own
+        end = sum(per[:dp_rank + 1])
+        return ids2[end - per[dp_rank]:end]
+
+    def _on_vllm_ids(self, lay, topk_ids):
+        ids2 = self._dp_slice(topk_ids.reshape(-1, topk_ids.shape[-1]))
+        if not self.vllm_runner:
+            # No step boundaries known (model run outside vLLM's GPUModelRunner): count as it comes.
+            self._count(lay, ids2, ids2.shape[-1] - lay.fused_shared, checked=True)
+            return
+        T, k = ids2.shape[0], ids2.shape[1]
+        buf = self.vbuf
+        if buf is None or buf.shape[1] < T or buf.shape[2] != k or buf.device != ids2.device:
+            if self._capturing():
+                raise RuntimeError("a CUDA graph was captured for %d tokens before the agent saw a larger batch" % T)
+            torch = self.torch
+            cap = max(T, int(getattr(self, "vllm_max_tokens", 0) or 0), 256)
+            with torch.inference_mode(False):
+                buf = torch.full((len(self.layers), cap, k), -1, dtype=torch.int32, device=ids2.device)
+            self.vbuf = buf
+            if ids2.device not in self.rows:
+                self._alloc(ids2.device)
+        # A copy into a persistent buffer: recorded into CUDA graphs and replayed with them. Counting
+        # happens after the step, outside any graph, on the real (unpadded) rows only.
+        buf[lay.index, :T].copy_(ids2)
+
+    def _vllm_step_end(self, n):
+        """After a real vLLM forward (outside any graph): count rows [0, n) of every layer (real tokens;
+        CUDA-graph padding rows come after them) and reset them to -1."""
+        torch = self.torch
+        buf = self.vbuf
+        if buf is None or n <= 0:
+            return
+        with self.lock:
+            n = min(n, buf.shape[1])
+            L, E = len(self.layers), self.num_experts
+            dev = buf.device
+            if getattr(self, "_vbase", None) is None or self._vbase.device != dev:
+                with torch.inference_mode(False):
+                    self._vlim = torch.tensor([l.experts for l in self.layers], device=dev).view(L, 1, 1)
+                    self._vbase = (torch.arange(L, device=dev) * E).view(L, 1, 1)
+            ids = buf[:, :n].long()
+            valid = (ids >= 0) & (ids < self._vlim)
+            flat = ids.clamp(min=0) + self._vbase + self.phase_row * L * E
+            self.bufs[dev].view(-1).index_add_(0, flat.reshape(-1), valid.reshape(-1).long())
+            buf[:, :n].fill_(-1)
+            k = buf.shape[2]
+            for lay in self.layers:
+                lay.expected += n * (k - lay.fused_shared)
+                lay.calls += 1
+            self.dirty = True
+            self.in_forward = False
+
+    def _patch_vllm_runner(self):
+        """Wrap vLLM's GPUModelRunner.execute_model to learn real steps and their token counts. Profile,
+        dummy and CUDA-graph capture runs go through _dummy_run, never through execute_model, so they are
+        never counted (vllm-project/vllm vllm/v1/worker/gpu_model_runner.py: execute_model(scheduler_output),
+        scheduler_output.total_num_scheduled_tokens; _dummy_run from profile_run / capture_model)."""
+        mod = sys.modules.get("vllm.v1.worker.gpu_model_runner")
+        cls = getattr(mod, "GPUModelRunner", None) if mod is not None else None
+        if cls is None or not hasattr(cls, "execute_model"):
+            return
+        self.vllm_max_tokens = None
+        self.vllm_runner = any(l.path == "vllm-capture-fn" for l in self.layers)
+        self.vllm_wrapped = True
+        _VLLM_AGENTS.append(self)
+        if getattr(cls, "_ballast_wrapped", False):
+            return
+        orig = cls.execute_model
+
+        def execute_model(runner, scheduler_output, *args, **kwargs):
+            agent = _live_agent(runner)
+            n = 0
+            if agent is not None:
+                try:
+                    n = int(getattr(scheduler_output, "total_num_scheduled_tokens", 0) or 0)
+                    if agent.vllm_runner and n > 0:
+                        if agent.vllm_max_tokens is None:
+                            agent.vllm_max_tokens = getattr(runner, "max_num_tokens", None)
+                        agent._step_begin(n, None)
+                except Exception as e:
+                    agent.disable("before a vLLM step: %r" % (e,))
+                agent.vllm_in_step = n > 0
+            try:
+                out = orig(runner, scheduler_output, *args, **kwargs)
+            finally:
+                if agent is not None:
+                    agent.vllm_in_step = False
+            if agent is not None and n > 0:
+                try:
+                    if agent.vllm_runner:
+                        agent._vllm_step_end(n)
+                    agent.vllm_steps += 1
+                    if agent.vllm_steps == 3 and not any(l.calls for l in agent.layers):
+                        agent._report_nothing("3 vLLM steps")
+                except Exception as e:
+                    agent.disable("after a vLLM step: %r" % (e,))
+            return out
+
+        execute_model.__wrapped__ = orig
+        cls.execute_model = execute_model
+        cls._ballast_wrapped = True
+
+    # ----- never silently wrong -----
+    def _advice(self):
+        if self.engine == "vllm" and not any(l.path == "vllm-capture-fn" for l in self.layers):
+            return ("this vLLM %s has no router capture hook (FusedMoERouter.set_capture_fn); relaunch with "
+                    "--enforce-eager so the eager hooks run" % (self.engine_version or ""))
+        if self.compiled_seen:
+            return ("torch.compile traced these layers, so the agent's hooks did not run in the compiled code; "
+                    "capture with the model run eagerly (no torch.compile / static-cache compile)")
+        return "please report the model class; counts for those layers are not trustworthy"
+
+    def _report_nothing(self, after):
+        _log("check failed: after %s none of the %d announced MoE layers recorded routing; %s"
+             % (after, len(self.layers), self._advice()))
+        self.check_result = "failed"
+
+    def _check(self, expected, assigned):
+        """Compare each layer's recorded assignments with tokens x top-k routed through it (one window)."""
+        if self.check_result == "failed" or (sum(expected) == 0 and sum(assigned) == 0):
+            return
+        missing = [l.layer_id for i, l in enumerate(self.layers) if expected[i] == 0 and assigned[i] == 0]
+        wrong = ["%d (%d of %d)" % (l.layer_id, assigned[i], expected[i]) for i, l in enumerate(self.layers)
+                 if assigned[i] != expected[i] and l.layer_id not in missing]
+        if not missing and not wrong:
+            if self.check_result is None and self.debug:
+                _log("check ok: every layer recorded tokens x top-k assignments")
+            self.check_result = "ok"
+            return
+        self.check_result = "failed"
+        parts = []
+        if missing:
+            parts.append("layers %s recorded no routing" % ", ".join(str(x) for x in missing))
+        if wrong:
+            parts.append("layers %s recorded assignments != tokens x top-k" % ", ".join(wrong))
+        _log("check failed: %s (of %d announced); the trace is incomplete: %s"
+             % ("; ".join(parts), len(self.layers), self._advice()))
 
     @staticmethod
     def _moe_parallel(layers):
@@ -440,6 +918,7 @@ class Agent(object):
     # ----- hot path -----
     def _phase_hook(self, module, args):
         if self.is_compiling():
+            self.compiled_seen = True
             return None
         try:
             if not self.enabled:
@@ -456,7 +935,10 @@ class Agent(object):
     def _make_router_hook(self, lay):
         def hook(module, inputs, output):
             # Under torch.compile tracing: do nothing at all (no side effects, no graph breaks).
-            if self.is_compiling() or not self.enabled:
+            if not self.enabled:
+                return None
+            if self.is_compiling():
+                self.compiled_seen = True
                 return None
             try:
                 self._on_router(lay, output)
@@ -482,7 +964,7 @@ class Agent(object):
                 gscore = g.max(dim=-1).values
             gi = gscore.topk(lay.topk_group, dim=-1, sorted=False).indices
             keep = torch.zeros_like(gscore, dtype=torch.bool).scatter_(1, gi, True)
-            scores = g.masked_fill(~keep.unsqueeze(-1), float("-inf")).view(t, e)
+            scores = g.masked_fill(~keep.unsqueeze(-1), lay.mask_value).view(t, e)
         return scores.topk(k, dim=-1, sorted=False).indices
 
     def _on_router(self, lay, out):
@@ -505,6 +987,11 @@ class Agent(object):
                         if isinstance(t, torch.Tensor) and t.is_floating_point():
                             logits = t
                             break
+        if (type(lay.router).__name__ == "Llama4Router" and isinstance(out, (tuple, list)) and len(out) == 2
+                and isinstance(out[1], torch.Tensor)):
+            # transformers Llama4Router returns (sigmoid of the scattered top-k, router_logits): top-k of the
+            # logits with the router's own k is exactly its selection.
+            logits, idx = out[1], None
         if idx is None and logits is None:
             raise TypeError("router output %s has no logits or indices" % type(out).__name__)
         if idx is not None:
@@ -525,26 +1012,7 @@ class Agent(object):
             else:
                 idx2 = self._select(lay, logits.reshape(-1, E))
             dev = logits.device
-        ntok = idx2.shape[0]
-        if lay.index == 0:
-            self._step_begin(ntok, dev)
-        rows = self.rows.get(dev)
-        if rows is None:
-            rows = self._alloc(dev)
-        flat = idx2.reshape(-1)
-        if flat.dtype != torch.int64:
-            flat = flat.long()
-        n = flat.shape[0]
-        ones = self.ones.get((dev, n))
-        if ones is None:
-            ones = self._ones(dev, n)
-        rows[self.phase_row][lay.index].scatter_add_(0, flat, ones)
-        self.dirty = True
-        if self.sample_n and not self.routes_bad:
-            start = (-self.token_counter_at_step) % self.sample_n
-            self.route_chunks[lay.index].append(idx2[start::self.sample_n])
-        if lay.index == self.last_index:
-            self.in_forward = False
+        self._count(lay, idx2, idx2.shape[-1])
 
     def _alloc(self, dev):
         """Counts [3][L][E] on `dev` and per-(phase, layer) row views of it."""
@@ -642,7 +1110,11 @@ class Agent(object):
         routes = None
         if self.sample_n and self.route_meta and self.route_chunks is not None:
             routes = self._take_routes()
+        expected = [l.expected for l in self.layers]
+        for l in self.layers:
+            l.expected = 0
         win = {
+            "expected": expected,
             "seq": self.seq,
             "first_step": self.win_first_step,
             "step": self.step,
@@ -762,6 +1234,10 @@ class Agent(object):
             return
         # One summed row per phase; the rows are [L][E] int32. Encoded as base64 of little-endian
         # bytes (a memcpy), not a JSON list, so that the GIL is held for microseconds, not milliseconds.
+        try:
+            self._check(win.get("expected") or [0] * L, total.to(self.torch.int64).sum(dim=2).sum(dim=0).tolist())
+        except Exception as e:
+            _log("check skipped: %r" % (e,))
         nonzero = (total.reshape(3, -1) != 0).any(dim=1).tolist()
         payload_parts = []
         for row in range(3):
@@ -798,6 +1274,11 @@ class Agent(object):
             "final": win["final"],
             "flush_ms": int(self.flush_s * 1000),
             "parts": payload_parts,
+            "capture": {"path": self.capture_path(), "engine": self.engine, "engine_version": self.engine_version,
+                        "check": self.check_result},
+            "pp_rank": self.parallel.get("pp_rank"),
+            "pp_size": self.parallel.get("pp_size"),
+            "sequence_parallel": bool(self.parallel.get("sequence_parallel")),
         }
         if routes is not None:
             ids, _, phase = routes
@@ -813,6 +1294,11 @@ class Agent(object):
             }
         if self.debug:
             _log("window %d: %d parts" % (win["seq"], len(payload_parts)))
+        for sink in self.window_sinks:
+            try:
+                sink(payload, total)
+            except Exception as e:
+                _log("window consumer failed: %r" % (e,))
         for s in self.senders or []:
             s.offer(dict(payload))
 
@@ -861,6 +1347,9 @@ class Agent(object):
                 if poller.is_alive():
                     _log("at exit: the background thread did not stop; the last window is dropped")
                     return
+            if self.enabled and self.model is not None and self.layers and not any(l.calls for l in self.layers) \
+                    and self.check_result != "failed" and (self.compiled_seen or self.vllm_steps):
+                self._report_nothing("the whole run")
             if self.enabled and self.dirty and self.model is not None:
                 if self.lock.acquire(timeout=1.0):
                     try:
@@ -880,6 +1369,17 @@ class Agent(object):
 
 def agent():
     return _agent
+
+
+_VLLM_AGENTS = []  # agents that count through the vLLM runner wrapper (installed once per class)
+
+
+def _live_agent(runner=None):
+    """The newest enabled agent of this process that tracks a vLLM model."""
+    for a in reversed(_VLLM_AGENTS):
+        if a.enabled and a.layers:
+            return a
+    return None
 
 
 def install(torch_module=None):
@@ -951,3 +1451,142 @@ def install_on_torch_import():
             sys.meta_path.insert(0, _TorchImportHook())
     except Exception as e:
         _log("capture disabled: %r" % (e,))
+
+
+# ----- capture from a script or notebook -----
+class Capture(object):
+    """What `capture()` yields: the running totals of the windows emitted so far (call after the block
+    for the final totals). counts: [L][E] token-expert assignments; layer_ids: [L]; tokens: first-layer tokens."""
+
+    def __init__(self, agent, out):
+        self.agent = agent
+        self.out = out
+        self.layer_ids = []
+        self.experts = 0
+        self.counts = []
+        self.tokens = 0
+        self.windows = 0
+        self.path = None
+        self.check = None
+
+    def _on_window(self, payload, total):
+        L = len(payload["layer_ids"])
+        E = payload["experts"]
+        if not self.counts:
+            self.layer_ids = list(payload["layer_ids"])
+            self.experts = E
+            self.counts = [[0] * E for _ in range(L)]
+        rows = total.to(self.agent.torch.int64).sum(dim=0).tolist()
+        for l in range(L):
+            row = self.counts[l]
+            for e, v in enumerate(rows[l]):
+                row[e] += v
+        self.tokens += sum(p["tokens"] for p in payload["parts"])
+        self.windows += 1
+        self.path = payload["capture"]["path"]
+
+    def summary(self):
+        a = self.agent
+        assigned = sum(sum(r) for r in self.counts)
+        return ("captured %d tokens, %d assignments over %d MoE layers x %d experts via %s (%s %s); self-check: %s%s"
+                % (self.tokens, assigned, len(self.layer_ids) or len(a.layers), self.experts or getattr(a, "num_experts", 0),
+                   a.capture_path(), a.engine, a.engine_version or "", a.check_result or "not run (no windows)",
+                   ("; trace " + self.out) if self.out else ""))
+
+
+def _start_collector(out):
+    """Start `ballast collect --port 0 --out OUT` and return (process, url). BALLAST_CLI names the command
+    (default: `ballast` on PATH, else this checkout's bin/ballast.js under node)."""
+    import shlex
+    import shutil
+    import subprocess
+    cli = os.environ.get("BALLAST_CLI")
+    if cli:
+        cmd = shlex.split(cli)
+    elif shutil.which("ballast"):
+        cmd = ["ballast"]
+    else:
+        here = os.path.dirname(os.path.abspath(__file__))
+        js = os.path.normpath(os.path.join(here, "..", "..", "..", "bin", "ballast.js"))
+        if not os.path.exists(js) or not shutil.which("node"):
+            raise RuntimeError("writing %s needs the ballast CLI (set BALLAST_CLI or put `ballast` on PATH)" % out)
+        cmd = ["node", js]
+    proc = subprocess.Popen(cmd + ["collect", "--port", "0", "--out", out], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    line = b""
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        m = re.search(rb"listening on (http://\S+)", line)
+        if m:
+            # Keep draining its stderr so that it never blocks on a full pipe.
+            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+            return proc, m.group(1).decode()
+        sys.stderr.write(line.decode(errors="replace"))
+    proc.kill()
+    raise RuntimeError("the ballast collector did not start (%s)" % line.decode(errors="replace").strip())
+
+
+class _CaptureContext(object):
+    def __init__(self, model, out=None, collector=None, flush_ms=1000, quiet=False, _path=None):
+        self.model, self.out, self.collector, self.flush_ms, self.quiet = model, out, collector, flush_ms, quiet
+        self.force_path = _path
+        self.proc = None
+        self.agent = None
+        self.handle = None
+
+    def __enter__(self):
+        import torch
+        g = _agent
+        if g is not None and g.model is self.model and g.enabled:
+            raise RuntimeError("this model is already captured by `ballast run`; capture() would count it twice")
+        urls = []
+        if self.collector:
+            urls.extend(u.strip() for u in self.collector.split(",") if u.strip())
+        if self.out:
+            self.proc, url = _start_collector(os.path.abspath(self.out))
+            urls.append(url)
+        ag = Agent(torch)
+        ag.urls = urls
+        ag.flush_s = max(0.01, self.flush_ms / 1000.0)
+        ag.force_path = self.force_path
+        self.agent = ag
+        self.handle = Capture(ag, self.out)
+        ag.window_sinks.append(self.handle._on_window)
+        ag._scan(self.model)
+        if not ag.layers:
+            if ag.enabled:
+                _log("capture(): no MoE layers found in %s; nothing is counted" % type(self.model).__name__)
+        return self.handle
+
+    def __exit__(self, *exc):
+        ag = self.agent
+        try:
+            if ag is not None:
+                ag.shutdown()
+                ag.detach()
+        finally:
+            if self.proc is not None:
+                try:
+                    self.proc.terminate()
+                    self.proc.wait(timeout=30)
+                except Exception:
+                    self.proc.kill()
+        if ag is not None and ag.layers and not self.quiet:
+            _log(self.handle.summary())
+        return False
+
+
+def capture(model, out=None, collector=None, flush_ms=1000, quiet=False, _path=None):
+    """Count the MoE routing of `model` inside a `with` block, with the same capture paths, checks and
+    trace format as `ballast run`:
+
+        with ballast_agent.capture(model, out="run.ballast") as cap:
+            model.generate(...)
+        cap.counts   # [L][E] token-expert assignments
+
+    out: write a ballast trace there (starts `ballast collect`); collector: also/instead send windows to
+    running collectors (HOST:PORT, comma-separated). Prints a one-line summary at exit (quiet=False)."""
+    return _CaptureContext(model, out, collector, flush_ms, quiet, _path)

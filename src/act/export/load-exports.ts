@@ -4,7 +4,9 @@
  *   csv      `layer,expert,count` with header; [L][E] summed over windows; layer = model-level layer id.
  *   npy      NumPy .npy v1.0, shape [L][E] summed over windows; int64 when every count is an integer,
  *            else float64 (the DeepSeek EPLB `weight` input). Rows in trace layer order.
- *   json     `{"logical_count": [L][E]}` summed over windows (SGLang --init-expert-location input).
+ *   json     `{"logical_count": [N][E]}` summed over windows (SGLang --init-expert-location input): row l
+ *            is decoder layer l over all N = num_hidden_layers layers, zeros for dense layers, as SGLang
+ *            indexes it (decoder-layers.ts cites the source). SGLang runs its own EPLB on it at start-up.
  *   parquet  long form, one row per (window, layer, expert): columns window INT32, layer INT32
  *            (model-level id), expert INT32, count DOUBLE; all windows. Key-value metadata
  *            `ballast.meta` holds the trace meta as JSON.
@@ -18,6 +20,7 @@ import type { TokenRoutes } from '../../core/token-routes.ts';
 import { writeTraceFile } from '../../ingest/ballast/writer.ts';
 import { encodeNpy2d } from '../../ingest/readers/npy/npy-format.ts';
 import { loadFromRoutes } from '../../ingest/routes-to-load.ts';
+import type { DecoderLayers } from './decoder-layers.ts';
 
 export const LOAD_EXPORT_FORMATS = ['csv', 'npy', 'json', 'parquet', 'ballast'] as const;
 export type LoadExportFormat = (typeof LOAD_EXPORT_FORMATS)[number];
@@ -53,12 +56,15 @@ export function loadToNpy(trace: LoadTrace): Buffer {
   return encodeNpy2d(tot, trace.numLayers, trace.numExperts, allIntegral(tot) ? 'int64' : 'float64');
 }
 
-/** `{"logical_count": [L][E]}` JSON text of counts summed over windows. */
-export function loadToJson(trace: LoadTrace): string {
+/**
+ * `{"logical_count": [N][E]}` JSON text of counts summed over windows, N = layers.numHiddenLayers:
+ * row l holds the MoE layer whose model-level id is l, zeros for the other (dense) layers.
+ */
+export function loadToJson(trace: LoadTrace, layers: DecoderLayers): string {
   const tot = totalCounts(trace);
   const E = trace.numExperts;
-  const rows: number[][] = [];
-  for (let l = 0; l < trace.numLayers; l++) rows.push(Array.from(tot.subarray(l * E, (l + 1) * E)));
+  const rows: number[][] = Array.from({ length: layers.numHiddenLayers }, () => new Array<number>(E).fill(0));
+  for (let l = 0; l < trace.numLayers; l++) rows[trace.meta.layerIds[l]] = Array.from(tot.subarray(l * E, (l + 1) * E));
   return `${JSON.stringify({ logical_count: rows })}\n`;
 }
 
@@ -96,7 +102,7 @@ export function loadToParquet(trace: LoadTrace): ArrayBuffer {
  * Write `data` in form `to` at `outPath`. `data.load` is [W][L][E]; `data.routes` (optional) is only
  * used by the ballast form, which keeps both.
  */
-export function writeLoadExport(data: { load: LoadTrace; routes?: TokenRoutes }, to: LoadExportFormat, outPath: string): void {
+export function writeLoadExport(data: { load: LoadTrace; routes?: TokenRoutes }, to: LoadExportFormat, outPath: string, opts: { layers?: DecoderLayers } = {}): void {
   switch (to) {
     case 'csv':
       writeFileSync(outPath, loadToCsv(data.load));
@@ -104,9 +110,11 @@ export function writeLoadExport(data: { load: LoadTrace; routes?: TokenRoutes },
     case 'npy':
       writeFileSync(outPath, loadToNpy(data.load));
       return;
-    case 'json':
-      writeFileSync(outPath, loadToJson(data.load));
+    case 'json': {
+      const layers = opts.layers ?? { numHiddenLayers: Math.max(...data.load.meta.layerIds) + 1, source: 'the largest layer id + 1', inferred: true };
+      writeFileSync(outPath, loadToJson(data.load, layers));
       return;
+    }
     case 'parquet':
       writeFileSync(outPath, new Uint8Array(loadToParquet(data.load)));
       return;

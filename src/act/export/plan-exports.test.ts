@@ -33,11 +33,19 @@ const withReplicas = plan(
 const variable = plan([[0, 1, 2, 3], [0, 1, 2, 3, 0, 1, 2, 3], [3, 2, 1, 0]], 4, 2, { allowColocatedReplicas: false });
 const noReplicas = plan([[0, 1, 2, 3, 4, 5, 6, 7], [2, 5, 0, 7, 1, 3, 4, 6]], 8, 4);
 
-test('sglang export round-trips (rank count from --ranks)', () => {
+test('sglang export: one row per decoder layer (ids 1..3 of 5), dense rows trivial; round-trips by row index', () => {
   const out = join(dir, 'sglang.json');
-  writePlanExport(withReplicas, 'sglang', out);
-  assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), { physical_to_logical_map: rows(withReplicas) });
-  assert.deepEqual(rows(readPlanFile(out, { numRanks: 4 })), rows(withReplicas));
+  const layers = { numHiddenLayers: 5, source: 'test', inferred: false };
+  writePlanExport(withReplicas, 'sglang', out, { layers });
+  // SGLang's init_trivial row for P = 12, E = 8: p % 8.
+  const trivial = [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3];
+  const want = [trivial, ...rows(withReplicas), trivial];
+  assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), { physical_to_logical_map: want });
+  const back = readPlanFile(out, { numRanks: 4 });
+  assert.deepEqual(rows(back), want);
+  assert.deepEqual(back.layerIds, [0, 1, 2, 3, 4]);
+  throwsInput(() => planToSglang(withReplicas, { numHiddenLayers: 3, source: 'x', inferred: false }), /do not fit 3 decoder layers/);
+  throwsInput(() => writePlanExport(withReplicas, 'sglang', out), /num_hidden_layers/);
 });
 
 test('vllm-jsonl export: meta + mapping lines, round-trips with no context', () => {
@@ -73,24 +81,23 @@ test('deepseek export carries log2phy/logcnt and per-layer slot counts; round-tr
   }
 });
 
-test('expert-map export: [E] when layers agree, [L][E] otherwise; refuses replicas', () => {
-  assert.deepEqual(planToExpertMap(noReplicas).expert_to_ep_rank, [
-    [0, 0, 1, 1, 2, 2, 3, 3],
-    [1, 2, 0, 2, 3, 0, 3, 1],
-  ]);
+test('expert-map export follows vLLM PR #34811: one [E] map; layers that differ need --layer; refuses replicas', () => {
+  // Layers 1 and 2 of noReplicas differ: refused unless one layer is chosen.
+  throwsInput(() => planToExpertMap(noReplicas), /layers 1 and 2 place experts on different ranks.*--layer N/);
+  // Layer 2 (index 1): slots [2,5 | 0,7 | 1,3 | 4,6] over 4 ranks of 2 slots.
+  assert.deepEqual(planToExpertMap(noReplicas, 2).expert_to_ep_rank, [1, 2, 0, 2, 3, 0, 3, 1]);
+  throwsInput(() => planToExpertMap(noReplicas, 7), /no layer 7; its layers are 1, 2/);
   const same = plan([[0, 1, 2, 3], [0, 1, 2, 3]], 4, 2);
   assert.deepEqual(planToExpertMap(same).expert_to_ep_rank, [0, 0, 1, 1]);
   // Round trip: same expert -> rank; within a rank, slots come back in ascending expert order.
   const out = join(dir, 'map.json');
-  writePlanExport(noReplicas, 'expert-map', out);
-  assert.deepEqual(rows(readPlanFile(out)), [
-    [0, 1, 2, 3, 4, 5, 6, 7],
-    [2, 5, 0, 7, 1, 3, 4, 6],
-  ]);
+  writePlanExport(noReplicas, 'expert-map', out, { layer: 2 });
+  assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), { expert_to_ep_rank: [1, 2, 0, 2, 3, 0, 3, 1] });
+  assert.deepEqual(rows(readPlanFile(out)), [[2, 5, 0, 7, 1, 3, 4, 6]]);
   throwsInput(() => planToExpertMap(withReplicas), /cannot carry replicas/);
 });
 
 test('variable-slot plans are refused by sglang and vllm-jsonl, naming the forms that carry them', () => {
-  throwsInput(() => planToSglang(variable), /4, 8 slots.*ballast plan JSON or --to deepseek/);
+  throwsInput(() => planToSglang(variable, { numHiddenLayers: 4, source: 'test', inferred: false }), /4, 8 slots.*ballast plan JSON or --to deepseek/);
   throwsInput(() => planToVllmJsonl(variable), /one slot count for every layer.*ballast plan JSON or --to deepseek/);
 });

@@ -1,35 +1,67 @@
 /**
- * Which checkpoint tensors belong to which MoE layer and expert (HF naming):
- *   per-expert   model.layers.N.block_sparse_moe.experts.M.w1.weight          (Mixtral)
- *                model.layers.N.mlp.experts.M.gate_proj.weight                (Qwen-MoE, DeepSeek, OLMoE)
- *                (any suffix after the expert index: weight_scale_inv, qweight, ...)
- *   fused        model.layers.N.mlp.experts.gate_up_proj / .down_proj [E][...] (expert = leading dim;
- *                also feed_forward.experts.* for Llama 4)
- *   router rows  model.layers.N.(block_sparse_moe|mlp).gate.weight [E][H], .gate.bias [E],
- *                .gate.e_score_correction_bias [E]; feed_forward.router.weight / .bias (Llama 4)
- * Shared experts (mlp.shared_experts.*, shared_expert_gate) are not routed experts and are left alone.
+ * Which checkpoint tensors belong to which MoE layer and expert. A tensor `<p>layers.N.<block>.<rest>`
+ * with block one of block_sparse_moe | mlp | feed_forward | moe | ffn is classified by `<rest>`:
+ *
+ *   per-expert  experts.M.<suffix>                  Mixtral w1/w2/w3, Qwen/DeepSeek/OLMoE gate_proj..., any
+ *                                                   suffix (weight_scale_inv, qweight, qzeros, scales, g_idx)
+ *   fused       experts.<name>  [E, ...]            GPT-OSS gate_up_proj_blocks/_scales/_bias, down_proj_*,
+ *                                                   Llama 4 gate_up_proj / down_proj
+ *   router      gate.weight, router.weight          [E, H] or [H, E]
+ *               gate.wg.weight                      Hunyuan [E, H]
+ *               gate.bias, router.bias              [E] (GPT-OSS, Llama 4 has none)
+ *               gate.e_score_correction_bias        DeepSeek-V3, Kimi-K2, GLM-4.5 [E]
+ *               e_score_correction_bias             MiniMax-M2 block_sparse_moe.* [E]
+ *               moe_statics.e_score_correction_bias ERNIE-4.5 [1, E]
+ *               gate.qweight/qzeros/scales/g_idx    GPTQ / AWQ quantized router
+ *   hash-table  gate.tid2eid                        DeepSeek-V4 hash layers (token id -> expert ids)
+ *   shared      shared_expert(s).*, shared_mlp.*, shared_expert_gate.*  (not routed; left alone)
+ *   moe-other   anything else in the block          refused when its layer is permuted
+ * Names are from the checkpoints' model.safetensors.index.json files (cited per family in
+ * reorder-fixtures.py).
  */
 
-const BLOCK = '(?:block_sparse_moe|mlp|feed_forward|moe)';
-const PER_EXPERT = new RegExp(`^(.*\\.layers\\.(\\d+)\\.${BLOCK}\\.experts)\\.(\\d+)\\.(.+)$`);
-const FUSED = new RegExp(`^(.*\\.layers\\.(\\d+)\\.${BLOCK}\\.experts)\\.([A-Za-z_][^]*)$`);
-const ROUTER = new RegExp(`^(.*\\.layers\\.(\\d+)\\.${BLOCK}\\.(?:gate|router))\\.(weight|bias|e_score_correction_bias)$`);
+export type RouterRole = 'weight' | 'bias' | 'correction' | 'qweight' | 'qzeros' | 'scales' | 'g_idx';
 
+/** `block` is the tensor's block prefix (`model.layers.3.mlp`), `layer` its layer number. */
 export type ExpertTensorKind =
-  | { kind: 'per-expert'; layer: number; expert: number; prefix: string; suffix: string }
-  | { kind: 'fused'; layer: number }
-  | { kind: 'router'; layer: number }
+  | { kind: 'per-expert'; block: string; layer: number; expert: number; prefix: string; suffix: string }
+  | { kind: 'fused'; block: string; layer: number }
+  | { kind: 'router'; block: string; layer: number; role: RouterRole }
+  | { kind: 'hash-table'; block: string; layer: number }
+  | { kind: 'shared'; block: string; layer: number }
+  | { kind: 'moe-other'; block: string; layer: number }
   | { kind: 'other' };
+
+const LAYER_BLOCK = /^((?:.*\.)?layers\.(\d+)\.(?:block_sparse_moe|mlp|feed_forward|moe|ffn))\.(.+)$/;
+const PER_EXPERT = /^experts\.(\d+)\.(.+)$/;
+const FUSED = /^experts\.([A-Za-z_].*)$/;
+const ROUTERS: [RegExp, RouterRole][] = [
+  [/^(?:gate|router)\.weight$/, 'weight'],
+  [/^gate\.wg\.weight$/, 'weight'],
+  [/^(?:gate|router)\.bias$/, 'bias'],
+  [/^(?:(?:gate|router|moe_statics)\.)?e_score_correction_bias$/, 'correction'],
+  [/^(?:gate|router)\.qweight$/, 'qweight'],
+  [/^(?:gate|router)\.qzeros$/, 'qzeros'],
+  [/^(?:gate|router)\.scales$/, 'scales'],
+  [/^(?:gate|router)\.g_idx$/, 'g_idx'],
+];
+const SHARED = /^(?:shared_experts?|shared_mlp|shared_expert_gate)\./;
 
 /** Classify one tensor name. */
 export function classifyTensor(name: string): ExpertTensorKind {
-  let m = PER_EXPERT.exec(name);
-  if (m) return { kind: 'per-expert', layer: Number(m[2]), expert: Number(m[3]), prefix: m[1], suffix: m[4] };
-  m = FUSED.exec(name);
-  if (m) return { kind: 'fused', layer: Number(m[2]) };
-  m = ROUTER.exec(name);
-  if (m) return { kind: 'router', layer: Number(m[2]) };
-  return { kind: 'other' };
+  const m = LAYER_BLOCK.exec(name);
+  if (!m) return { kind: 'other' };
+  const layer = Number(m[2]);
+  const block = m[1];
+  const rest = m[3];
+  let r = PER_EXPERT.exec(rest);
+  if (r) return { kind: 'per-expert', block, layer, expert: Number(r[1]), prefix: `${m[1]}.experts`, suffix: r[2] };
+  r = FUSED.exec(rest);
+  if (r) return { kind: 'fused', block, layer };
+  for (const [re, role] of ROUTERS) if (re.test(rest)) return { kind: 'router', block, layer, role };
+  if (rest === 'gate.tid2eid') return { kind: 'hash-table', block, layer };
+  if (SHARED.test(rest)) return { kind: 'shared', block, layer };
+  return { kind: 'moe-other', block, layer };
 }
 
 /** Name of the per-expert tensor for another expert index. */

@@ -3,11 +3,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { InputError } from '../../core/errors.ts';
 import { main } from '../../cli/main.ts';
 import { encodeSafetensors, readSafetensorsHeader } from '../safetensors/safetensors.ts';
-import { reorderCheckpoint } from './reorder.ts';
+import { REORDER_FILE, reorderCheckpoint } from './reorder.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ballast-reorder-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -22,6 +23,7 @@ const rows = (rowsN: number, rowBytes: number, base: number) => {
 };
 
 const E = 4;
+const CONFIG = '{"model_type": "mixtral", "num_local_experts": 4, "hidden_size": 2}';
 function makeCheckpoint(dir: string): void {
   mkdirSync(dir);
   // shard 1: embeddings + layer 1 in Mixtral naming (w1/w2/w3), per-expert bytes tagged 10*e + w
@@ -44,7 +46,7 @@ function makeCheckpoint(dir: string): void {
     for (const t of ts) weight_map[t.name] = f;
   }
   writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: 1 }, weight_map }));
-  writeFileSync(join(dir, 'config.json'), '{"num_local_experts": 4}');
+  writeFileSync(join(dir, 'config.json'), CONFIG);
 }
 
 function tensorBytes(file: string, name: string): Uint8Array {
@@ -83,7 +85,7 @@ test('reorder permutes per-expert, fused and router tensors; copies and links th
   assert.deepEqual(readSafetensorsHeader(s1).metadata, { format: 'pt' });
   // shard without expert tensors is a hard link; config carried over; index rewritten with the same map
   assert.equal(statSync(join(out, 'model-00003-of-00003.safetensors')).ino, statSync(join(ck, 'model-00003-of-00003.safetensors')).ino);
-  assert.equal(readFileSync(join(out, 'config.json'), 'utf8'), '{"num_local_experts": 4}');
+  assert.equal(readFileSync(join(out, 'config.json'), 'utf8'), CONFIG);
   const idxIn = JSON.parse(readFileSync(join(ck, 'model.safetensors.index.json'), 'utf8'));
   const idxOut = JSON.parse(readFileSync(join(out, 'model.safetensors.index.json'), 'utf8'));
   assert.deepEqual(idxOut, idxIn);
@@ -96,41 +98,41 @@ test('reorder permutes per-expert, fused and router tensors; copies and links th
   assert.deepEqual(readdirSync(root).filter((n) => n.includes('.tmp-')), []);
 });
 
-test('reordering with the inverse permutation restores the original bytes', () => {
+test('reordering with the inverse permutation restores the original bytes', async () => {
   const ck = join(root, 'ck2');
   makeCheckpoint(ck);
   const p = { version: 1 as const, numLayers: 2, numExperts: E, numRanks: 2, ranksPerNode: 2, layerIds: [1, 2], phy2log: plan.phy2log.map((r) => Int32Array.from(r)) };
   const a = join(root, 'a');
-  const r = reorderCheckpoint({ checkpointDir: ck, plan: p, outDir: a, warn: () => {} });
+  const r = await reorderCheckpoint({ checkpointDir: ck, plan: p, outDir: a, warn: () => {} });
   const inv = { ...p, phy2log: r.layers.map((l) => Int32Array.from(l.old_to_new)) };
   const b = join(root, 'b');
-  reorderCheckpoint({ checkpointDir: a, plan: inv, outDir: b, verify: true, warn: () => {} });
+  await reorderCheckpoint({ checkpointDir: a, plan: inv, outDir: b, verify: true, warn: () => {} });
   for (const f of ['model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors']) assert.ok(readFileSync(join(ck, f)).equals(readFileSync(join(b, f))), f);
 });
 
-test('SGLang physical_to_logical_map plan with --ranks; plan layer ids mapped by order', async () => {
+test('SGLang physical_to_logical_map plan, no --ranks needed (issue 12 item 7); plan layer ids mapped by order', async () => {
   const ck = join(root, 'ck3');
   makeCheckpoint(ck);
   const pf = join(root, 'sgl.json');
   writeFileSync(pf, JSON.stringify({ physical_to_logical_map: [[3, 2, 1, 0], [0, 1, 2, 3]] }));
   const out = join(root, 'out3');
-  assert.equal(await main(['reorder', ck, '--plan', pf, '--ranks', '2', '--out', out]), 0);
+  assert.equal(await main(['reorder', ck, '--plan', pf, '--out', out]), 0);
   assert.deepEqual(tensorBytes(join(out, 'model-00001-of-00003.safetensors'), 'model.layers.1.block_sparse_moe.experts.0.w2.weight'), bytes(12, 32));
   // layer 2 identity: shard 2 unchanged in bytes
   assert.ok(readFileSync(join(ck, 'model-00002-of-00003.safetensors')).equals(readFileSync(join(out, 'model-00002-of-00003.safetensors'))));
 });
 
-test('refusals: replicas, expert-count mismatch, existing output; nothing left behind', () => {
+test('refusals: replicas, expert-count mismatch, existing output; nothing left behind', async () => {
   const ck = join(root, 'ck4');
   makeCheckpoint(ck);
   const base = { version: 1 as const, numLayers: 2, numRanks: 2, ranksPerNode: 2, layerIds: [1, 2] };
   const withReplicas = { ...base, numExperts: E, phy2log: [Int32Array.of(0, 1, 2, 3, 0, 1), Int32Array.of(0, 1, 2, 3, 2, 3)] };
-  assert.throws(() => reorderCheckpoint({ checkpointDir: ck, plan: withReplicas, outDir: join(root, 'x1') }), (e: unknown) => e instanceof InputError && /without replicas/.test(e.message));
+  await assert.rejects(() => reorderCheckpoint({ checkpointDir: ck, plan: withReplicas, outDir: join(root, 'x1') }), (e: unknown) => e instanceof InputError && /without replicas/.test(e.message));
   const wrongE = { ...base, numExperts: 8, phy2log: [Int32Array.from({ length: 8 }, (_, i) => i), Int32Array.from({ length: 8 }, (_, i) => i)] };
-  assert.throws(() => reorderCheckpoint({ checkpointDir: ck, plan: wrongE, outDir: join(root, 'x2') }), (e: unknown) => e instanceof InputError && /8 experts but checkpoint layer 1 has 4/.test(e.message));
+  await assert.rejects(() => reorderCheckpoint({ checkpointDir: ck, plan: wrongE, outDir: join(root, 'x2') }), (e: unknown) => e instanceof InputError && /plan is for 8 experts but .*config.json says 4; is the plan for another model/.test(e.message));
   mkdirSync(join(root, 'exists'));
   const ok = { ...base, numExperts: E, phy2log: plan.phy2log.map((r) => Int32Array.from(r)) };
-  assert.throws(() => reorderCheckpoint({ checkpointDir: ck, plan: ok, outDir: join(root, 'exists') }), (e: unknown) => e instanceof InputError && /already exists/.test(e.message));
+  await assert.rejects(() => reorderCheckpoint({ checkpointDir: ck, plan: ok, outDir: join(root, 'exists') }), (e: unknown) => e instanceof InputError && /already exists/.test(e.message));
   assert.ok(!existsSync(join(root, 'x1')) && !existsSync(join(root, 'x2')));
 });
 
@@ -154,14 +156,69 @@ test('the reader accepts a safetensors file built by hand in Python (struct + js
   assert.throws(() => readSafetensorsHeader(join(root, 'cut.safetensors')), (e: unknown) => e instanceof InputError && /truncated/.test(e.message));
 });
 
-test('checkpoint MoE layers the plan does not name (e.g. an MTP layer) are left unchanged, with a warning', () => {
+test('checkpoint MoE layers the plan does not name (e.g. an MTP layer) are left unchanged, with a warning', async () => {
   const ck = join(root, 'ck5');
   makeCheckpoint(ck);
   const onlyLayer2 = { version: 1 as const, numLayers: 1, numExperts: E, numRanks: 2, ranksPerNode: 2, layerIds: [2], phy2log: [Int32Array.of(1, 0, 3, 2)] };
   const warned: string[] = [];
   const out = join(root, 'out5');
-  const r = reorderCheckpoint({ checkpointDir: ck, plan: onlyLayer2, outDir: out, verify: true, warn: (s) => warned.push(s) });
+  const r = await reorderCheckpoint({ checkpointDir: ck, plan: onlyLayer2, outDir: out, verify: true, warn: (s) => warned.push(s) });
   assert.ok(warned.some((w) => /layers 1 are not in the plan/.test(w)));
   assert.deepEqual(r.shardsRewritten, ['model-00002-of-00003.safetensors']);
   assert.ok(readFileSync(join(ck, 'model-00001-of-00003.safetensors')).equals(readFileSync(join(out, 'model-00001-of-00003.safetensors'))));
+});
+
+/** Spawn `ballast reorder` held after its first shard (test hook), wait until its temp dir exists. */
+async function spawnHeld(ck: string, planFile: string, out: string): Promise<{ child: import('node:child_process').ChildProcess; tmp: string; done: Promise<{ code: number | null; signal: string | null; stderr: string }> }> {
+  const { spawn } = await import('node:child_process');
+  const bin = fileURLToPath(new URL('../../../bin/ballast.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, 'reorder', ck, '--plan', planFile, '--out', out], { env: { ...process.env, BALLAST_REORDER_TEST_STALL_MS: '60000' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const done = new Promise<{ code: number | null; signal: string | null; stderr: string }>((res) => child.on('exit', (code, signal) => res({ code, signal, stderr })));
+  const tmp = await new Promise<string>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`reorder did not reach its temp dir: ${stderr}`)), 30000);
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const m = /reorder: writing in (\S+)/.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        res(m[1]);
+      }
+    });
+    child.on('exit', () => rej(new Error(`reorder exited early: ${stderr}`)));
+  });
+  return { child, tmp, done };
+}
+
+test('issue 16 item 3: SIGINT / SIGTERM remove the temp dir; a SIGKILLed run\'s temp dir is removed by the next run', async () => {
+  const ck = join(root, 'ck6');
+  makeCheckpoint(ck);
+  const planFile = join(root, 'plan6.json');
+  writeFileSync(planFile, JSON.stringify(plan));
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    const out = join(root, `out6-${sig}`);
+    const { child, tmp, done } = await spawnHeld(ck, planFile, out);
+    assert.ok(existsSync(tmp) && readdirSync(tmp).length > 0, 'temp dir holds the first shard');
+    child.kill(sig);
+    const r = await done;
+    assert.equal(r.code, code, r.stderr);
+    assert.match(r.stderr, new RegExp(`reorder interrupted \\(${sig}\\); removed .*nothing written`));
+    assert.ok(!existsSync(tmp), `${sig}: temp dir left behind`);
+    assert.ok(!existsSync(out));
+  }
+  const out = join(root, 'out6-kill');
+  const { child, tmp, done } = await spawnHeld(ck, planFile, out);
+  child.kill('SIGKILL');
+  await done;
+  assert.ok(existsSync(tmp), 'SIGKILL leaves the temp dir (nothing can run)');
+  const warned: string[] = [];
+  const r = await reorderCheckpoint({ checkpointDir: ck, plan: { ...plan, version: 1, phy2log: plan.phy2log.map((x) => Int32Array.from(x)) }, outDir: out, warn: (s) => warned.push(s) });
+  assert.deepEqual(r.staleRemoved, [tmp]);
+  assert.ok(warned.some((w) => w.includes(`removed ${tmp}, left by an earlier reorder that did not finish`)));
+  assert.ok(!existsSync(tmp) && existsSync(join(out, REORDER_FILE)));
+  // a temp dir of a live process (this one) is not touched
+  const live = join(root, `.out6-live.tmp-${process.pid}-abcd1234`);
+  mkdirSync(live);
+  await reorderCheckpoint({ checkpointDir: ck, plan: { ...plan, version: 1, phy2log: plan.phy2log.map((x) => Int32Array.from(x)) }, outDir: join(root, 'out6-live'), warn: () => {} });
+  assert.ok(existsSync(live));
 });

@@ -5,7 +5,7 @@
  * Only the header is ever held in memory; tensor bytes move in bounded chunks with positioned reads
  * and writes.
  */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { InputError } from '../../core/errors.ts';
 
@@ -125,12 +125,24 @@ export interface ByteRange {
   length: number;
 }
 
+/** Bytes computed in memory (small tensors only: a router rewritten along its expert axis). */
+export interface DataPiece {
+  data: Uint8Array;
+}
+
+/** One piece of an output tensor: a range of a source file, or bytes in memory. */
+export type Piece = ByteRange | DataPiece;
+
+export function pieceLength(p: Piece): number {
+  return 'data' in p ? p.data.byteLength : p.length;
+}
+
 export interface OutputTensor {
   name: string;
   dtype: string;
   shape: number[];
-  /** Bytes of the tensor, in order, as ranges of source files. */
-  pieces: ByteRange[];
+  /** Bytes of the tensor, in order, as ranges of source files (or computed bytes). */
+  pieces: Piece[];
 }
 
 /** Encode a header for `tensors` (in the given order) and metadata; returns its bytes padded to 8. */
@@ -170,8 +182,12 @@ export class FdCache {
 export const CHUNK_BYTES = 8 * 1024 * 1024;
 
 /** Visit the bytes of `pieces` in chunks of at most CHUNK_BYTES (the same buffer is reused). */
-export function forEachChunk(pieces: ByteRange[], fds: FdCache, visit: (chunk: Uint8Array) => void, buf: Buffer = Buffer.allocUnsafe(CHUNK_BYTES)): void {
+export function forEachChunk(pieces: Piece[], fds: FdCache, visit: (chunk: Uint8Array) => void, buf: Buffer = Buffer.allocUnsafe(CHUNK_BYTES)): void {
   for (const p of pieces) {
+    if ('data' in p) {
+      for (let o = 0; o < p.data.byteLength; o += CHUNK_BYTES) visit(p.data.subarray(o, Math.min(p.data.byteLength, o + CHUNK_BYTES)));
+      continue;
+    }
     const fd = fds.get(p.file);
     let done = 0;
     while (done < p.length) {
@@ -187,7 +203,7 @@ export function forEachChunk(pieces: ByteRange[], fds: FdCache, visit: (chunk: U
 /** Write a safetensors file whose tensors come from byte ranges of other files (streamed). */
 export function writeSafetensors(outPath: string, tensors: OutputTensor[], metadata: Record<string, string> | undefined, fds: FdCache): void {
   const header = encodeHeader(
-    tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, byteLength: t.pieces.reduce((s, p) => s + p.length, 0) })),
+    tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, byteLength: t.pieces.reduce((s, p) => s + pieceLength(p), 0) })),
     metadata,
   );
   const out = openSync(outPath, 'w');
@@ -201,13 +217,55 @@ export function writeSafetensors(outPath: string, tensors: OutputTensor[], metad
     write(header);
     const buf = Buffer.allocUnsafe(CHUNK_BYTES);
     for (const t of tensors) forEachChunk(t.pieces, fds, write, buf);
+    fsyncSync(out);
+  } finally {
+    closeSync(out);
+  }
+}
+
+/**
+ * `writeSafetensors` that yields to the event loop after every chunk (so SIGINT / SIGTERM handlers
+ * run while a large shard is written) and fsyncs the file before it returns.
+ */
+export async function writeSafetensorsAsync(outPath: string, tensors: OutputTensor[], metadata: Record<string, string> | undefined, fds: FdCache): Promise<void> {
+  const header = encodeHeader(
+    tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, byteLength: t.pieces.reduce((s, p) => s + pieceLength(p), 0) })),
+    metadata,
+  );
+  const out = openSync(outPath, 'w');
+  try {
+    let pos = 0;
+    const write = (b: Uint8Array) => {
+      let w = 0;
+      while (w < b.length) w += writeSync(out, b, w, b.length - w, pos + w);
+      pos += b.length;
+    };
+    write(header);
+    const buf = Buffer.allocUnsafe(CHUNK_BYTES);
+    for (const t of tensors) {
+      for (const p of t.pieces) {
+        if ('data' in p) {
+          write(p.data);
+          continue;
+        }
+        const fd = fds.get(p.file);
+        for (let done = 0; done < p.length; ) {
+          const view = buf.subarray(0, Math.min(buf.length, p.length - done));
+          readExactly(fd, view, p.start + done, p.file);
+          write(view);
+          done += view.length;
+          await new Promise<void>((r) => setImmediate(r));
+        }
+      }
+    }
+    fsyncSync(out);
   } finally {
     closeSync(out);
   }
 }
 
 /** SHA-256 of the concatenated byte ranges. */
-export function hashRanges(pieces: ByteRange[], fds: FdCache, buf?: Buffer): string {
+export function hashRanges(pieces: Piece[], fds: FdCache, buf?: Buffer): string {
   const h = createHash('sha256');
   forEachChunk(pieces, fds, (c) => h.update(c), buf);
   return h.digest('hex');
@@ -220,4 +278,12 @@ export function encodeSafetensors(tensors: { name: string; dtype: string; shape:
     metadata,
   );
   return Buffer.concat([header, ...tensors.map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))]);
+}
+
+
+/** Read `length` bytes at `start` of `file` into memory (small tensors only). */
+export function readBytes(file: string, start: number, length: number, fds: FdCache): Uint8Array {
+  const b = new Uint8Array(length);
+  if (length > 0) readExactly(fds.get(file), b, start, file);
+  return b;
 }

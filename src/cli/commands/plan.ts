@@ -12,7 +12,6 @@ import { performance } from 'node:perf_hooks';
 import type { Cluster } from '../../core/cluster.ts';
 import { defaultPlan } from '../../core/default-placements.ts';
 import { InputError } from '../../core/errors.ts';
-import { totalCounts } from '../../core/load-trace.ts';
 import { checkPlanMatchesTrace, type Plan, uniformSlots, validatePlan } from '../../core/plan.ts';
 import { type InputData, readInput } from '../../ingest/readers.ts';
 import { loadCluster } from '../../plan/cluster/load.ts';
@@ -24,11 +23,11 @@ import { checkSolveInput } from '../../plan/solvers/check-input.ts';
 import { getSolver, SOLVERS } from '../../plan/solvers/index.ts';
 import pc from 'picocolors';
 import { fractionFlag } from '../flags.ts';
-import { defaultCluster } from '../../predict/cluster-spec.ts';
 import { renderGate } from '../../predict/gate.ts';
-import { loadModelConfig, modelPresetNames, type ModelConfig } from '../../predict/model-config.ts';
-import { gatePlan, type PlanGateResult } from '../../predict/plan-gate.ts';
-import { guessModel } from '../../predict/simulate.ts';
+import { loadModelConfig } from '../../predict/model-config.ts';
+import type { PlanGateResult } from '../../predict/plan-gate.ts';
+import { runPlanGate } from '../../predict/plan-gate-run.ts';
+import { solveInputForTrace } from '../../plan/solve-input.ts';
 import { bar, fmt, useColor } from '../../show/term.ts';
 import { DEFAULT_DECODE_TOKENS, DEFAULT_PREFILL_TOKENS, type PhaseFlags, phasePlanToReport, renderPhasePlanRun, runPhasePlan } from './plan-phase.ts';
 
@@ -140,14 +139,7 @@ export async function runPlan(opts: PlanOptions): Promise<PlanRun> {
     if (current.numRanks !== G) throw new InputError(opts.current, '', `the current plan is for ${current.numRanks} ranks but --ranks is ${G}`);
   }
 
-  const load = totalCounts(trace);
-  const input: SolveInput = {
-    load,
-    windows: trace.numWindows > 1 ? trace.counts : undefined,
-    numWindows: trace.numWindows > 1 ? trace.numWindows : undefined,
-    numLayers: L,
-    numExperts: E,
-    layerIds: trace.meta.layerIds.slice(),
+  const input = solveInputForTrace(trace, data.routes, {
     numRanks: G,
     numNodes,
     numGroups,
@@ -156,13 +148,13 @@ export async function runPlan(opts: PlanOptions): Promise<PlanRun> {
     expertBytes: opts.expertBytes,
     allowVariableSlots: opts.variableSlots ?? false,
     cluster,
-    routes: data.routes,
     current,
     allowColocatedReplicas: opts.allowColocatedReplicas ?? false,
     balanceTolerance: opts.balanceTolerance,
     seed: opts.seed,
     batchTokens: opts.batchTokens,
-  };
+  });
+  const load = input.load;
   checkSolveInput(input);
 
   const t0 = performance.now();
@@ -186,71 +178,27 @@ export async function runPlan(opts: PlanOptions): Promise<PlanRun> {
     reference = { name: 'linear', maxOverMean: planBalance(load, defaultPlan('linear', L, E, G, trace.meta.layerIds, G / numNodes)).meanMaxOverMean };
   }
   if (opts.out !== undefined) writePlanFile(opts.out, plan);
-  const gateNotes: string[] = [];
-  const gate = opts.gate === false ? undefined : await runGate(opts, { plan, input, data, cluster, current, solverName: solver.name, numNodes, model: gateModel }, gateNotes);
+  let gate: PlanGateResult | undefined;
+  let gateNotes: string[] = [];
+  if (opts.gate !== false) {
+    ({ gate, notes: gateNotes } = await runPlanGate({
+      load: trace,
+      routes: data.routes,
+      plan,
+      solveInput: input,
+      solver,
+      cluster,
+      current,
+      numNodes,
+      model: gateModel,
+      batchTokens: opts.batchTokens,
+      trainFraction: opts.trainFraction,
+      horizonSteps: opts.horizonSteps,
+      hbmHeadroomBytes: opts.hbmHeadroom,
+      moeTp: opts.moeTp,
+    }));
+  }
   return { plan, stats, solveMs, input, data, cluster, current, reference, gate, gateNotes };
-}
-
-/**
- * The gate for runPlan: the model (--model, else guessed from the shape), the cluster (--cluster,
- * else H100 nodes of 8), the placement in force (--current, else linear). Returns undefined with a
- * note in `notes` when one of them is missing; never fails the plan.
- */
-async function runGate(
-  opts: PlanOptions,
-  r: { plan: Plan; input: SolveInput; data: InputData; cluster?: Cluster; current?: Plan; solverName: string; numNodes: number; model?: ModelConfig },
-  notes: string[],
-): Promise<PlanGateResult | undefined> {
-  const { load, routes } = r.data;
-  const { numLayers: L, numExperts: E } = load;
-  const G = r.plan.numRanks;
-  let model: ModelConfig;
-  if (r.model) model = r.model;
-  else {
-    const g = guessModel(E, routes?.topK ?? load.meta.topK, load.meta.model);
-    if (!g) {
-      notes.push(`no gate: cannot tell the model of a ${E}-expert trace; pass --model (${modelPresetNames().join(', ')} or a config.json)`);
-      return undefined;
-    }
-    model = g.model;
-    notes.push(g.note);
-  }
-  let cluster = r.cluster;
-  if (!cluster) {
-    const perNode = Math.min(8, G);
-    if (G % perNode !== 0 || G / perNode !== r.numNodes) {
-      notes.push(`no gate: the cost model needs the links between ${G} GPUs on ${r.numNodes} node(s); pass --cluster`);
-      return undefined;
-    }
-    cluster = defaultCluster(G);
-  }
-  let current = r.current;
-  let currentName = 'current';
-  if (!current) {
-    if (E % G !== 0) {
-      notes.push(`no gate: ${E} experts do not divide over ${G} GPUs, so there is no default placement to compare with; pass --current`);
-      return undefined;
-    }
-    current = defaultPlan('linear', L, E, G, load.meta.layerIds, G / r.numNodes);
-    currentName = 'linear (the engines\' default)';
-  }
-  return gatePlan({
-    load,
-    routes,
-    solveInput: r.input,
-    solver: getSolver(r.solverName),
-    plan: r.plan,
-    current,
-    currentName,
-    model,
-    cluster,
-    batchTokens: opts.batchTokens ?? 512,
-    trainFraction: opts.trainFraction,
-    horizonSteps: opts.horizonSteps,
-    hbmHeadroomBytes: opts.hbmHeadroom,
-    // --moe-tp, else what the capture recorded (vLLM FusedMoE use_ep / tp_size), else expert parallel.
-    moeParallel: opts.moeTp ? 'tp' : (load.meta.moeParallel ?? 'ep'),
-  });
 }
 
 /**
@@ -288,6 +236,7 @@ export function planToReport(run: PlanRun, out?: string): object {
       model: plan.model,
       trace: run.data.path,
       traceFormat: run.data.format,
+      traceIncomplete: run.data.load.meta.sources.find((s) => s.incomplete)?.incomplete ?? null,
       numLayers: plan.numLayers,
       numExperts: plan.numExperts,
       numRanks: plan.numRanks,
@@ -328,6 +277,7 @@ export function renderPlanRun(run: PlanRun, opts: { color?: boolean; out?: strin
   const slotText = typeof slots === 'number' ? `${slots} slots (${slots - plan.numExperts} redundant)` : `${Math.min(...slots)}-${Math.max(...slots)} slots per layer`;
   lines.push(`${c.bold('plan')}  solver ${c.cyan(plan.solver ?? '?')}  ${plan.numLayers} layers x ${plan.numExperts} experts -> ${plan.numRanks} GPUs${nodes > 1 ? ` on ${nodes} nodes` : ''}, ${slotText}${run.cluster ? `  cluster ${run.cluster.name}` : ''}`);
   lines.push(`  trace      ${run.data.path} (${run.data.format})`);
+  for (const s of run.data.load.meta.sources) if (s.incomplete) lines.push(`  trace      ${s.incomplete}`);
   const ref = run.reference ? `   ${run.reference.name} ${fmt(run.reference.maxOverMean, 3)}` : '';
   lines.push(`  max/mean   ${c.bold(fmt(stats.maxOverMean, 3))} in-sample (mean over layers)   bound ${fmt(stats.lowerBound, 3)}   gap ${fmt(stats.gapToBound * 100, 2)}%${ref}`);
   if (stats.speedAdjustedMaxOverMean !== undefined) {

@@ -9,16 +9,16 @@ export function register(program: Command): void {
     .command('reorder')
     .description("Rewrite a safetensors checkpoint so the engines' default linear placement realises a plan (plans without replicas).")
     .argument('<checkpoint-dir>', 'HF checkpoint directory (*.safetensors, model.safetensors.index.json)')
-    .requiredOption('--plan <file>', 'ballast plan JSON, or SGLang {"physical_to_logical_map": [L][P]} (with --ranks)')
+    .requiredOption('--plan <file>', 'ballast plan JSON, or SGLang {"physical_to_logical_map": [L][E]} (a permutation per layer; no --ranks needed)')
     .requiredOption('--out <dir>', 'new directory for the rewritten checkpoint (must not exist)')
-    .option('--verify', 're-read the output and compare every tensor with its source bytes (SHA-256)')
-    .option('--ranks <n>', 'EP ranks, for plan forms that do not carry it')
+    .option('--verify', "re-read the output: every tensor against its source bytes (SHA-256), and each permuted layer's router on random inputs (same experts chosen, at their new slots)")
+    .option('--ranks <n>', 'EP ranks, only to check a plan form against (a permutation does not need it)')
     .option('--json', 'print the result as JSON')
-    .action((dir: string, o: { plan: string; out: string; verify?: boolean; ranks?: string; json?: boolean }) => {
+    .action(async (dir: string, o: { plan: string; out: string; verify?: boolean; ranks?: string; json?: boolean }) => {
       const ranks = o.ranks !== undefined ? Number(o.ranks) : undefined;
       if (ranks !== undefined && !(Number.isInteger(ranks) && ranks > 0)) throw new InputError('--ranks', '', `expected a positive integer, got ${o.ranks}`);
-      const plan = readPlanFile(o.plan, { numRanks: ranks });
-      const r = reorderCheckpoint({ checkpointDir: dir, plan, outDir: o.out, verify: o.verify, planPath: o.plan });
+      const plan = readPlanFile(o.plan, { numRanks: ranks, permutationOnly: true });
+      const r = await reorderCheckpoint({ checkpointDir: dir, plan, outDir: o.out, verify: o.verify, planPath: o.plan });
       if (o.json) {
         process.stdout.write(`${JSON.stringify({ out: o.out, ...r, layers: r.layers.length })}\n`);
         return;
@@ -27,9 +27,11 @@ export function register(program: Command): void {
       process.stdout.write(
         [
           `wrote ${o.out}: ${r.layers.length} MoE layers, ${moved} expert slots changed`,
+          `  routing (config.json): ${r.routing}`,
           `  ${r.tensorsPermuted} tensors permuted, ${r.tensorsCopied} copied unchanged`,
           `  shards rewritten: ${r.shardsRewritten.length} (${(r.bytesWritten / 2 ** 20).toFixed(1)} MiB), hard-linked: ${r.shardsLinked.length}`,
-          o.verify ? `  verified ${r.tensorsVerified} tensors against their source bytes (SHA-256)` : '  not verified (pass --verify to hash-check every tensor)',
+          o.verify ? `  verified ${r.tensorsVerified} tensors against their source bytes (SHA-256)` : '  not verified (pass --verify to hash-check every tensor and re-route each layer)',
+          ...(o.verify ? [`  routers re-run on 64 random inputs: ${r.layersRouteChecked} layers choose the same experts at their new slots${r.layersRouteUnchecked.length ? `; ${r.layersRouteUnchecked.length} quantized routers checked by bytes only (layers ${r.layersRouteUnchecked.join(', ')})` : ''}`] : []),
           `  inverse permutation per layer: ${o.out}/${REORDER_FILE} (old_to_new, new_to_old)`,
           '',
         ].join('\n'),

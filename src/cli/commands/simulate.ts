@@ -166,6 +166,7 @@ export async function runSimulate(trace: string | undefined, flags: SimulateFlag
   }
   const result = await simulate({ ...common, trace: one, train: tr, test: te, model, modelNote, overrides, calibrated, calibrationSource: flags.calibrate });
   if (calNote) result.notes.unshift(calNote);
+  for (const x of [one, tr, te]) for (const s of x?.load.meta.sources ?? []) if (s.incomplete) result.notes.unshift(`${s.path}: ${s.incomplete}`);
   if (flags.json) {
     const { constants, ...rest } = result;
     return JSON.stringify(flags.explain ? result : rest, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2);

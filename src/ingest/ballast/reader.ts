@@ -174,11 +174,19 @@ export function readBallastTrace(path: string, opts: BallastReadOptions = {}): B
       }
     };
     // Pass 2: payloads.
+    // A file without END was cut short (capture killed, disk full) or is still being written: say so
+    // here, and every command shows it (analyze/plan/simulate output and --json, report warnings).
+    const incomplete = complete ? undefined : 'incomplete: no END record (the capture was cut short or is still running); windows after the last complete record are missing';
+    if (incomplete && warnings.length === 0) {
+      // (A cut-short last record was already reported in one line, which says as much.)
+      warnings.push(`${path}: ${incomplete}`);
+      warn(`${path}: ${incomplete}`);
+    }
     const meta: TraceMeta = {
       model: mh.model,
       layerIds: mh.layerIds,
       topK: mh.topK,
-      sources: [{ path, format: 'ballast' }],
+      sources: [{ path, format: 'ballast', ...(incomplete ? { incomplete } : {}) }],
       phase: mh.phase,
       moeParallel: mh.moeParallel === 'ep' || mh.moeParallel === 'tp' ? mh.moeParallel : undefined,
       attribution: mh.attribution,

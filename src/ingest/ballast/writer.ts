@@ -4,7 +4,7 @@
  * Each append writes one complete record with a single write call; `sync: true` also fsyncs, so a
  * crash loses at most the record being written.
  */
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, truncateSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import type { LoadTrace, TraceMeta, WindowInfo } from '../../core/load-trace.ts';
 import type { TokenRoutes } from '../../core/token-routes.ts';
@@ -72,12 +72,20 @@ export class TraceWriter {
   /**
    * Create (truncate) `path` and write the magic and META record.
    * @param sync fsync after every record (for live captures).
+   * @param appendAt reopen an existing trace instead: cut it to this byte offset (the end of its last
+   *   good record, END excluded; src/capture/durable.ts finds it) and append after it, keeping its META.
    */
-  constructor(path: string, meta: TraceMeta, numExperts: number, opts: { sync?: boolean } = {}) {
+  constructor(path: string, meta: TraceMeta, numExperts: number, opts: { sync?: boolean; appendAt?: number } = {}) {
     this.path = path;
     this.sync = opts.sync ?? false;
     this.numLayers = meta.layerIds.length;
     this.numExperts = numExperts;
+    if (opts.appendAt !== undefined) {
+      truncateSync(path, opts.appendAt);
+      this.fd = openSync(path, 'a');
+      if (this.sync) fsyncSync(this.fd);
+      return;
+    }
     this.fd = openSync(path, 'w');
     this.write(Buffer.concat([MAGIC, encodeRecord(Tag.META, metaHeader(meta, numExperts))]));
   }

@@ -8,7 +8,8 @@
  *   GET  /api/model    the report model (JSON, model.ts)
  *   GET  /api/stream   SSE: `update` {version, status} whenever the views change, `status` {status}
  *   POST /api/plan     {solver, ranks, redundantSlots} -> {summary, html}: solve on the current data,
- *                      score against the current placement (content-type must be application/json)
+ *                      run the gate `ballast plan` runs (held out, predicted time, verdict) against
+ *                      the current placement (content-type must be application/json)
  *   GET  /api/solvers  ["ballast", ...]
  *   GET  /metrics      Prometheus text (ballast_*) for the data shown (src/show/prometheus.ts)
  *   GET  /healthz      ok
@@ -24,7 +25,10 @@ import { InputError } from '../../core/errors.ts';
 import { defaultPlan } from '../../core/default-placements.ts';
 import type { InputData } from '../../ingest/readers.ts';
 import { renderTracePrometheus } from '../prometheus.ts';
-import { type BuildOptions, buildReportModel, buildTraceView, defaultRanks, recommendPlan, solverNames } from '../report/build.ts';
+import { type BuildOptions, buildReportModel, buildTraceView, defaultRanks, recommendPlan, REPORT_BATCH_TOKENS, reportCluster, solverNames } from '../report/build.ts';
+import { formatStepTime, verdictWord } from '../report/gate-view.ts';
+import { tryPredict } from '../report/predict.ts';
+import type { Cluster } from '../../core/cluster.ts';
 import { renderPlacementCharts, renderPlanTables, renderReportBody } from '../report/html.ts';
 import { REPORT_FORMAT, type ReportModel } from '../report/model.ts';
 import { esc } from '../charts/svg.ts';
@@ -61,9 +65,11 @@ export class Dashboard {
   private server: Server | undefined;
   private subscribers = new Set<(event: string, data: string) => void>();
   private readonly opts: DashboardOptions;
+  private readonly cluster: Cluster | undefined;
 
   constructor(opts: DashboardOptions) {
     this.opts = opts;
+    this.cluster = reportCluster(opts.cluster);
     this.model = this.emptyModel();
     this.app = this.buildApp();
   }
@@ -72,9 +78,9 @@ export class Dashboard {
     return { format: REPORT_FORMAT, version: 1, title: this.opts.title ?? 'ballast dashboard', createdMs: Date.now(), traces: [], plans: [], simulations: [], notes: [] };
   }
 
-  /** EP size shown: the current plan's, --ranks, or a default that divides E. */
+  /** EP size shown: the current plan's, --ranks, the cluster's GPUs, or a default that divides E. */
   ranksFor(E: number): number {
-    return this.opts.current?.numRanks ?? this.opts.ranks ?? defaultRanks(E);
+    return this.opts.current?.numRanks ?? this.opts.ranks ?? this.cluster?.gpus.length ?? defaultRanks(E);
   }
 
   currentModel(): ReportModel {
@@ -156,30 +162,53 @@ export class Dashboard {
     if (!Number.isInteger(R) || R < 0 || R > 4 * E || (E + R) % G !== 0) {
       throw new InputError('playground', 'redundantSlots', `${String(req.redundantSlots)} redundant slots: expected an integer in [0, ${4 * E}] with ${E} + R divisible by ${G}`);
     }
-    const current = this.opts.current && this.opts.current.numRanks === G ? this.opts.current : defaultPlan('linear', L, E, G, [...input.load.meta.layerIds]);
-    if (current !== this.opts.current) current.solver = 'linear';
+    // The node layout and cost model are --cluster's when it has G GPUs, else H100-SXM nodes of 8 (as `ballast plan`).
+    const cluster = this.cluster && this.cluster.gpus.length === G ? this.cluster : undefined;
+    const ranksPerNode = cluster?.gpusPerNode ?? G;
+    const given = this.opts.current && this.opts.current.numRanks === G ? this.opts.current : undefined;
+    const current = given ?? defaultPlan('linear', L, E, G, [...input.load.meta.layerIds], ranksPerNode);
+    if (!given) current.solver = 'linear';
+    const batchTokens = this.opts.batchTokens ?? REPORT_BATCH_TOKENS;
     const t0 = performance.now();
-    const { plan } = await recommendPlan(input, G, { solver, redundantSlots: R, current });
+    const rec = await recommendPlan(input, G, { solver, redundantSlots: R, current: given, ranksPerNode, cluster, batchTokens: this.opts.batchTokens });
     const solveMs = performance.now() - t0;
-    const view = buildTraceView(input, { current, recommended: plan, recommendedLabel: `${solver} (R=${R})`, batchTokens: this.opts.batchTokens });
+    const plan = rec.plan;
+    // The same gate as `ballast plan` and the report (held out when the data is long enough).
+    const prediction = this.opts.noPredict
+      ? undefined
+      : await tryPredict(input, plan, { model: this.opts.model, cluster, numNodes: G / ranksPerNode, current: given, solved: { solver: rec.solver, solveInput: rec.solveInput }, batchTokens });
+    const view = buildTraceView(input, { current, recommended: plan, recommendedLabel: `${solver} (R=${R})`, batchTokens, gate: prediction?.gate });
     const pl = view.placements!;
-    const rec = pl.recommended!;
+    const recView = pl.recommended!;
+    const gate = prediction?.gate;
     const summary = {
       solver,
       ranks: G,
       redundantSlots: R,
       solveMs: Math.round(solveMs),
       currentMaxOverMean: pl.current.meanMaxOverMean,
-      recommendedMaxOverMean: rec.meanMaxOverMean,
+      recommendedMaxOverMean: recView.meanMaxOverMean,
       stragglerReduction: pl.stragglerReduction,
-      balancednessVllm: rec.balancednessVllm,
-      expertsMoved: rec.expertsMoved,
+      balancednessVllm: recView.balancednessVllm,
+      expertsMoved: recView.expertsMoved,
+      verdict: gate?.verdict,
+      heldOut: gate?.heldOut,
+      predictedStepUs: gate?.time ? { current: gate.time.currentUs, proposed: gate.time.proposedUs } : undefined,
+      predictedGainPct: gate?.time?.gainPct,
+      gateNote: prediction?.note,
     };
     const fmt = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(3));
+    const moved = R > 0 ? 'Expert replicas moved' : 'Experts moved';
     let html = `<div class="cards">`;
-    html += `<div class="card"><div class="k">Max/mean rank load</div><div class="v" id="pg-gain">${fmt(pl.current.meanMaxOverMean)} → ${fmt(rec.meanMaxOverMean)}</div><div class="s">current → ${esc(solver)}, mean over layers</div></div>`;
-    html += `<div class="card"><div class="k">Straggler reduction</div><div class="v">${pl.stragglerReduction === undefined ? '–' : `${(pl.stragglerReduction * 100).toFixed(1)}%`}</div><div class="s">slowest rank's load</div></div>`;
-    html += `<div class="card"><div class="k">Replicas moved</div><div class="v">${rec.expertsMoved ?? '–'}</div><div class="s">solved in ${Math.round(solveMs)} ms</div></div></div>`;
+    if (gate?.time) {
+      const cls = gate.verdict === 'apply' ? 'verdict-replan' : 'verdict-keep';
+      html += `<div class="card ${cls}"><div class="k">Gate verdict</div><div class="v" id="pg-verdict">${esc(verdictWord(gate.verdict))}</div><div class="s" id="pg-judged">${esc(gate.heldOut ? 'held out: planned on the first part, scored on the rest' : 'in-sample: too little data to hold a part out (optimistic)')}</div></div>`;
+      html += `<div class="card"><div class="k">Predicted MoE time per step</div><div class="v" id="pg-time" data-current-us="${gate.time.currentUs}" data-proposed-us="${gate.time.proposedUs}">${esc(formatStepTime(gate.time.currentUs))} → ${esc(formatStepTime(gate.time.proposedUs))}</div><div class="s">current → ${esc(solver)}: ${esc(gate.time.gainPct >= 0 ? 'saves' : 'costs')} ${Math.abs(gate.time.gainPct).toFixed(1)}%</div></div>`;
+    }
+    html += `<div class="card"><div class="k">Max/mean rank load</div><div class="v" id="pg-gain">${fmt(pl.current.meanMaxOverMean)} → ${fmt(recView.meanMaxOverMean)}</div><div class="s">token balance, current → ${esc(solver)}, mean over layers (whole data)</div></div>`;
+    html += `<div class="card"><div class="k">${moved}</div><div class="v">${recView.expertsMoved ?? '–'}</div><div class="s">solved in ${Math.round(solveMs)} ms</div></div></div>`;
+    if (gate?.headline) html += `<p class="gate-headline" id="pg-headline">${esc(gate.headline)}</p>`;
+    else if (prediction?.note) html += `<p class="muted" id="pg-headline">${esc(prediction.note)}</p>`;
     html += renderPlacementCharts(view, 'pg');
     for (const [i, ts] of view.timeSeries.entries()) {
       if (i > 0) break;

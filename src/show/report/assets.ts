@@ -38,6 +38,9 @@ table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums;font
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid var(--border);vertical-align:top}
 th{color:var(--muted);font-weight:600}
 td.num{text-align:right}
+table.gate-table,table.sim-setup,table.plan-table{width:auto;min-width:50%}
+table.gate-table th,table.sim-setup th{width:22em}
+.gate-headline{font-weight:600}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
 .notes li{color:var(--warn)}
 .chart{display:block;max-width:100%;height:auto;color:var(--fg)}

@@ -35,6 +35,10 @@ import {
 } from './model.ts';
 import { expertsMoved, perWindowMaxOverMean, placementView } from './placement-load.ts';
 import { getSolver, SOLVERS } from '../../plan/solvers/index.ts';
+import { checkSolveInput } from '../../plan/solvers/check-input.ts';
+import { solveInputForTrace } from '../../plan/solve-input.ts';
+import { loadCluster } from '../../plan/cluster/load.ts';
+import type { Cluster } from '../../core/cluster.ts';
 import { type Prediction, tryPredict } from './predict.ts';
 
 export interface ReportInputs {
@@ -264,36 +268,37 @@ export function solverNames(): string[] {
 }
 
 /**
- * Solve for a recommended plan of `input`'s total load over `numRanks` ranks.
- * Returns { plan }. Throws InputError for an unknown solver name.
+ * Solve for a recommended plan of `input` over `numRanks` ranks, with the SolveInput `ballast plan`
+ * builds for the same flags (solveInputForTrace), so that both make the same plan.
+ * Returns { plan, solver, solveInput }. Throws InputError for an unknown solver name.
  */
 export async function recommendPlan(
   input: InputData,
   numRanks: number,
-  opts: { solver?: string; redundantSlots?: number; current?: Plan; ranksPerNode?: number },
-): Promise<{ plan?: Plan; note?: string }> {
+  opts: { solver?: string; redundantSlots?: number; current?: Plan; ranksPerNode?: number; cluster?: Cluster; batchTokens?: number },
+): Promise<{ plan: Plan; solver: PlacementSolver; solveInput: SolveInput }> {
   const name = opts.solver ?? 'ballast';
   const solver: PlacementSolver = getSolver(name);
-  const load = input.load;
   const G = numRanks;
   const ranksPerNode = opts.ranksPerNode ?? G;
-  const si: SolveInput = {
-    load: totalCounts(load),
-    windows: load.counts,
-    numWindows: load.numWindows,
-    numLayers: load.numLayers,
-    numExperts: load.numExperts,
-    layerIds: [...load.meta.layerIds],
+  const solveInput = solveInputForTrace(input.load, input.routes, {
     numRanks: G,
     numNodes: Math.max(1, G / ranksPerNode),
-    numGroups: 1,
     redundantSlots: opts.redundantSlots ?? 0,
-    routes: input.routes,
+    cluster: opts.cluster,
     current: opts.current,
-  };
-  const plan = await solver.solve(si);
+    batchTokens: opts.batchTokens,
+  });
+  checkSolveInput(solveInput);
+  const plan = await solver.solve(solveInput);
   plan.solver ??= name;
-  return { plan };
+  if (input.load.meta.model && !plan.model) plan.model = input.load.meta.model;
+  return { plan, solver, solveInput };
+}
+
+/** The report's cluster: --cluster resolved, checked against the EP size when both are known. */
+export function reportCluster(spec: string | undefined): Cluster | undefined {
+  return spec === undefined ? undefined : loadCluster(spec);
 }
 
 function planSummary(path: string, plan: Plan): PlanSummary {
@@ -312,7 +317,10 @@ function planSummary(path: string, plan: Plan): PlanSummary {
   };
 }
 
-/** Flatten a simulation JSON: scalars with dotted keys; numeric arrays (length > 1) as series. */
+/**
+ * Flatten a simulation JSON: scalars with dotted keys; numeric arrays (length > 1) as series; the
+ * policies as one row each; other top-level lists of records as tables; lists of strings as notes.
+ */
 export function simulationView(path: string, json: Record<string, unknown>): SimulationView {
   const scalars: SimulationView['scalars'] = [];
   const series: SeriesView[] = [];
@@ -353,9 +361,40 @@ export function simulationView(path: string, json: Record<string, unknown>): Sim
       flat(p, '');
       return { name: String(p.name), values };
     });
-    walk({ ...json, policies: undefined }, '', 0);
-  } else walk(json, '', 0);
-  return { label: basename(path), path, scalars: scalars.slice(0, 400), series: series.slice(0, 12), policies };
+  }
+  // Top-level lists of records (e.g. oracleGap) become tables; lists of strings become notes.
+  const tables: NonNullable<SimulationView['tables']> = [];
+  const notes: string[] = [];
+  const rest: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(json)) {
+    if (k === 'policies' && policies) continue;
+    if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string')) notes.push(...(v as string[]));
+    else if (Array.isArray(v) && v.length > 0 && v.every((x) => x && typeof x === 'object' && !Array.isArray(x))) {
+      const rows = v as Record<string, unknown>[];
+      const columns = [...new Set(rows.flatMap((r) => Object.keys(r).filter((c) => ['number', 'string', 'boolean'].includes(typeof r[c]))))];
+      tables.push({ key: k, columns, rows: rows.slice(0, 200).map((r) => columns.map((c) => (['number', 'string', 'boolean'].includes(typeof r[c]) ? (r[c] as number | string | boolean) : null))) });
+    } else rest[k] = v;
+  }
+  walk(rest, '', 0);
+  return {
+    label: basename(path),
+    path,
+    scalars: scalars.slice(0, 400),
+    series: series.slice(0, 12),
+    policies,
+    tables: tables.length ? tables : undefined,
+    notes: notes.length ? notes : undefined,
+  };
+}
+
+/** A plan and a trace that both name their model must name the same one (InputError otherwise). */
+function checkSameModel(planPath: string, planModel: string | undefined, input: InputData): void {
+  const traceModel = input.load.meta.model;
+  if (!planModel || !traceModel) return;
+  const norm = (m: string) => m.toLowerCase().split('/').pop()!;
+  if (norm(planModel) !== norm(traceModel)) {
+    throw new InputError(planPath, '', `the plan is for ${planModel} but ${basename(input.path)} was recorded from ${traceModel}; expected a plan for the trace given`);
+  }
 }
 
 /** Build the whole report model. */
@@ -371,30 +410,38 @@ export async function buildReportModel(inputs: ReportInputs, opts: BuildOptions 
     notes: [],
   };
   const usedPlans = new Set<number>();
+  const cluster = reportCluster(opts.cluster);
   for (const input of inputs.traces) {
     const { numLayers: L, numExperts: E } = input.load;
     const matching = inputs.plans.findIndex((p, i) => !usedPlans.has(i) && p.plan.numLayers === L && p.plan.numExperts === E);
     const given = matching >= 0 ? inputs.plans[matching] : undefined;
     if (matching >= 0) usedPlans.add(matching);
-    const G = opts.current?.numRanks ?? given?.plan.numRanks ?? opts.ranks ?? defaultRanks(E);
+    if (given) checkSameModel(given.path, given.plan.model, input);
+    const G = opts.current?.numRanks ?? given?.plan.numRanks ?? opts.ranks ?? cluster?.gpus.length ?? defaultRanks(E);
     if (opts.ranks !== undefined && E % opts.ranks !== 0 && !opts.current && !given) {
       throw new InputError('--ranks', '', `${E} experts do not divide evenly over ${opts.ranks} ranks`);
     }
-    const ranksPerNode = given?.plan.ranksPerNode ?? G;
+    if (cluster && cluster.gpus.length !== G) {
+      throw new InputError('--cluster', '', `the cluster ${cluster.name} has ${cluster.gpus.length} GPUs (${cluster.numNodes} nodes x ${cluster.gpusPerNode}) but the placement is over ${G} ranks; they must match`);
+    }
+    // The node layout is the cluster's (as `ballast plan` lays it out), else the given plan's, else one node.
+    const ranksPerNode = cluster?.gpusPerNode ?? given?.plan.ranksPerNode ?? G;
+    const numNodes = G / ranksPerNode;
     const current = opts.current ?? defaultPlan('linear', L, E, G, [...input.load.meta.layerIds], ranksPerNode);
     if (!opts.current) current.solver = 'linear';
+    const batchTokens = opts.batchTokens ?? REPORT_BATCH_TOKENS;
     let recommended = given?.plan;
     let recommendedLabel = given ? `recommended (${basename(given.path)})` : undefined;
+    let solved: { solver: PlacementSolver; solveInput: SolveInput } | undefined;
     if (!recommended && opts.solver !== 'none') {
-      const r = await recommendPlan(input, G, { solver: opts.solver, redundantSlots: opts.redundantSlots, current, ranksPerNode });
-      if (r.note) model.notes.push(`${basename(input.path)}: ${r.note}`);
+      const r = await recommendPlan(input, G, { solver: opts.solver, redundantSlots: opts.redundantSlots, current: opts.current, ranksPerNode, cluster, batchTokens: opts.batchTokens });
       recommended = r.plan;
-      if (recommended) recommendedLabel = `recommended (${recommended.solver ?? opts.solver ?? 'ballast'})`;
+      solved = { solver: r.solver, solveInput: r.solveInput };
+      recommendedLabel = `recommended (${recommended.solver ?? opts.solver ?? 'ballast'})`;
     }
-    const batchTokens = opts.batchTokens ?? REPORT_BATCH_TOKENS;
     let prediction: Prediction | undefined;
     if (recommended && !opts.noPredict) {
-      prediction = await tryPredict(input, current, recommended, { model: opts.model, cluster: opts.cluster, batchTokens });
+      prediction = await tryPredict(input, recommended, { model: opts.model, cluster, numNodes, current: opts.current, solved, batchTokens });
       if (prediction.note) model.notes.push(`${basename(input.path)}: ${prediction.note}`);
     }
     const view = buildTraceView(input, { current, recommended, recommendedLabel, batchTokens, gate: prediction?.gate });
@@ -405,6 +452,14 @@ export async function buildReportModel(inputs: ReportInputs, opts: BuildOptions 
     }
     model.traces.push(view);
     for (const w of input.warnings) model.notes.push(`${basename(input.path)}: ${w}`);
+  }
+  if (inputs.traces.length) {
+    // A plan given beside traces is for one of them: one that fits none is a mistake, not a footnote.
+    inputs.plans.forEach((p, i) => {
+      if (usedPlans.has(i)) return;
+      const shapes = inputs.traces.map((t) => `${basename(t.path)} is ${t.load.numLayers} x ${t.load.numExperts}${t.load.meta.model ? ` (${t.load.meta.model})` : ''}`).join(', ');
+      throw new InputError(p.path, '', `the plan is for ${p.plan.numLayers} layers x ${p.plan.numExperts} experts${p.plan.model ? ` (${p.plan.model})` : ''} but ${shapes}; expected a plan for the trace given`);
+    });
   }
   inputs.plans.forEach((p, i) => {
     if (!usedPlans.has(i)) model.plans.push(planSummary(p.path, p.plan));

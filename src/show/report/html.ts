@@ -10,6 +10,8 @@ import { lineChart } from '../charts/lines.ts';
 import { heatmap } from '../charts/heatmap.ts';
 import { formatNumber } from '../charts/scale.ts';
 import { PAGE_CSS, PAGE_SCRIPT } from './assets.ts';
+import { formatStepTime, verdictWord } from './gate-view.ts';
+import { labelFor, labelText, PLAN_STAT_LABELS, POLICY_LABELS, SIMULATION_LABELS } from './labels.ts';
 import type { GateView, PlacementView, PlanSummary, ReportModel, SeriesView, SimulationView, TraceView } from './model.ts';
 
 const num = (v: number | undefined, digits = 3) =>
@@ -42,9 +44,24 @@ function seriesFigure(id: string, s: SeriesView): string {
 
 function gateCard(g: GateView): string {
   const cls = /replan|apply|go|yes|pays/i.test(g.verdict) ? 'verdict-replan' : 'verdict-keep';
+  if (g.heldOut !== undefined && g.time) {
+    const on = g.heldOut ? 'held out: planned on the first part, scored on the rest' : 'in-sample: scored on the traffic the plan was made on (optimistic)';
+    return `<div class="card ${cls}"><div class="k">Gate verdict</div><div class="v gate-verdict">${esc(verdictWord(g.verdict))}</div><div class="s gate-judged">${esc(on)}</div></div>`;
+  }
   const gain = g.figures['predicted gain per step (%)'];
   const sub = typeof gain === 'number' ? `predicted gain ${gain.toFixed(1)}% per step; details below` : 'details below';
   return card('Gate verdict', g.verdict, sub, cls);
+}
+
+/** Predicted MoE time per step and per-batch token balance on the gate's scored batches, side by side. */
+function gateTimeCards(g: GateView): string {
+  if (!g.time) return '';
+  const t = g.time;
+  let s = `<div class="card"><div class="k">Predicted MoE time per step</div><div class="v gate-time" data-current-us="${t.currentUs}" data-proposed-us="${t.proposedUs}">${esc(formatStepTime(t.currentUs))} → ${esc(formatStepTime(t.proposedUs))}</div><div class="s">current → recommended: ${esc(t.gainPct >= 0 ? 'saves' : 'costs')} ${esc(Math.abs(t.gainPct).toFixed(1))}% (${esc(g.heldOut ? 'held out' : 'in-sample')})</div></div>`;
+  if (g.balance) {
+    s += card('Per-batch token balance', `${num(g.balance.current)}× → ${num(g.balance.proposed)}×`, `max/mean rank load on the same batches (${g.heldOut ? 'held out' : 'in-sample'})`);
+  }
+  return s;
 }
 
 function placementRows(views: PlacementView[]): string {
@@ -53,21 +70,22 @@ function placementRows(views: PlacementView[]): string {
     ['EP ranks', (p) => String(p.numRanks)],
     ['ranks per node', (p) => String(p.ranksPerNode)],
     ['redundant slots per layer', (p) => String(p.redundantSlots)],
-    ['mean max/mean rank load', (p) => `${num(p.meanMaxOverMean)}×`],
+    ['max/mean rank load, mean over layers (whole trace)', (p) => `${num(p.meanMaxOverMean)}×`],
     ['worst layer max/mean', (p) => `${num(Math.max(...p.layerMaxOverMean))}×`],
     ['balancedness (vLLM)', (p) => num(p.balancednessVllm)],
     ['balancedness (SGLang)', (p) => num(p.balancednessSglang)],
-    ['replicas moved vs current', (p) => (p.expertsMoved === undefined ? '–' : String(p.expertsMoved))],
+    ['experts moved vs current (replicas, when there are redundant slots)', (p) => (p.expertsMoved === undefined ? '–' : String(p.expertsMoved))],
   ];
   const statKeys = new Set<string>();
-  for (const v of views) for (const [k, val] of Object.entries(v.stats ?? {})) if (typeof val === 'number' || typeof val === 'string') statKeys.add(k);
+  for (const v of views) for (const [k, val] of Object.entries(v.stats ?? {})) if ((typeof val === 'number' || typeof val === 'string') && !labelFor(k, PLAN_STAT_LABELS).hide) statKeys.add(k);
   let s = `<table class="plan-table"><thead><tr><th></th>${views.map((v) => `<th>${esc(v.label)}</th>`).join('')}</tr></thead><tbody>`;
   for (const [name, f] of rows) s += `<tr><th>${esc(name)}</th>${views.map((v) => `<td class="num">${esc(f(v))}</td>`).join('')}</tr>`;
   for (const k of statKeys) {
-    s += `<tr><th>stats.${esc(k)}</th>${views
+    const lab = labelFor(k, PLAN_STAT_LABELS);
+    s += `<tr><th>${esc(labelText(lab))}</th>${views
       .map((v) => {
         const x = v.stats?.[k];
-        return `<td class="num">${esc(typeof x === 'number' ? num(x, 4) : x === undefined ? '–' : String(x))}</td>`;
+        return `<td class="num">${esc(typeof x === 'number' ? num(x * (lab.scale ?? 1), 4) : x === undefined ? '–' : String(x))}</td>`;
       })
       .join('')}</tr>`;
   }
@@ -138,6 +156,20 @@ export function renderPlacementCharts(t: TraceView, id: string): string {
   return s;
 }
 
+/** The gate: headline (held out or in-sample), figures next to their labels, reasons, warnings, notes. */
+function gateTable(g: GateView): string {
+  let s = `<h3>Gate</h3>`;
+  if (g.headline) s += `<p class="gate-headline">${esc(g.headline)}</p>`;
+  s += `<table class="gate-table"><tbody><tr><th>verdict</th><td>${esc(verdictWord(g.verdict))}</td></tr>`;
+  for (const [k, v] of Object.entries(g.figures)) s += `<tr><th>${esc(k)}</th><td class="num">${esc(typeof v === 'number' ? num(v, 4) : v)}</td></tr>`;
+  s += `</tbody></table>`;
+  const reasons = g.reasons ?? (g.reason ? [g.reason] : []);
+  if (reasons.length) s += `<ul class="gate-reasons">${reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>`;
+  if (g.warnings?.length) s += `<ul class="notes">${g.warnings.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>`;
+  if (g.notes?.length) s += `<p class="muted">${g.notes.map(esc).join('<br>')}</p>`;
+  return s;
+}
+
 /** Plan summary table (current vs recommended) and the gate's verdict. */
 export function renderPlanTables(t: TraceView): string {
   const pl = t.placements;
@@ -145,12 +177,7 @@ export function renderPlanTables(t: TraceView): string {
   if (pl) {
     s += `<h3>Plan summary</h3>`;
     s += placementRows(pl.recommended ? [pl.current, pl.recommended] : [pl.current]);
-    if (pl.gate) {
-      s += `<h3>Gate</h3><table class="gate-table"><tbody><tr><th>verdict</th><td>${esc(pl.gate.verdict)}</td></tr>`;
-      if (pl.gate.reason) s += `<tr><th>reason</th><td>${esc(pl.gate.reason)}</td></tr>`;
-      for (const [k, v] of Object.entries(pl.gate.figures)) s += `<tr><th>${esc(k)}</th><td class="num">${esc(typeof v === 'number' ? num(v, 4) : v)}</td></tr>`;
-      s += `</tbody></table>`;
-    }
+    if (pl.gate) s += gateTable(pl.gate);
   }
   return s;
 }
@@ -172,10 +199,12 @@ export function renderTraceSection(t: TraceView, idx: number): string {
     if (pl.recommended) {
       s += card('Recommended max/mean', `${num(pl.recommended.meanMaxOverMean)}×`, pl.recommended.label);
       s += card('Straggler reduction', pct(pl.stragglerReduction), 'of the slowest rank’s load, mean over layers');
-      if (pl.recommended.expertsMoved !== undefined) s += card('Replicas moved', String(pl.recommended.expertsMoved), 'weights to load to switch');
+      if (pl.recommended.expertsMoved !== undefined) {
+        s += card(pl.recommended.redundantSlots > 0 ? 'Expert replicas moved' : 'Experts moved', String(pl.recommended.expertsMoved), 'weights to load to switch');
+      }
     }
+    if (pl.gate) s += gateCard(pl.gate) + gateTimeCards(pl.gate);
     s += card('Balancedness', `${num(pl.current.balancednessVllm)} / ${num(pl.current.balancednessSglang)}`, 'current, vLLM / SGLang convention');
-    if (pl.gate) s += gateCard(pl.gate);
   }
   s += `</div>`;
   const h = t.heatmap;
@@ -205,7 +234,10 @@ function planSection(plans: PlanSummary[]): string {
     const slots = [...new Set(p.slotsPerLayer)].join(', ');
     const stats = Object.entries(p.stats ?? {})
       .filter(([, v]) => typeof v === 'number' || typeof v === 'string')
-      .map(([k, v]) => `${k}=${typeof v === 'number' ? num(v, 4) : v}`)
+      .map(([k, v]) => {
+        const lab = labelFor(k, PLAN_STAT_LABELS);
+        return `${labelText(lab)}: ${typeof v === 'number' ? num(v * (lab.scale ?? 1), 4) : v}`;
+      })
       .join('\n');
     s += `<tr><td class="mono">${esc(p.label)}</td><td>${esc(p.solver ?? '–')}</td><td>${esc(p.model ?? '–')}</td><td>${p.numLayers} × ${p.numExperts}</td><td>${p.numRanks} (${p.ranksPerNode}/node)</td><td>${esc(slots)}</td><td class="mono">${esc(stats || '–').replace(/\n/g, '<br>')}</td></tr>`;
   }
@@ -229,8 +261,11 @@ function policyBlock(sim: SimulationView, i: number): string {
   }
   s += `</div>`;
   const keys = [...new Set(pols.flatMap((p) => Object.keys(p.values)))].slice(0, 24);
-  s += `<div class="scroll"><table class="policies"><thead><tr><th></th>${names.map((n) => `<th>${esc(n)}</th>`).join('')}</tr></thead><tbody>`;
-  for (const k of keys) s += `<tr><th class="mono">${esc(k)}</th>${pols.map((p) => `<td class="num">${esc(num(p.values[k], 4))}</td>`).join('')}</tr>`;
+  s += `<div class="scroll"><table class="policies"><thead><tr><th>policy</th>${names.map((n) => `<th>${esc(n)}</th>`).join('')}</tr></thead><tbody>`;
+  for (const k of keys) {
+    const lab = labelFor(k, POLICY_LABELS);
+    s += `<tr><th>${esc(labelText(lab))}</th>${pols.map((p) => `<td class="num">${esc(num((p.values[k] ?? Number.NaN) * (lab.scale ?? 1), 4))}</td>`).join('')}</tr>`;
+  }
   return `${s}</tbody></table></div>`;
 }
 
@@ -239,7 +274,21 @@ function simulationSection(sims: SimulationView[]): string {
   sims.forEach((sim, i) => {
     s += `<section class="simulation" id="sim${i}"><h2>Simulation <span class="muted">— ${esc(sim.label)}</span></h2>`;
     if (sim.policies?.length) s += policyBlock(sim, i);
-    s += `<table><tbody>${sim.scalars.map(([k, v]) => `<tr><th class="mono">${esc(k)}</th><td class="num">${esc(typeof v === 'number' ? num(v, 4) : String(v))}</td></tr>`).join('')}</tbody></table>`;
+    s += `<h3>Set-up</h3><table class="sim-setup"><tbody>${sim.scalars
+      .map(([k, v]) => {
+        const lab = labelFor(k, SIMULATION_LABELS);
+        return `<tr><th>${esc(labelText(lab))}</th><td>${esc(typeof v === 'number' ? num(v * (lab.scale ?? 1), 4) : String(v))}</td></tr>`;
+      })
+      .join('')}</tbody></table>`;
+    for (const t of sim.tables ?? []) {
+      const labs = t.columns.map((c) => labelFor(c, POLICY_LABELS));
+      s += `<h3>${esc(labelFor(t.key, SIMULATION_LABELS).label)}</h3><div class="scroll"><table class="sim-table"><thead><tr>${labs.map((l) => `<th>${esc(labelText(l))}</th>`).join('')}</tr></thead><tbody>`;
+      for (const row of t.rows) {
+        s += `<tr>${row.map((v, j) => (typeof v === 'number' ? `<td class="num">${esc(num(v * (labs[j].scale ?? 1), 4))}</td>` : `<td>${esc(v === null ? '–' : String(v))}</td>`)).join('')}</tr>`;
+      }
+      s += `</tbody></table></div>`;
+    }
+    if (sim.notes?.length) s += `<ul class="sim-notes">${sim.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`;
     sim.series.forEach((ts, j) => {
       s += seriesFigure(`sim${i}-series-${j}`, ts);
     });

@@ -80,8 +80,21 @@ export interface PlacementView {
 }
 
 export interface GateView {
-  /** 'replan' | 'keep' or the gate's own word. */
+  /** 'apply' | 'keep current' (older saved reports: the gate's own word). */
   verdict: string;
+  /** The verdict and what it was judged on (held out, or in-sample and so optimistic). */
+  headline?: string;
+  /** True when the scored traffic was not used to make the judged plan. */
+  heldOut?: boolean;
+  /** Predicted MoE time per step (all MoE layers, µs) now and with the plan, and the gain (%). */
+  time?: { currentUs: number; proposedUs: number; gainPct: number };
+  /** Per-batch max/mean rank load on the scored batches (token balance), now and with the plan. */
+  balance?: { current: number; proposed: number };
+  reasons?: string[];
+  warnings?: string[];
+  /** How the model, cluster and placement in force were chosen. */
+  notes?: string[];
+  /** reasons and warnings in one line (older saved reports have only this). */
   reason?: string;
   /** Any numbers the gate reports (predicted gain, payback, ...). */
   figures: Record<string, number | string>;
@@ -136,4 +149,8 @@ export interface SimulationView {
   series: SeriesView[];
   /** One row per replayed policy (`ballast simulate --json` policies), numeric fields flattened. */
   policies?: { name: string; values: Record<string, number> }[];
+  /** Top-level lists of records (e.g. `oracleGap`), one row per record. */
+  tables?: { key: string; columns: string[]; rows: (number | string | boolean | null)[][] }[];
+  /** Top-level lists of strings (e.g. `notes`). */
+  notes?: string[];
 }

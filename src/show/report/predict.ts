@@ -1,30 +1,35 @@
 /**
- * Predicted time and the gate for a trace's current vs recommended placement, through src/predict:
- * the cost model (model config + cluster), a replay of both placements on the same batches, and
- * `predictAndGate`'s verdict.
+ * Predicted time and the gate for a trace's current vs recommended placement, for the report and the
+ * dashboard: the same gate `ballast plan` runs (src/predict/plan-gate-run.ts: held out when the
+ * trace is long enough, in-sample and said so otherwise), shown through planGateView, plus the
+ * predicted MoE time per batch of both placements replayed on the whole trace.
  *
- * predictForTrace(input, current, recommended, opts) ->
+ * predictForTrace(input, recommended, opts) ->
  *   { gate?: GateView, series?: SeriesView (predicted µs per batch, [B] per placement), note? }
- * The model config is `opts.model` (preset or config.json) or guessed from the trace's shape; when
- * neither works there is no prediction and `note` says why.
  */
+import type { Cluster } from '../../core/cluster.ts';
 import { InputError } from '../../core/errors.ts';
 import type { Plan } from '../../core/plan.ts';
 import type { InputData } from '../../ingest/readers.ts';
-import { resolveCluster } from '../../predict/cluster-spec.ts';
+import type { PlacementSolver, SolveInput } from '../../plan/solver.ts';
 import { buildCostModel } from '../../predict/cost-model.ts';
-import { predictAndGate } from '../../predict/gate.ts';
-import { loadModelConfig, type ModelConfig } from '../../predict/model-config.ts';
+import { loadModelConfig } from '../../predict/model-config.ts';
+import { runPlanGate } from '../../predict/plan-gate-run.ts';
 import type { ReplaySource } from '../../predict/replay.ts';
 import { replayPoliciesParallel } from '../../predict/replay-parallel.ts';
-import { guessModel } from '../../predict/simulate.ts';
+import { planGateView } from './gate-view.ts';
 import type { GateView, SeriesView } from './model.ts';
 
 export interface PredictOptions {
-  /** Model preset name or config.json path. */
+  /** Model preset name or config.json path (default: guessed from the trace). */
   model?: string;
-  /** Cluster preset or JSON path (default: H100 nodes of G GPUs). */
-  cluster?: string;
+  /** The cluster, resolved (default: H100-SXM nodes of 8). */
+  cluster?: Cluster;
+  numNodes: number;
+  /** The placement the user says is in force (default: linear). */
+  current?: Plan;
+  /** How the recommended plan was solved; absent for a plan read from a file. */
+  solved?: { solver: PlacementSolver; solveInput: SolveInput };
   /** Tokens per batch (default 512). */
   batchTokens: number;
 }
@@ -37,53 +42,48 @@ export interface Prediction {
 
 const sig = (v: number) => (Number.isFinite(v) ? Number(v.toPrecision(5)) : 0);
 
-export async function predictForTrace(input: InputData, current: Plan, recommended: Plan, opts: PredictOptions): Promise<Prediction> {
+export async function predictForTrace(input: InputData, recommended: Plan, opts: PredictOptions): Promise<Prediction> {
   const load = input.load;
-  let model: ModelConfig | undefined;
-  let modelNote = '';
-  if (opts.model) model = loadModelConfig(opts.model);
-  else {
-    const g = guessModel(load.numExperts, load.meta.topK ?? input.routes?.topK, load.meta.model);
-    if (g) {
-      model = g.model;
-      modelNote = g.note;
-    }
-  }
-  if (!model) {
-    return { note: `no predicted time or gate: cannot tell the model of a ${load.numExperts}-expert trace; pass --model` };
-  }
-  const cluster = await resolveCluster(opts.cluster, recommended.numRanks);
+  const fromFile = !opts.solved;
+  // A plan from a file is not re-made on part of the trace: the "solver" hands back the same plan,
+  // so the gate scores it on the second part (in-sample if the file was made from this trace).
+  const solver: PlacementSolver = opts.solved?.solver ?? { name: 'given', description: 'the plan given', supportsReplicas: true, solve: () => recommended };
+  const solveInput: SolveInput = opts.solved?.solveInput ?? {
+    load: new Float64Array(0), numLayers: load.numLayers, numExperts: load.numExperts, layerIds: [...load.meta.layerIds],
+    numRanks: recommended.numRanks, numNodes: opts.numNodes, numGroups: 1, redundantSlots: 0,
+  };
+  const run = await runPlanGate({
+    load,
+    routes: input.routes,
+    plan: recommended,
+    solveInput,
+    solver,
+    cluster: opts.cluster,
+    current: opts.current,
+    numNodes: opts.numNodes,
+    model: opts.model ? loadModelConfig(opts.model) : undefined,
+    batchTokens: opts.batchTokens,
+  });
+  if (!run.gate || !run.resolved) return { note: run.notes.join('; ').replace(/^no gate:/, 'no predicted time or gate:') };
+  const { model, cluster, current } = run.resolved;
+  const hasReplicas = recommended.phy2log.some((r) => r.length > recommended.numExperts);
+  const view = planGateView(fromFile ? { ...run.gate, heldOut: undefined } : run.gate, {
+    solver: recommended.solver ?? solver.name,
+    notes: run.notes,
+    hasReplicas,
+  });
   const batchTokens = opts.batchTokens;
-  const res = await predictAndGate({ load, routes: input.routes, plan: recommended, current, model, cluster, batchTokens, moeParallel: load.meta.moeParallel });
   const cm = buildCostModel({ model, cluster });
   const src: ReplaySource = input.routes
     ? { kind: 'routes', routes: input.routes, startToken: 0, endToken: input.routes.numTokens, batchTokens }
-    : { kind: 'counts', load, startWindow: 0, endWindow: load.numWindows, stepTokens: batchTokens };
+    : { kind: 'counts', load, startWindow: 0, endWindow: load.numWindows, stepTokens: batchTokens, topK: run.gate.topK };
   const [cur, rec] = await replayPoliciesParallel(src, [
     { kind: 'static', name: 'current', plan: current },
     { kind: 'static', name: 'recommended', plan: recommended },
   ], cm);
   const B = cur.series.timeUs.length;
-  const gate: GateView = {
-    verdict: res.verdict,
-    reason: [...res.reasons, ...res.warnings].join('; ') || undefined,
-    figures: {
-      'predicted gain per step (%)': sig(res.predictedGainPct),
-      'time saved per step (µs)': sig(res.gainPerStepUs),
-      'current step time (µs)': sig(res.currentStepUs),
-      'move cost (ms)': sig(res.moveCostMs),
-      'break-even (steps)': Number.isFinite(res.breakEvenSteps) ? sig(res.breakEvenSteps) : '∞',
-      'horizon (steps)': res.horizonSteps,
-      'replicas moved': res.expertsMoved,
-      'extra HBM on fullest GPU (GB)': sig(res.extraHbmBytes / 1e9),
-      'gain / std. error': sig(res.uncertainty.gainOverStdErr),
-      'batches scored': res.uncertainty.batches,
-      model: res.model + (modelNote ? ` (${modelNote})` : ''),
-      cluster: res.cluster,
-    },
-  };
   const series: SeriesView = {
-    title: `Predicted MoE time per batch (${res.model} on ${res.cluster}, ${batchTokens} tokens per batch)`,
+    title: `Predicted MoE time per batch (${model.name} on ${cluster.name}, ${batchTokens} tokens per batch)`,
     xName: input.routes ? 'batch' : 'window',
     xLabel: input.routes ? `batch (${batchTokens} tokens each)` : `window (scaled to ${batchTokens} tokens)`,
     yLabel: 'predicted time (µs, all MoE layers)',
@@ -93,15 +93,17 @@ export async function predictForTrace(input: InputData, current: Plan, recommend
       { label: 'current', values: Array.from(cur.series.timeUs, sig) },
       { label: 'recommended', values: Array.from(rec.series.timeUs, sig) },
     ],
-    note: 'cost model of src/predict; in-sample when the plan was made on this trace',
+    note: view.heldOut
+      ? 'whole trace, in-sample (the recommended plan was made on all of it); the gate is judged on held-out traffic'
+      : 'whole trace, in-sample when the plan was made on this trace',
   };
-  return { gate, series };
+  return { gate: view, series };
 }
 
-/** predictForTrace, turning bad --model/--cluster input into InputError and other failures into a note. */
-export async function tryPredict(input: InputData, current: Plan, recommended: Plan, opts: PredictOptions): Promise<Prediction> {
+/** predictForTrace, turning bad --model input into InputError and other failures into a note. */
+export async function tryPredict(input: InputData, recommended: Plan, opts: PredictOptions): Promise<Prediction> {
   try {
-    return await predictForTrace(input, current, recommended, opts);
+    return await predictForTrace(input, recommended, opts);
   } catch (e) {
     if (e instanceof InputError) throw e;
     return { note: `no predicted time or gate: ${(e as Error).message}` };

@@ -140,7 +140,7 @@ test('report: real ESFT law routing (DeepSeek-V2-Lite), heatmap cell checked aga
       assert.equal(await perBatch.locator('g.series[data-series="0"] circle.point').count(), 16);
       const predicted = page.locator('figure', { hasText: 'Predicted MoE time per batch' });
       assert.equal(await predicted.locator('g.series[data-series="1"] circle.point').count(), 16);
-      assert.match((await page.textContent('.gate-table'))!, /verdict(apply|keep current)/);
+      assert.match((await page.textContent('.gate-table'))!, /verdict(APPLY|KEEP CURRENT)/);
       await screenshot(page, 'report-esft-law-dark.png');
       assert.deepEqual(seen.errors, []);
     });

@@ -3,7 +3,8 @@
  * also a JSON copy of its recorder dump) or a bare nested array `[L][E]` / `[N][L][E]`.
  *
  * Result: [W][L][E] with W = N for 3-D input (one window per pass in the order given) else 1; layer
- * ids 0..L-1. Counts must be non-negative integers. Errors name the key path, e.g.
+ * ids 0..L-1, except that under `logical_count` (rows are decoder layers) rows zero in every window
+ * (dense layers) are dropped and the others keep their row index as layer id. Counts must be non-negative integers. Errors name the key path, e.g.
  * `key logical_count[3]: expected 64 experts, got 63`.
  */
 import { statSync, readFileSync } from 'node:fs';
@@ -94,11 +95,27 @@ function read(path: string, opts: ReadOptions): RawRead {
       }
     }
   }
+  // SGLang's logical_count has one row per decoder layer (row l = layer l, dense layers all zero:
+  // sglang python/sglang/srt/eplb/expert_location.py). Rows zero in every window are dense layers and
+  // are dropped; the rest keep their row index as model-level layer id.
+  let keep = defaultLayerIds(L);
+  if (key === 'logical_count') {
+    const live = keep.filter((l) => {
+      for (let w = 0; w < W; w++) for (let e = 0; e < E; e++) if (counts[(w * L + l) * E + e] !== 0) return true;
+      return false;
+    });
+    if (live.length > 0 && live.length < L) keep = live;
+  }
+  let kept = counts;
+  if (keep.length < L) {
+    kept = new Float64Array(W * keep.length * E);
+    for (let w = 0; w < W; w++) keep.forEach((l, i) => kept.set(counts.subarray((w * L + l) * E, (w * L + l + 1) * E), (w * keep.length + i) * E));
+  }
   const load = makeLoadTrace(
-    { layerIds: defaultLayerIds(L), sources: [{ path, format: 'json' }] },
-    L,
+    { layerIds: keep, sources: [{ path, format: 'json' }] },
+    keep.length,
     E,
-    counts,
+    kept,
     Array.from({ length: W }, () => ({})),
   );
   return { load };

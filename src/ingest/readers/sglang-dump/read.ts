@@ -146,13 +146,19 @@ function readStat(file: string, obj: unknown, warn: (s: string) => void, warning
   }
   if (how === 'slot-order-unknown-rotation') {
     const m =
-      'stat dump: the ring buffer wrapped (or has gaps) and the dump does not record its write index, so windows are in slot order, not time order; totals are exact';
+      `stat dump: every one of the ${N} ring-buffer slots was written (or they have gaps) and the dump does not record its write index, so windows are in slot order, not time order; the totals are those of the passes still in the buffer, and any earlier pass of the recording was overwritten`;
     warnings.push(m);
     warn(m);
   }
   const W = order.length;
   const counts = new Float64Array(W * per);
   order.forEach((n, w) => widen(counts, w * per, data, n * per, per));
+  const g = countsGcd(counts);
+  if (g.gcd >= 2 && g.nonzero >= 16) {
+    const m = `every count in this stat dump is a multiple of ${g.gcd}: SGLang all-reduces stat counts over every rank, so under tensor parallelism (no all-to-all MoE backend) each count is tp_size times the tokens routed; if the server ran with --tp ${g.gcd}, divide by ${g.gcd} (ballast capture --sglang does this from the server's tp_size)`;
+    warnings.push(m);
+    warn(m);
+  }
   const keep = liveLayers(counts, W, L, E);
   const windows: WindowInfo[] = order.map((_, w) => (how === 'slot-order-unknown-rotation' ? {} : { step: w }));
   const load = makeLoadTrace(
@@ -177,6 +183,49 @@ function readStat(file: string, obj: unknown, warn: (s: string) => void, warning
   return { load, warnings };
 }
 
+/** Greatest common divisor of the nonzero counts, and how many there are. */
+export function countsGcd(counts: ArrayLike<number>): { gcd: number; nonzero: number } {
+  let g = 0;
+  let nonzero = 0;
+  for (let i = 0; i < counts.length; i++) {
+    let a = counts[i];
+    if (a === 0) continue;
+    nonzero++;
+    let b = g;
+    while (b !== 0) [a, b] = [b, a % b];
+    g = a;
+  }
+  return { gcd: g, nonzero };
+}
+
+/** Windows of several stat reads one after another; layers aligned by model-level layer id (union). */
+function concatStatReads(loads: LoadTrace[], warnings: string[]): RawRead {
+  const E = Math.max(...loads.map((l) => l.numExperts));
+  const layerIds = [...new Set(loads.flatMap((l) => l.meta.layerIds))].sort((a, b) => a - b);
+  const L = layerIds.length;
+  const at = new Map(layerIds.map((id, i) => [id, i]));
+  const W = loads.reduce((s, l) => s + l.numWindows, 0);
+  const counts = new Float64Array(W * L * E);
+  const windows: WindowInfo[] = [];
+  let w0 = 0;
+  loads.forEach((ld, f) => {
+    for (let w = 0; w < ld.numWindows; w++) {
+      ld.meta.layerIds.forEach((id, li) => {
+        const src = ((w * ld.numLayers) + li) * ld.numExperts;
+        counts.set(ld.counts.subarray(src, src + ld.numExperts), ((w0 + w) * L + at.get(id)!) * E);
+      });
+      windows.push({ ...ld.windows[w], rank: f });
+    }
+    w0 += ld.numWindows;
+  });
+  const meta = {
+    layerIds,
+    sources: loads.flatMap((l) => l.meta.sources),
+    extra: { sglangMode: 'stat', statDumps: loads.length, ringOrder: loads.map((l) => l.meta.extra?.ringOrder) },
+  };
+  return { load: makeLoadTrace(meta, L, E, counts, windows), warnings };
+}
+
 interface DumpFile {
   file: string;
   obj: unknown;
@@ -195,6 +244,42 @@ function mapOf(d: DumpFile): TorchTensor {
   return tensorAt(d.file, d.obj, 'last_physical_to_logical_map', [2]);
 }
 
+interface DetailRecord {
+  file: string;
+  idx: number;
+  rec: Map<string, unknown>;
+  pass: number;
+  rank: number;
+}
+
+function sameTensor(a: unknown, b: unknown): boolean {
+  if (!(a instanceof TorchTensor) || !(b instanceof TorchTensor)) return false;
+  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) return false;
+  for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i]) return false;
+  return true;
+}
+
+/**
+ * Under tensor parallelism (and DP attention without an all-to-all MoE backend) every TP rank runs
+ * select_experts on the same tokens, so SGLang's per-rank per_pass / per_token records are identical
+ * (python/sglang/srt/eplb/expert_distribution.py: _SelectExpertsSinglePassGatherer on every rank,
+ * sgl-project/sglang@02295fe5ac5ccff3e8829800d50450351c56fb53). Returns the number of ranks when every
+ * pass was recorded by every rank with identical data at `key`, else 1 (ranks saw different tokens,
+ * e.g. DeepEP: their counts add up). Records of passes are sorted by (pass, rank).
+ */
+export function replicatedRanks(all: readonly DetailRecord[], ranks: readonly number[], key: string): number {
+  if (ranks.length < 2) return 1;
+  let i = 0;
+  while (i < all.length) {
+    let j = i;
+    while (j < all.length && all[j].pass === all[i].pass) j++;
+    if (j - i !== ranks.length) return 1;
+    for (let r = i + 1; r < j; r++) if (!sameTensor(all[i].rec.get(key), all[r].rec.get(key))) return 1;
+    i = j;
+  }
+  return ranks.length;
+}
+
 function readDetail(files: DumpFile[], warn: (s: string) => void, warnings: string[]): RawRead {
   const map = mapOf(files[0]);
   const [L, P] = map.shape;
@@ -209,7 +294,7 @@ function readDetail(files: DumpFile[], warn: (s: string) => void, warnings: stri
   for (let i = 0; i < map.data.length; i++) {
     if (map.data[i] < 0) throw new InputError(files[0].file, `key last_physical_to_logical_map[${Math.floor(i / P)}][${i % P}]`, `negative expert id ${map.data[i]}`);
   }
-  const all: { file: string; idx: number; rec: Map<string, unknown>; pass: number; rank: number }[] = [];
+  let all: DetailRecord[] = [];
   for (const f of files) {
     recordsOf(f).forEach((rec, idx) => {
       const pass = asInt(rec.get('forward_pass_id'));
@@ -221,7 +306,16 @@ function readDetail(files: DumpFile[], warn: (s: string) => void, warnings: stri
   all.sort((a, b) => a.pass - b.pass || a.rank - b.rank);
   const perToken = all[0].rec.has('topk_ids_of_layer');
   const source = files.map((f) => ({ path: f.file, format: 'sglang-dump' }));
-  const ranks = [...new Set(all.map((a) => a.rank))].sort((a, b) => a - b);
+  let ranks = [...new Set(all.map((a) => a.rank))].sort((a, b) => a - b);
+  const replicas = replicatedRanks(all, ranks, perToken ? 'topk_ids_of_layer' : 'global_physical_count');
+  if (replicas > 1) {
+    const m = `the ${replicas} ranks (${ranks.join(', ')}) recorded identical routing for every forward pass: tensor-parallel replicas routing the same tokens (SGLang records on every TP rank), counted once, not ${replicas} times`;
+    warnings.push(m);
+    warn(m);
+    const keepRank = ranks[0];
+    all = all.filter((a) => a.rank === keepRank);
+    ranks = [keepRank];
+  }
   if (!perToken) {
     // per_pass: one window per forward pass, physical counts folded to logical and summed over ranks.
     const passes = [...new Set(all.map((a) => a.pass))];
@@ -245,7 +339,7 @@ function readDetail(files: DumpFile[], warn: (s: string) => void, warnings: stri
     const keep = liveLayers(counts, passes.length, L, E);
     const windows: WindowInfo[] = passes.map((p) => (ranks.length === 1 ? { step: p, rank: ranks[0] } : { step: p }));
     const load = makeLoadTrace(
-      { layerIds: keep, sources: source, extra: { sglangMode: 'per_pass', ranks, droppedDenseLayers: L - keep.length } },
+      { layerIds: keep, sources: source, extra: { sglangMode: 'per_pass', ranks, tpReplicas: replicas, droppedDenseLayers: L - keep.length } },
       keep.length,
       E,
       selectLayers(counts, passes.length, L, E, keep),
@@ -253,17 +347,18 @@ function readDetail(files: DumpFile[], warn: (s: string) => void, warnings: stri
     );
     return { load, warnings };
   }
-  return readPerToken(all, map, L, P, E, source, ranks, warnings);
+  return readPerToken(all, map, L, P, E, source, ranks, replicas, warnings);
 }
 
 function readPerToken(
-  all: { file: string; idx: number; rec: Map<string, unknown>; pass: number; rank: number }[],
+  all: DetailRecord[],
   map: TorchTensor,
   L: number,
   P: number,
   E: number,
   sources: { path: string; format: string }[],
   ranks: number[],
+  replicas: number,
   warnings: string[],
 ): RawRead {
   // First pass: shapes, k (columns in use) and which layers carry routing.
@@ -342,7 +437,7 @@ function readPerToken(
     layerIds: keep,
     topK: K,
     sources,
-    extra: { sglangMode: 'per_token', ranks, passes, droppedDenseLayers: L - Lk },
+    extra: { sglangMode: 'per_token', ranks, tpReplicas: replicas, passes, droppedDenseLayers: L - Lk },
   };
   const routes: TokenRoutes = makeTokenRoutes({
     meta,
@@ -370,8 +465,6 @@ function readPerToken(
 
 /** Read one dump file or a directory of dumps (all ranks of one recording). */
 export function readSglangDump(path: string, opts: ReadOptions = {}): RawRead {
-  const warn = opts.warn ?? ((s: string) => process.stderr.write(`warning: ${s}\n`));
-  const warnings: string[] = [];
   let files: string[];
   if (statSync(path).isDirectory()) {
     files = readdirSync(path)
@@ -380,16 +473,29 @@ export function readSglangDump(path: string, opts: ReadOptions = {}): RawRead {
       .map((n) => join(path, n));
     if (files.length === 0) throw new InputError(path, '', 'no expert_distribution_recorder_*.pt dumps in this directory');
   } else files = [path];
+  return readSglangDumpFiles(path, files, opts);
+}
+
+/**
+ * Read the dump files of one recording (`label` names them in errors): one stat dump, or the per-rank
+ * per_pass / per_token dumps. Several stat dumps are refused unless `concatStat` (one dump request
+ * answered by several data-parallel replicas): their windows are then concatenated.
+ */
+export function readSglangDumpFiles(label: string, files: string[], opts: ReadOptions & { concatStat?: boolean } = {}): RawRead {
+  const warn = opts.warn ?? ((s: string) => process.stderr.write(`warning: ${s}\n`));
+  const warnings: string[] = [];
+  const path = label;
   const dumps: DumpFile[] = files.map((f) => ({ file: f, obj: loadTorchFile(f, { maxBytes: opts.maxBytes }) }));
   for (const d of dumps) {
     if (!(d.obj instanceof Map)) throw new InputError(d.file, '', 'expected a dict at the top of the dump');
   }
   const first = dumps[0];
   if (pyGet(first.obj, 'logical_count') !== undefined) {
-    if (dumps.length > 1) {
+    if (dumps.length > 1 && !opts.concatStat) {
       throw new InputError(path, '', `${dumps.length} stat dumps in one directory; stat dumps are already summed over ranks, read one file`);
     }
-    return readStat(first.file, first.obj, warn, warnings);
+    if (dumps.length === 1) return readStat(first.file, first.obj, warn, warnings);
+    return concatStatReads(dumps.map((d) => readStat(d.file, d.obj, warn, warnings).load!), warnings);
   }
   if (pyGet(first.obj, 'records') !== undefined) return readDetail(dumps, warn, warnings);
   throw new InputError(first.file, '', 'not an SGLang expert-distribution dump: expected key "logical_count" (stat mode) or "records" (per_pass / per_token)');

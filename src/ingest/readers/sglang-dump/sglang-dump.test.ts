@@ -108,6 +108,7 @@ const badToken = structuredClone(perToken);
 const f = (n: string) => join(dir, n);
 before(() => {
   mkdirSync(f('pp'));
+  mkdirSync(f('tp'));
   writeTorchFiles([
     { out: f('fresh.pt'), value: statValue(fresh.slots, 'int32', 'permuted') },
     { out: f('resumed.pt'), value: statValue(resumed.slots, 'int64', 'sliced') },
@@ -116,6 +117,9 @@ before(() => {
     { out: f('legacy.pt'), value: statValue(fresh.slots, 'int32', 'contiguous'), legacy: true },
     { out: f('pp/expert_distribution_recorder_1700000000.5_0.pt'), value: perPass(0) },
     { out: f('pp/expert_distribution_recorder_1700000000.5_1.pt'), value: perPass(1) },
+    { out: f('tp/expert_distribution_recorder_1700000000.5_0.pt'), value: perPass(0) },
+    { out: f('tp/expert_distribution_recorder_1700000000.5_1.pt'), value: { ...perPass(0), records: perPass(0).records.map((r) => ({ ...r, rank: 1 })) } },
+    { out: f('even.pt'), value: { rank: 0, logical_count: tensor(nest(Array.from({ length: 2 * 2 * 16 }, (_, i) => 2 * (1 + (i % 5))), [2, 2, 16])), average_utilization_rate_over_window: null } },
     { out: f('tok.pt'), value: perToken },
     { out: f('badtok.pt'), value: badToken },
     { out: f('other.pt'), value: { weights: tensor([1, 2, 3]) } },
@@ -148,7 +152,7 @@ test('stat dump after a reset: time order restored from the unfilled run (int64,
   assert.deepEqual(Array.from(windowCounts(t, 2)), [...layer(P2, 1), ...layer(P2, 2)]);
 });
 
-test('stat dump that wrapped: slot order kept, no steps, warning; totals exact', () => {
+test('stat dump that wrapped: slot order kept, no steps, warning; totals of the passes still in the buffer', () => {
   const warned: string[] = [];
   const t = readSglangDump(f('wrapped.pt'), { warn: (s) => warned.push(s) }).load!;
   assert.equal(t.meta.extra?.ringOrder, 'slot-order-unknown-rotation');
@@ -184,6 +188,23 @@ test('per_pass dumps of two ranks: physical counts folded to logical and summed 
   assert.deepEqual(Array.from(windowCounts(t, 0)), [4, 5, 1, 1, 4, 3, 2, 13]);
   // pass 8: layer 0 rank0 slot4 (e0) 4, rank1 slot3 (e3) 1; layer 1 rank1 slot0 (e3) 9
   assert.deepEqual(Array.from(windowCounts(t, 1)), [4, 0, 0, 1, 0, 0, 0, 9]);
+});
+
+test('per_pass dumps of two TP replicas (identical records): counted once, with a warning', () => {
+  const warned: string[] = [];
+  const t = readSglangDump(f('tp'), { warn: (w) => warned.push(w) }).load!;
+  assert.equal(t.meta.extra?.tpReplicas, 2);
+  assert.ok(warned.some((w) => /the 2 ranks \(0, 1\) recorded identical routing for every forward pass/.test(w)), warned.join('\n'));
+  // rank 0 alone (worked out above): pass 7 [2,2,1,1 | 4,3,2,12], pass 8 [4,0,0,0 | 0,0,0,0]
+  assert.deepEqual(Array.from(windowCounts(t, 0)), [2, 2, 1, 1, 4, 3, 2, 12]);
+  assert.deepEqual(Array.from(windowCounts(t, 1)), [4, 0, 0, 0, 0, 0, 0, 0]);
+});
+
+test('stat dump whose counts are all multiples of 2: warns about TP replication, leaves counts as dumped', () => {
+  const warned: string[] = [];
+  const t = readSglangDump(f('even.pt'), { warn: (w) => warned.push(w) }).load!;
+  assert.ok(warned.some((w) => /every count in this stat dump is a multiple of 2: .*--tp 2/.test(w)), warned.join('\n'));
+  assert.equal(totalCounts(t)[0], 2 * (1 + 0) + 2 * (1 + (32 % 5)));
 });
 
 test('per_token dump: routes in logical ids, sequences from extend_seq_lens and decode tokens, phases', async () => {

@@ -1,0 +1,782 @@
+"""Mirrors of the MoE module structure of the engines ballast captures from, for CPU tests (torch 1.13).
+
+Each mirror keeps the upstream class names, attribute names, call signatures and routing arithmetic that
+the capture agent depends on; weights are random and small. The TRUTH of every mirror is counted where
+the mirror dispatches tokens to experts (the experts module / kernel stand-in), independently of the
+agent: `truth[layer][expert]` += tokens that expert actually processed.
+
+Upstream sources (repository, path, commit of the version read):
+  transformers v5, experts modules `*Experts.forward(hidden_states, top_k_index, top_k_weights)` with
+    `@use_experts_implementation`, and the DeepSeek-V2 block that calls F.linear on gate.weight, names the
+    group count `num_group` and masks dropped groups with 0.0:
+      huggingface/transformers src/transformers/models/deepseek_v2/modeling_deepseek_v2.py
+      @0233e509531ace915c8241b4c16c8032a583279c
+  transformers v5 DeepSeek-V3: DeepseekV3TopkRouter returns logits (F.linear, float32); DeepseekV3MoE
+    .route_tokens_to_experts: sigmoid, + e_score_correction_bias, group score = top-2 sum, masked_fill 0.0,
+    top-k; DeepseekV3NaiveMoe(hidden_states, top_k_index, top_k_weights). The 0.0 mask:
+      huggingface/transformers src/transformers/models/deepseek_v3/modeling_deepseek_v3.py
+      @f5a9ec512fa9fe69e51ea0c6388c68d50de567b3 (get_topk_indices)
+  transformers Mixtral / Qwen3-MoE / OLMoE v5: `*TopKRouter` (weight [E, H]) returning
+    (router_logits, top values, indices), then `self.experts(hidden_states, indices, weights)` (same experts
+    convention as DeepSeek-V2 above; Mixtral read in modeling_mixtral.py of transformers main, 2026).
+  transformers GPT-OSS: GptOssTopKRouter returns (router_scores, router_indices); GptOssMLP calls
+    `self.experts(hidden_states, router_indices=router_indices, routing_weights=router_scores)`; MXFP4:
+    `mlp_forward` computes F.linear(hidden, router.weight, router.bias), triton routing -> RoutingData
+    (gate_scal, expt_hist, n_expts_tot, n_expts_act, ...), `self.experts(hidden, routing_data, gather_idx, scatter_idx)`:
+      huggingface/transformers src/transformers/integrations/mxfp4.py @0189b1d09a03a87ec4f59831acb93cc1832d14e7
+  transformers Llama 4: Llama4Router(nn.Linear) returns (sigmoid(scattered top-k logits), router_logits);
+    Llama4TextExperts.forward(hidden_states) gets the tokens repeated per expert (no ids).
+  vLLM: FusedMoERouter/BaseRouter.select_experts calls capture_fn(topk_ids) (logical ids, before EPLB):
+      vllm-project/vllm vllm/model_executor/layers/fused_moe/router/base_router.py @b9f290edc622f8126056e49e7afe03f0cb0c5347
+    grouped_topk (sigmoid/softmax, + bias, top-2 group sum, masked_fill -inf):
+      vllm/model_executor/layers/fused_moe/router/grouped_topk_router.py @5568166686c79f69c2a6c1a0534c9595baf2a988
+    FusedMoE.router = create_fused_moe_router(...); FusedMoE.forward goes through the `moe_forward`
+    custom op, which looks the layer up in the forward context by name; GPUModelRunner.execute_model
+    (scheduler_output.total_num_scheduled_tokens) pads to a CUDA-graph size; profile_run / capture_model
+    go through _dummy_run.
+  SGLang: TopK module (grouping, correction bias, num_fused_shared_experts) -> StandardTopKOutput
+    (topk_weights, topk_ids, router_logits); with fused shared experts the last id column is
+    randint(num_experts, num_experts + num_fused_shared_experts); FusedMoE.forward(hidden_states, topk_output):
+      sgl-project/sglang python/sglang/srt/layers/moe/topk.py @06c48ca8da0b2c8aac15df74a768e6a012444064
+"""
+import sys
+import types
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def new_truth(layers, experts):
+    return [[0] * experts for _ in range(layers)]
+
+
+def _count(truth, ids, experts):
+    """Tokens each expert processes: one per (token, slot) whose id is a routed expert."""
+    if truth is None:
+        return
+    for e in ids.reshape(-1).tolist():
+        if 0 <= e < experts:
+            truth[e] += 1
+
+
+# ---------------------------------------------------------------- transformers v5 ----
+class Cfg(object):
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+class ExpertsV5(nn.Module):
+    """`*Experts` of transformers v5: 3D weights; forward(hidden_states, top_k_index, top_k_weights)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.num_experts = cfg.num_experts
+        self.gate_up_proj = nn.Parameter(torch.randn(cfg.num_experts, 2 * cfg.inter, cfg.hidden) * 0.2)
+        self.down_proj = nn.Parameter(torch.randn(cfg.num_experts, cfg.hidden, cfg.inter) * 0.2)
+        self.truth = None
+
+    def forward(self, hidden_states, top_k_index, top_k_weights):
+        final = torch.zeros_like(hidden_states)
+        with torch.no_grad():
+            mask = F.one_hot(top_k_index, num_classes=self.num_experts).permute(2, 1, 0)
+            hit = torch.greater(mask.sum(dim=(-1, -2)), 0).nonzero()
+        for e in hit:
+            e = e[0]
+            if e == self.num_experts:
+                continue  # sentinel of rank-local routing: not an expert of this rank
+            pos, tok = torch.where(mask[e])
+            if self.truth is not None:
+                self.truth[int(e)] += int(tok.numel())
+            gate, up = F.linear(hidden_states[tok], self.gate_up_proj[e]).chunk(2, dim=-1)
+            out = F.linear(F.silu(gate) * up, self.down_proj[e]) * top_k_weights[tok, pos, None]
+            final.index_add_(0, tok, out.to(final.dtype))
+        return final
+
+
+class MixtralExperts(ExpertsV5):
+    pass
+
+
+class Qwen3MoeExperts(ExpertsV5):
+    pass
+
+
+class OlmoeExperts(ExpertsV5):
+    pass
+
+
+class DeepseekV2Experts(ExpertsV5):
+    pass
+
+
+class DeepseekV3NaiveMoe(ExpertsV5):
+    pass
+
+
+class TopKRouterV5(nn.Module):
+    """Mixtral/Qwen3-MoE/OLMoE v5 router: (router_logits, top values, indices)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.top_k = cfg.top_k
+        self.num_experts = cfg.num_experts
+        self.hidden_dim = cfg.hidden
+        self.weight = nn.Parameter(torch.randn(cfg.num_experts, cfg.hidden))
+
+    def forward(self, hidden_states):
+        hidden_states = hidden_states.reshape(-1, self.hidden_dim)
+        logits = F.linear(hidden_states, self.weight)
+        probs = F.softmax(logits, dtype=torch.float, dim=-1)
+        top, idx = torch.topk(probs, self.top_k, dim=-1)
+        top = top / top.sum(dim=-1, keepdim=True)
+        return logits, top.to(logits.dtype), idx
+
+
+class MixtralTopKRouter(TopKRouterV5):
+    pass
+
+
+class Qwen3MoeTopKRouter(TopKRouterV5):
+    pass
+
+
+class OlmoeTopKRouter(TopKRouterV5):
+    pass
+
+
+class _SparseBlockV5(nn.Module):
+    router_cls = TopKRouterV5
+    experts_cls = ExpertsV5
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.top_k = cfg.top_k
+        self.gate = self.router_cls(cfg)
+        self.experts = self.experts_cls(cfg)
+
+    def forward(self, hidden_states):
+        b, s, h = hidden_states.shape
+        x = hidden_states.view(-1, h)
+        _, weights, idx = self.gate(x)
+        return self.experts(x, idx, weights).reshape(b, s, h)
+
+
+class MixtralSparseMoeBlock(_SparseBlockV5):
+    router_cls = MixtralTopKRouter
+    experts_cls = MixtralExperts
+
+
+class Qwen3MoeSparseMoeBlock(_SparseBlockV5):
+    router_cls = Qwen3MoeTopKRouter
+    experts_cls = Qwen3MoeExperts
+
+
+class OlmoeSparseMoeBlock(_SparseBlockV5):
+    router_cls = OlmoeTopKRouter
+    experts_cls = OlmoeExperts
+
+
+class DeepseekV2Moe(nn.Module):
+    """v5: gate = nn.Linear, never called; F.linear on gate.weight; num_group; 0.0 mask."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.experts = DeepseekV2Experts(cfg)
+        self.gate = nn.Linear(cfg.hidden, cfg.num_experts, bias=False)
+        self.topk_method = cfg.topk_method
+        self.num_group = cfg.n_group
+        self.top_k = cfg.top_k
+        self.topk_group = cfg.topk_group
+        self.num_experts = cfg.num_experts
+        self.routed_scaling_factor = 1.0
+
+    def route_tokens_to_experts(self, router_logits):
+        b, s, e = router_logits.shape
+        router_logits = router_logits.view(-1, e).softmax(dim=-1, dtype=torch.float32)
+        if self.topk_method == "greedy":
+            w, idx = torch.topk(router_logits, k=self.top_k, dim=-1, sorted=False)
+        else:
+            group_scores = router_logits.view(b * s, self.num_group, -1).max(dim=-1).values
+            group_idx = torch.topk(group_scores, k=self.topk_group, dim=-1, sorted=False)[1]
+            group_mask = torch.zeros_like(group_scores)
+            group_mask.scatter_(1, group_idx, 1)
+            score_mask = group_mask.unsqueeze(-1).expand(b * s, self.num_group, self.num_experts // self.num_group).reshape(b * s, -1)
+            tmp = router_logits.masked_fill(~score_mask.bool(), 0.0)
+            w, idx = torch.topk(tmp, k=self.top_k, dim=-1, sorted=False)
+        return idx, w * self.routed_scaling_factor
+
+    def forward(self, hidden_states):
+        shape = hidden_states.shape
+        logits = F.linear(hidden_states.type(torch.float32), self.gate.weight.type(torch.float32))
+        idx, w = self.route_tokens_to_experts(logits)
+        return self.experts(hidden_states.view(-1, shape[-1]), idx, w).view(*shape)
+
+
+class DeepseekV3TopkRouter(nn.Module):
+    """v5: returns router logits only."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.n_routed_experts = cfg.num_experts
+        self.hidden = cfg.hidden
+        self.weight = nn.Parameter(torch.randn(cfg.num_experts, cfg.hidden))
+        self.register_buffer("e_score_correction_bias", torch.zeros(cfg.num_experts))
+
+    def forward(self, hidden_states):
+        hidden_states = hidden_states.view(-1, self.hidden)
+        return F.linear(hidden_states.type(torch.float32), self.weight.type(torch.float32))
+
+
+class DeepseekV3MoE(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.experts = DeepseekV3NaiveMoe(cfg)
+        self.gate = DeepseekV3TopkRouter(cfg)
+        self.n_routed_experts = cfg.num_experts
+        self.n_group = cfg.n_group
+        self.topk_group = cfg.topk_group
+        self.top_k = cfg.top_k
+        self.norm_topk_prob = True
+
+    def route_tokens_to_experts(self, router_logits):
+        scores = router_logits.sigmoid()
+        choice = scores.view(-1, self.n_routed_experts) + self.gate.e_score_correction_bias.unsqueeze(0)
+        group_scores = choice.view(-1, self.n_group, self.n_routed_experts // self.n_group).topk(2, dim=-1)[0].sum(dim=-1)
+        group_idx = torch.topk(group_scores, k=self.topk_group, dim=-1, sorted=False)[1]
+        group_mask = torch.zeros_like(group_scores)
+        group_mask.scatter_(1, group_idx, 1)
+        score_mask = group_mask.unsqueeze(-1).expand(-1, self.n_group, self.n_routed_experts // self.n_group).reshape(-1, self.n_routed_experts)
+        choice = choice.masked_fill(~score_mask.bool(), 0.0)
+        idx = torch.topk(choice, k=self.top_k, dim=-1, sorted=False)[1]
+        w = scores.gather(1, idx)
+        return idx, w / (w.sum(dim=-1, keepdim=True) + 1e-20)
+
+    def forward(self, hidden_states):
+        shape = hidden_states.shape
+        logits = self.gate(hidden_states)
+        idx, w = self.route_tokens_to_experts(logits)
+        return self.experts(hidden_states.view(-1, shape[-1]), idx, w.to(hidden_states.dtype)).view(*shape)
+
+
+class GptOssTopKRouter(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.top_k = cfg.top_k
+        self.num_experts = cfg.num_experts
+        self.hidden_dim = cfg.hidden
+        self.weight = nn.Parameter(torch.randn(cfg.num_experts, cfg.hidden))
+        self.bias = nn.Parameter(torch.randn(cfg.num_experts) * 0.1)
+
+    def forward(self, hidden_states):
+        hidden_states = hidden_states.reshape(-1, self.hidden_dim)
+        logits = F.linear(hidden_states, self.weight, self.bias)
+        top, idx = torch.topk(logits, self.top_k, dim=-1)
+        top = F.softmax(top, dim=1, dtype=top.dtype)
+        return torch.zeros_like(logits).scatter_(1, idx, top), idx
+
+
+class GptOssExperts(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.num_experts = cfg.num_experts
+        self.hidden_size = cfg.hidden
+        self.w = nn.Parameter(torch.randn(cfg.num_experts, cfg.hidden, cfg.hidden) * 0.2)
+        self.truth = None
+
+    def forward(self, hidden_states, router_indices=None, routing_weights=None):
+        x = hidden_states.reshape(-1, self.hidden_size)
+        out = torch.zeros_like(x)
+        for e in range(self.num_experts):
+            tok = (router_indices == e).any(dim=-1).nonzero().view(-1)
+            if self.truth is not None:
+                self.truth[e] += int(tok.numel())
+            if tok.numel():
+                out.index_add_(0, tok, (x[tok] @ self.w[e]) * routing_weights[tok, e, None])
+        return out
+
+
+class GptOssMLP(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.router = GptOssTopKRouter(cfg)
+        self.experts = GptOssExperts(cfg)
+
+    def forward(self, hidden_states):
+        scores, idx = self.router(hidden_states)
+        out = self.experts(hidden_states, router_indices=idx, routing_weights=scores)
+        return out.reshape(hidden_states.shape), scores
+
+
+# GPT-OSS MXFP4: triton_kernels routing stand-ins (RoutingData / GatherIndx / ScatterIndx).
+class RoutingData(object):
+    def __init__(self, gate_scal, expt_hist, n_expts_tot, n_expts_act):
+        self.gate_scal = gate_scal
+        self.expt_hist = expt_hist
+        self.n_expts_tot = n_expts_tot
+        self.n_expts_act = n_expts_act
+
+
+class GatherIndx(object):
+    def __init__(self, src_indx, dst_indx):
+        self.src_indx = src_indx
+        self.dst_indx = dst_indx
+
+
+def mxfp4_routing(logits, n_expts_act):
+    """Top-k of the logits, sorted by expert: the (token*k) rows each expert gathers, and the histogram."""
+    top, idx = torch.topk(logits, n_expts_act, dim=-1)
+    gate = F.softmax(top, dim=-1)
+    flat = idx.reshape(-1).to(torch.int32)
+    order = torch.sort(flat, stable=True)[1]
+    hist = torch.histc(flat.float(), bins=logits.shape[1], min=0, max=logits.shape[1] - 1).to(torch.int32)
+    return RoutingData(gate.reshape(-1)[order], hist, logits.shape[1], n_expts_act), GatherIndx(order.to(torch.int32), flat[order]), None
+
+
+class Mxfp4GptOssExperts(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.num_experts = cfg.num_experts
+        self.hidden_size = cfg.hidden
+        self.w = nn.Parameter(torch.randn(cfg.num_experts, cfg.hidden, cfg.hidden) * 0.2)
+        self.truth = None
+
+    def forward(self, hidden_states, routing_data, gather_idx, scatter_idx):
+        # The "kernel": rows sorted by expert; row r is token src_indx[r] // k for expert dst_indx[r].
+        k = routing_data.n_expts_act
+        out = torch.zeros_like(hidden_states)
+        for r, (src, e) in enumerate(zip(gather_idx.src_indx.tolist(), gather_idx.dst_indx.tolist())):
+            if self.truth is not None:
+                self.truth[e] += 1
+            t = src // k
+            out[t] += (hidden_states[t] @ self.w[e]) * routing_data.gate_scal[r]
+        return out
+
+
+def mxfp4_mlp_forward(self, hidden_states):
+    """transformers integrations/mxfp4.py mlp_forward: the router module itself is never called."""
+    batch_size = hidden_states.shape[0]
+    hidden_states = hidden_states.reshape(-1, self.router.hidden_dim)
+    router_logits = F.linear(hidden_states, self.router.weight, self.router.bias)
+    routing_data, gather_idx, scatter_idx = mxfp4_routing(router_logits, self.router.top_k)
+    out = self.experts(hidden_states, routing_data, gather_idx, scatter_idx)
+    return out.reshape(batch_size, -1, self.router.hidden_dim), router_logits
+
+
+class Llama4Router(nn.Linear):
+    def __init__(self, cfg):
+        super().__init__(cfg.hidden, cfg.num_experts, bias=False)
+        self.num_experts = cfg.num_experts
+        self.top_k = cfg.top_k
+
+    def forward(self, hidden_states):
+        logits = super().forward(hidden_states)
+        top, idx = torch.topk(logits, self.top_k, dim=1)
+        scores = torch.full_like(logits, float("-inf")).scatter_(1, idx, top)
+        return torch.sigmoid(scores.float()).to(scores.dtype), logits
+
+
+class Llama4TextExperts(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.num_experts = cfg.num_experts
+        self.hidden_size = cfg.hidden
+        self.w = nn.Parameter(torch.randn(cfg.num_experts, cfg.hidden, cfg.hidden) * 0.2)
+
+    def forward(self, hidden_states):
+        hidden_states = hidden_states.view(self.num_experts, -1, self.hidden_size)
+        return torch.bmm(hidden_states, self.w).view(-1, self.hidden_size)
+
+
+class Llama4TextMoe(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.top_k = cfg.top_k
+        self.hidden_dim = cfg.hidden
+        self.num_experts = cfg.num_experts
+        self.experts = Llama4TextExperts(cfg)
+        self.router = Llama4Router(cfg)
+        self.truth = None
+
+    def forward(self, hidden_states):
+        hidden_states = hidden_states.reshape(-1, self.hidden_dim)
+        scores, logits = self.router(hidden_states)
+        routed_in = hidden_states.repeat(scores.shape[1], 1) * scores.transpose(0, 1).reshape(-1, 1)
+        out = self.experts(routed_in)
+        # Truth where the experts act: an expert processes a token with a nonzero weight.
+        if self.truth is not None:
+            for e, n in enumerate((scores > 0).sum(dim=0).tolist()):
+                self.truth[e] += int(n)
+        return out.reshape(scores.shape[1], -1, self.hidden_dim).sum(dim=0), logits
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, mlp, hidden):
+        super().__init__()
+        self.input_layernorm = nn.LayerNorm(hidden)
+        self.mlp = mlp
+
+    def forward(self, x):
+        y = self.mlp(self.input_layernorm(x))
+        if isinstance(y, tuple):
+            y = y[0]
+        return x + y.view(x.shape)
+
+
+class Model(nn.Module):
+    def __init__(self, name, blocks, hidden, vocab=50):
+        super().__init__()
+        self.config = Cfg(_name_or_path=name)
+        self.embed_tokens = nn.Embedding(vocab, hidden)
+        self.layers = nn.ModuleList([DecoderLayer(b, hidden) for b in blocks])
+        self.lm_head = nn.Linear(hidden, vocab, bias=False)
+
+    def forward(self, ids):
+        x = self.embed_tokens(ids)
+        for layer in self.layers:
+            x = layer(x)
+        return self.lm_head(x)
+
+
+def hf_model(family, layers=3, hidden=16, experts=8, top_k=2, bias=0.0, seed=0):
+    """A small transformers-v5-style model; returns (model, truth setter)."""
+    torch.manual_seed(seed)
+    cfg = Cfg(hidden=hidden, inter=8, num_experts=experts, top_k=top_k, n_group=4, topk_group=2,
+              topk_method="group_limited_greedy")
+    blocks = []
+    for _ in range(layers):
+        if family == "mixtral":
+            blocks.append(MixtralSparseMoeBlock(cfg))
+        elif family == "qwen3_moe":
+            blocks.append(Qwen3MoeSparseMoeBlock(cfg))
+        elif family == "olmoe":
+            blocks.append(OlmoeSparseMoeBlock(cfg))
+        elif family == "deepseek_v2":
+            blocks.append(DeepseekV2Moe(cfg))
+        elif family == "deepseek_v3":
+            b = DeepseekV3MoE(cfg)
+            b.gate.e_score_correction_bias.copy_(torch.full((experts,), bias) + torch.linspace(-0.05, 0.05, experts))
+            blocks.append(b)
+        elif family in ("gpt_oss", "gpt_oss_mxfp4"):
+            b = GptOssMLP(cfg)
+            if family == "gpt_oss_mxfp4":
+                b.experts = Mxfp4GptOssExperts(cfg)
+                b.forward = types.MethodType(mxfp4_mlp_forward, b)
+            blocks.append(b)
+        elif family == "llama4":
+            blocks.append(Llama4TextMoe(cfg))
+        else:
+            raise ValueError(family)
+    model = Model("mirror/%s" % family, blocks, hidden).eval()
+
+    def set_truth(truth):
+        for i, b in enumerate(blocks):
+            (b if family == "llama4" else b.experts).truth = truth[i]
+    return model, set_truth
+
+
+# ---------------------------------------------------------------- vLLM ----
+class _Ctx(object):
+    def __init__(self):
+        self.no_compile_layers = {}
+        self.dp_metadata = None
+        self.real_tokens = None   # mirror-only: rows [0, real_tokens) are real, the rest CUDA-graph padding
+        self.dummy = False        # mirror-only: a profile / dummy / graph-capture run
+
+
+def install_vllm_mirror(version="0.11.0-mirror", with_capture_fn=True):
+    """Register mirror modules under the vllm.* names the agent looks up. Returns the mirror namespace."""
+    ctx = _Ctx()
+    m = types.SimpleNamespace()
+    vllm = types.ModuleType("vllm")
+    vllm.__version__ = version
+    fc = types.ModuleType("vllm.forward_context")
+    fc.get_forward_context = lambda: ctx
+    ps = types.ModuleType("vllm.distributed.parallel_state")
+    state = {"tp_rank": 0, "pp_rank": 0, "pp_size": 1, "dp_rank": 0}
+    ps.get_tensor_model_parallel_rank = lambda: state["tp_rank"]
+    ps.get_pp_group = lambda: types.SimpleNamespace(rank_in_group=state["pp_rank"], world_size=state["pp_size"])
+    ps.get_dp_group = lambda: types.SimpleNamespace(rank_in_group=state["dp_rank"])
+    gmr = types.ModuleType("vllm.v1.worker.gpu_model_runner")
+
+    class BaseRouter(object):
+        def __init__(self, top_k, global_num_experts):
+            self.top_k = top_k
+            self.global_num_experts = global_num_experts
+            self.capture_fn = None
+
+        def set_capture_fn(self, capture_fn):
+            self.capture_fn = capture_fn
+
+        def select_experts(self, hidden_states, router_logits):
+            w, ids = self._compute_routing(hidden_states, router_logits)
+            if self.capture_fn is not None:
+                self.capture_fn(ids)  # logical ids, before EPLB mapping
+            return w, ids
+
+    class FusedTopKRouter(BaseRouter):
+        def _compute_routing(self, hidden_states, router_logits):
+            w, ids = torch.topk(torch.softmax(router_logits, dim=-1), self.top_k, dim=-1)
+            return w / w.sum(dim=-1, keepdim=True), ids.to(torch.int32)
+
+    class GroupedTopKRouter(BaseRouter):
+        def __init__(self, top_k, global_num_experts, num_expert_group, topk_group, e_score_correction_bias):
+            super().__init__(top_k, global_num_experts)
+            self.num_expert_group = num_expert_group
+            self.topk_group = topk_group
+            self.e_score_correction_bias = e_score_correction_bias
+
+        def _compute_routing(self, hidden_states, router_logits):
+            scores = router_logits.sigmoid()
+            n = scores.shape[0]
+            biased = scores + self.e_score_correction_bias.unsqueeze(0)
+            gs = biased.view(n, self.num_expert_group, -1).topk(2, dim=-1)[0].sum(dim=-1)
+            gi = torch.topk(gs, k=self.topk_group, dim=-1, sorted=False)[1]
+            gm = torch.zeros_like(gs).scatter_(1, gi, 1)
+            sm = gm.unsqueeze(-1).expand(n, self.num_expert_group, scores.shape[-1] // self.num_expert_group).reshape(n, -1)
+            ids = torch.topk(biased.masked_fill(~sm.bool(), float("-inf")), k=self.top_k, dim=-1, sorted=False)[1]
+            w = scores.gather(1, ids)
+            return w / w.sum(dim=-1, keepdim=True), ids.to(torch.int32)
+
+    def moe_forward(hidden_states, router_logits, layer_name):
+        """The `vllm.moe_forward` custom op: opaque to torch.compile; runs the layer found by name."""
+        layer = ctx.no_compile_layers[layer_name]
+        return layer.forward_impl(hidden_states, router_logits)
+
+    class FusedMoE(nn.Module):
+        def __init__(self, hidden, experts, top_k, prefix, grouped=False, bias=None, sequence_parallel=False):
+            super().__init__()
+            self.global_num_experts = experts
+            self.top_k = top_k
+            self.layer_name = prefix
+            self.is_sequence_parallel = sequence_parallel
+            self.w = nn.Parameter(torch.randn(experts, hidden, hidden) * 0.2)
+            if with_capture_fn:
+                if grouped:
+                    self.router = GroupedTopKRouter(top_k, experts, 4, 2, bias)
+                else:
+                    self.router = FusedTopKRouter(top_k, experts)
+            else:
+                self._old_router = FusedTopKRouter(top_k, experts)  # older vLLM: no router object to hook
+            self.truth = None
+            ctx.no_compile_layers[prefix] = self
+
+        def forward(self, hidden_states, router_logits):
+            return moe_forward(hidden_states, router_logits, self.layer_name)
+
+        def forward_impl(self, hidden_states, router_logits):
+            router = getattr(self, "router", None) or self._old_router
+            w, ids = router.select_experts(hidden_states, router_logits)
+            out = torch.zeros_like(hidden_states)
+            real = hidden_states.shape[0] if ctx.real_tokens is None else ctx.real_tokens
+            for e in range(self.global_num_experts):
+                tok, slot = (ids == e).nonzero(as_tuple=True)
+                if self.truth is not None and not ctx.dummy:
+                    self.truth[e] += int((tok < real).sum())
+                if tok.numel():
+                    out.index_add_(0, tok, (hidden_states[tok] @ self.w[e]) * w[tok, slot, None])
+            return out
+
+    class ReplicatedLinear(nn.Module):
+        def __init__(self, h, e):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(e, h))
+            self.output_size = e
+
+        def forward(self, x):
+            return F.linear(x, self.weight), None
+
+    class MixtralMoE(nn.Module):
+        def __init__(self, hidden, experts, top_k, prefix, sequence_parallel=False):
+            super().__init__()
+            self.gate = ReplicatedLinear(hidden, experts)
+            self.experts = FusedMoE(hidden, experts, top_k, prefix + ".experts", sequence_parallel=sequence_parallel)
+            self.is_sequence_parallel = sequence_parallel
+
+        def forward(self, hidden_states):
+            logits, _ = self.gate(hidden_states)
+            return self.experts(hidden_states, logits)
+
+    class DeepseekV2MoE(nn.Module):
+        def __init__(self, hidden, experts, top_k, prefix, bias):
+            super().__init__()
+            self.gate = ReplicatedLinear(hidden, experts)
+            self.gate.e_score_correction_bias = nn.Parameter(bias, requires_grad=False)
+            self.experts = FusedMoE(hidden, experts, top_k, prefix + ".experts", grouped=True, bias=self.gate.e_score_correction_bias)
+
+        def forward(self, hidden_states):
+            logits, _ = self.gate(hidden_states)
+            return self.experts(hidden_states, logits)
+
+    class VModel(nn.Module):
+        def __init__(self, kind, layers, hidden, experts, top_k, vocab=50, layer_offset=0, sequence_parallel=False):
+            super().__init__()
+            self.config = Cfg(_name_or_path="mirror/vllm-%s" % kind)
+            self.embed_tokens = nn.Embedding(vocab, hidden)
+            blocks = []
+            for i in range(layers):
+                prefix = "model.layers.%d.mlp" % (i + layer_offset)
+                if kind == "deepseek":
+                    blocks.append(DeepseekV2MoE(hidden, experts, top_k, prefix, torch.randn(experts) * 0.3))
+                else:
+                    blocks.append(MixtralMoE(hidden, experts, top_k, prefix, sequence_parallel))
+            self.layers = nn.ModuleDict({str(i + layer_offset): DecoderLayer(b, hidden) for i, b in enumerate(blocks)})
+            self.blocks = blocks
+
+        def forward(self, ids):
+            x = self.embed_tokens(ids)  # vLLM flattens tokens: [T, H]
+            for layer in self.layers.values():
+                x = layer(x)
+            return x
+
+    class GPUModelRunner(object):
+        def __init__(self, model, max_num_tokens=64, capture_sizes=(1, 2, 4, 8, 16, 32, 64)):
+            self.model = model
+            self.max_num_tokens = max_num_tokens
+            self.capture_sizes = capture_sizes
+
+        def _pad(self, n):
+            for s in self.capture_sizes:
+                if s >= n:
+                    return s
+            return n
+
+        def _dummy_run(self, num_tokens):
+            ctx.dummy, ctx.real_tokens = True, None
+            try:
+                with torch.no_grad():
+                    self.model(torch.zeros(num_tokens, dtype=torch.long))
+            finally:
+                ctx.dummy = False
+
+        def profile_run(self):
+            self._dummy_run(self.max_num_tokens)
+
+        def capture_model(self):
+            for s in reversed(self.capture_sizes):
+                self._dummy_run(s)
+
+        def execute_model(self, scheduler_output, input_ids=None):
+            n = scheduler_output.total_num_scheduled_tokens
+            padded = self._pad(n)
+            ids = torch.zeros(padded, dtype=torch.long)
+            ids[:n] = input_ids
+            ctx.real_tokens = n
+            try:
+                with torch.no_grad():
+                    return self.model(ids)
+            finally:
+                ctx.real_tokens = None
+
+    gmr.GPUModelRunner = GPUModelRunner
+    for name, mod in (("vllm", vllm), ("vllm.forward_context", fc), ("vllm.distributed.parallel_state", ps),
+                      ("vllm.v1.worker.gpu_model_runner", gmr)):
+        sys.modules[name] = mod
+    m.ctx, m.state, m.VModel, m.GPUModelRunner = ctx, state, VModel, GPUModelRunner
+    m.sched = lambda n: types.SimpleNamespace(total_num_scheduled_tokens=n)
+    return m
+
+
+def uninstall_mirrors():
+    for name in list(sys.modules):
+        if name == "vllm" or name.startswith("vllm.") or name == "sglang" or name.startswith("sglang."):
+            del sys.modules[name]
+
+
+# ---------------------------------------------------------------- SGLang ----
+def install_sglang_mirror(version="0.5.0-mirror"):
+    sg = types.ModuleType("sglang")
+    sg.__version__ = version
+    sys.modules["sglang"] = sg
+    m = types.SimpleNamespace()
+
+    class StandardTopKOutput(tuple):
+        def __new__(cls, topk_weights, topk_ids, router_logits):
+            o = tuple.__new__(cls, (topk_weights, topk_ids, router_logits))
+            o.topk_weights, o.topk_ids, o.router_logits = topk_weights, topk_ids, router_logits
+            return o
+
+    class TopK(nn.Module):
+        def __init__(self, top_k, num_expert_group, topk_group, correction_bias, num_fused_shared_experts,
+                     routed_scaling_factor=2.5):
+            super().__init__()
+            self.top_k = top_k  # includes the fused shared-expert slot(s)
+            self.num_expert_group = num_expert_group
+            self.topk_group = topk_group
+            self.correction_bias = correction_bias
+            self.num_fused_shared_experts = num_fused_shared_experts
+            self.routed_scaling_factor = routed_scaling_factor
+
+        def forward(self, hidden_states, router_logits):
+            scores = router_logits.sigmoid()
+            n, e = scores.shape
+            choice = scores + self.correction_bias.unsqueeze(0)
+            gs = choice.view(n, self.num_expert_group, -1).topk(2, dim=-1)[0].sum(dim=-1)
+            gi = torch.topk(gs, k=self.topk_group, dim=-1, sorted=False)[1]
+            gm = torch.zeros_like(gs).scatter_(1, gi, 1)
+            sm = gm.unsqueeze(-1).expand(n, self.num_expert_group, e // self.num_expert_group).reshape(n, -1)
+            tmp = choice.masked_fill(~sm.bool(), float("-inf"))
+            _, ids = torch.topk(tmp, k=self.top_k, dim=-1, sorted=self.num_fused_shared_experts > 0)
+            w = scores.gather(1, ids)
+            if self.num_fused_shared_experts:
+                ids[:, -1] = torch.randint(low=e, high=e + self.num_fused_shared_experts, size=(n,), dtype=ids.dtype)
+                w[:, -1] = w[:, :-1].sum(dim=-1) / self.routed_scaling_factor
+            return StandardTopKOutput(w, ids.to(torch.int32), router_logits)
+
+    class FusedMoE(nn.Module):
+        def __init__(self, num_experts, hidden, num_fused_shared_experts):
+            super().__init__()
+            self.num_experts = num_experts  # routed + fused shared
+            self.num_fused_shared_experts = num_fused_shared_experts
+            self.w = nn.Parameter(torch.randn(num_experts, hidden, hidden) * 0.2)
+            self.truth = None
+            self.routed = num_experts - num_fused_shared_experts
+
+        def forward(self, hidden_states, topk_output):
+            ids, w = topk_output.topk_ids, topk_output.topk_weights
+            out = torch.zeros_like(hidden_states)
+            for e in range(self.num_experts):
+                tok, slot = (ids == e).nonzero(as_tuple=True)
+                if self.truth is not None and e < self.routed:
+                    self.truth[e] += int(tok.numel())
+                if tok.numel():
+                    out.index_add_(0, tok, (hidden_states[tok] @ self.w[e]) * w[tok, slot, None])
+            return out
+
+    class MoEGate(nn.Module):
+        def __init__(self, hidden, experts):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(experts, hidden))
+            self.e_score_correction_bias = nn.Parameter(torch.randn(experts) * 0.3, requires_grad=False)
+
+        def forward(self, hidden_states):
+            return F.linear(hidden_states, self.weight)
+
+    class DeepseekV2MoE(nn.Module):
+        def __init__(self, hidden, experts, top_k, fused_shared=1):
+            super().__init__()
+            self.num_fused_shared_experts = fused_shared
+            self.gate = MoEGate(hidden, experts)
+            self.experts = FusedMoE(experts + fused_shared, hidden, fused_shared)
+            self.topk = TopK(top_k + fused_shared, 4, 2, self.gate.e_score_correction_bias, fused_shared)
+
+        def forward(self, hidden_states):
+            logits = self.gate(hidden_states)
+            return self.experts(hidden_states, self.topk(hidden_states, logits))
+
+    class SModel(nn.Module):
+        def __init__(self, layers, hidden, experts, top_k, vocab=50):
+            super().__init__()
+            self.config = Cfg(_name_or_path="mirror/sglang-deepseek")
+            self.embed_tokens = nn.Embedding(vocab, hidden)
+            self.blocks = [DeepseekV2MoE(hidden, experts, top_k) for _ in range(layers)]
+            self.layers = nn.ModuleList([DecoderLayer(b, hidden) for b in self.blocks])
+
+        def forward(self, ids):
+            x = self.embed_tokens(ids)
+            for layer in self.layers:
+                x = layer(x)
+            return x
+
+    m.SModel = SModel
+    return m

@@ -1,0 +1,188 @@
+"""Run every capture case on the mirrors (mirrors.py) in one Python process; print one `CASE <json>` line each.
+
+Each case runs a mirror model under `ballast_agent.capture(...)` and reports what the agent counted next to
+the truth the mirror counted where it dispatched, plus the agent's `[ballast]` lines. The Node test
+(src/capture/mirrors.test.ts) asserts on them. Usage: run_cases.py [case-name-substring ...]
+"""
+import io
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
+
+import torch  # noqa: E402
+
+import ballast_agent  # noqa: E402
+import mirrors  # noqa: E402
+
+CASES = []
+
+
+def case(fn):
+    CASES.append(fn)
+    return fn
+
+
+def _run(name, body):
+    err = io.StringIO()
+    old = sys.stderr
+    sys.stderr = err
+    res = {"name": name}
+    try:
+        res.update(body())
+    except Exception as e:  # a case that raises is reported, never hidden
+        res["error"] = repr(e)
+    finally:
+        sys.stderr = old
+    res["log"] = [l for l in err.getvalue().splitlines() if l.startswith("[ballast]")]
+    print("CASE " + json.dumps(res))
+    sys.stdout.flush()
+
+
+def hf_steps(model, set_truth, layers, experts, batch=2, prompt=5, decode=3, seed=1):
+    truth = mirrors.new_truth(layers, experts)
+    set_truth(truth)
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, 50, (batch, prompt), generator=g)
+    with torch.no_grad():
+        for step in range(decode + 1):
+            inp = ids if step == 0 else ids[:, -1:]
+            logits = model(inp)
+            ids = torch.cat([ids, logits[:, -1].argmax(-1, keepdim=True)], 1)
+    return truth
+
+
+def hf_case(family, bias=0.0, path=None, tag=None):
+    def body():
+        model, set_truth = mirrors.hf_model(family, bias=bias)
+        with ballast_agent.capture(model, flush_ms=60000, _path=path) as cap:
+            truth = hf_steps(model, set_truth, 3, 8)
+        return {"counts": cap.counts, "truth": truth, "path": cap.agent.capture_path(), "check": cap.agent.check_result,
+                "layer_ids": cap.layer_ids, "engine": cap.agent.engine}
+    return (tag or family), body
+
+
+for fam in ("mixtral", "qwen3_moe", "olmoe", "deepseek_v2", "gpt_oss", "gpt_oss_mxfp4", "llama4"):
+    case(hf_case(fam))
+case(hf_case("deepseek_v3", bias=0.5, tag="deepseek_v3_bias_above_0"))
+case(hf_case("deepseek_v3", bias=-2.0, tag="deepseek_v3_bias_below_0"))
+# The re-selection from logits (router-hook path) must mask dropped groups with 0.0 as transformers does.
+case(hf_case("deepseek_v3", bias=-2.0, path="router-hook", tag="deepseek_v3_bias_below_0_router_hook"))
+
+
+@case
+def tp_plan_refused():
+    def body():
+        model, set_truth = mirrors.hf_model("mixtral")
+        model.tp_size = 2  # what transformers sets when tp_plan shards the model
+        with ballast_agent.capture(model, flush_ms=60000) as cap:
+            hf_steps(model, set_truth, 3, 8)
+        return {"enabled": cap.agent.enabled, "counts": cap.counts}
+    return "transformers_tp_plan_refused", body
+
+
+@case
+def layer_missing():
+    def body():
+        model, set_truth = mirrors.hf_model("qwen3_moe")
+        blk = model.layers[2].mlp
+        # A block that stops dispatching through its experts module (the agent's capture point).
+        with ballast_agent.capture(model, flush_ms=60000) as cap:
+            blk.forward = lambda h: h * 0
+            hf_steps(model, set_truth, 3, 8)
+        return {"check": cap.agent.check_result}
+    return "layer_missing_reported", body
+
+
+@case
+def compiled_refused():
+    def body():
+        model, set_truth = mirrors.hf_model("mixtral")
+        with ballast_agent.capture(model, flush_ms=60000) as cap:
+            cap.agent.is_compiling = lambda: True  # what torch.compile tracing looks like from a hook
+            hf_steps(model, set_truth, 3, 8)
+        return {"check": cap.agent.check_result, "counts": cap.counts}
+    return "torch_compile_refused", body
+
+
+def vllm_case(kind, tag):
+    def body():
+        m = mirrors.install_vllm_mirror()
+        try:
+            torch.manual_seed(2)
+            model = m.VModel(kind, 3, 16, 8, 2).eval()
+            runner = m.GPUModelRunner(model)
+            truth = mirrors.new_truth(3, 8)
+            with ballast_agent.capture(model, flush_ms=60000) as cap:
+                runner.profile_run()        # dummy run at max tokens (also where the agent finds the model)
+                runner.capture_model()      # CUDA-graph capture sizes: dummy runs
+                for b, t in zip(model.blocks, truth):
+                    b.experts.truth = t
+                g = torch.Generator().manual_seed(3)
+                for n in (3, 5, 1, 13, 64, 7):  # padded to 4, 8, 1, 16, 64, 8
+                    runner.execute_model(m.sched(n), torch.randint(1, 50, (n,), generator=g))
+                runner._dummy_run(8)        # a DP idle rank's dummy batch: not counted
+            return {"counts": cap.counts, "truth": truth, "path": cap.agent.capture_path(), "check": cap.agent.check_result,
+                    "tokens": cap.tokens, "engine": cap.agent.engine, "engine_version": cap.agent.engine_version}
+        finally:
+            mirrors.uninstall_mirrors()
+    return tag, body
+
+
+case(vllm_case("mixtral", "vllm_capture_fn_padded_and_dummy"))
+case(vllm_case("deepseek", "vllm_capture_fn_grouped"))
+
+
+@case
+def vllm_old_compiled():
+    def body():
+        m = mirrors.install_vllm_mirror(version="0.8.0-mirror", with_capture_fn=False)
+        try:
+            model = m.VModel("mixtral", 3, 16, 8, 2).eval()
+            runner = m.GPUModelRunner(model)
+            with ballast_agent.capture(model, flush_ms=60000) as cap:
+                runner.profile_run()
+                cap.agent.is_compiling = lambda: True  # vLLM's default: the model runs compiled
+                for n in (3, 5, 2):
+                    runner.execute_model(m.sched(n), torch.ones(n, dtype=torch.long))
+            return {"path": cap.agent.capture_path(), "check": cap.agent.check_result}
+        finally:
+            mirrors.uninstall_mirrors()
+    return "vllm_without_capture_fn_compiled_refused", body
+
+
+@case
+def sglang_fused_shared():
+    def body():
+        m = mirrors.install_sglang_mirror()
+        try:
+            torch.manual_seed(4)
+            model = m.SModel(3, 16, 16, 3).eval()
+            truth = mirrors.new_truth(3, 16)
+            for b, t in zip(model.blocks, truth):
+                b.experts.truth = t
+            with ballast_agent.capture(model, flush_ms=60000) as cap:
+                with torch.no_grad():
+                    for n in (6, 1, 1, 9):
+                        model(torch.randint(0, 50, (n,)))
+            return {"counts": cap.counts, "truth": truth, "path": cap.agent.capture_path(), "check": cap.agent.check_result,
+                    "experts": cap.experts, "engine": cap.agent.engine}
+        finally:
+            mirrors.uninstall_mirrors()
+    return "sglang_topk_grouped_fused_shared", body
+
+
+def main():
+    want = sys.argv[1:]
+    for fn in CASES:
+        name, body = fn() if callable(fn) else fn
+        if want and not any(w in name for w in want):
+            continue
+        _run(name, body)
+
+
+if __name__ == "__main__":
+    main()

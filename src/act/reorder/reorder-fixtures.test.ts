@@ -1,0 +1,98 @@
+/**
+ * Done-when test of issue 12 (reorder): for every fixture family (real checkpoints' tensor names,
+ * reorder-fixtures.py cites each), `ballast reorder` either keeps the model's function, checked by a
+ * forward pass of router + experts before and after written in numpy independently of ballast, or
+ * refuses in one line with exit 2 and nothing written. One Python process writes every fixture, one
+ * checks every output.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import { main } from '../../cli/main.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const SCRIPT = join(HERE, 'reorder-fixtures.py');
+const root = mkdtempSync(join(tmpdir(), 'ballast-reorder-fx-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const we = process.stderr.write.bind(process.stderr);
+  const wo = process.stdout.write.bind(process.stdout);
+  let stdout = '';
+  let stderr = '';
+  const text = (c: string | Uint8Array) => (typeof c === 'string' ? c : Buffer.from(c).toString('utf8'));
+  process.stderr.write = ((c: string | Uint8Array) => ((stderr += text(c)), true)) as typeof process.stderr.write;
+  process.stdout.write = ((c: string | Uint8Array) => ((stdout += text(c)), true)) as typeof process.stdout.write;
+  try {
+    return { code: await main(args), stdout, stderr };
+  } finally {
+    process.stderr.write = we;
+    process.stdout.write = wo;
+    process.exitCode = undefined;
+  }
+}
+
+let manifest: { families: string[]; refusals: string[] };
+const runs = new Map<string, { code: number; stdout: string; stderr: string }>();
+
+before(async () => {
+  execFileSync('/usr/bin/python3', [SCRIPT, 'gen', root]);
+  manifest = JSON.parse(readFileSync(join(root, 'manifest.json'), 'utf8'));
+  for (const f of [...manifest.families, ...manifest.refusals]) {
+    runs.set(f, await run(['reorder', join(root, f, 'ckpt'), '--plan', join(root, f, 'plan.json'), '--out', join(root, f, 'out'), '--verify']));
+  }
+});
+
+test('every fixture family: reorder keeps the function (numpy forward pass of router + experts before/after)', () => {
+  assert.deepEqual(manifest.families, ['mixtral', 'qwen2_moe', 'qwen3_moe', 'qwen3_next', 'deepseek_v2', 'deepseek_v3', 'kimi_k2', 'glm4_moe', 'gpt_oss', 'llama4', 'olmoe', 'hunyuan', 'minimax_m2', 'ernie45', 'ernie45_he', 'gptq', 'awq']);
+  for (const f of manifest.families) assert.equal(runs.get(f)!.code, 0, `${f}: ${runs.get(f)!.stderr}`);
+  const res = JSON.parse(execFileSync('/usr/bin/python3', [SCRIPT, 'check', root], { encoding: 'utf8' }));
+  for (const f of manifest.families) {
+    const r = res[f];
+    // same function: float64 reference, identical bytes in, so only summation-order noise is allowed
+    assert.ok(r.maxdiff <= 1e-9 * Math.max(1, r.scale), `${f}: outputs changed by ${r.maxdiff}`);
+    // the check has teeth: keeping the old router with the moved experts changes the output a lot
+    assert.ok(r.teeth > 0.05 * r.scale, `${f}: teeth ${r.teeth} vs scale ${r.scale}`);
+    // the plan took effect: every slot's expert moved (no fixed points in the fixture plans), and slot s
+    // now computes what old expert new_to_old[s] computed
+    assert.equal(r.moved, 8 * (f === 'deepseek_v2' || f === 'deepseek_v3' || f === 'kimi_k2' || f === 'glm4_moe' || f === 'llama4' || f === 'ernie45' || f === 'ernie45_he' ? 2 : 3), f);
+    assert.equal(r.images, true, f);
+  }
+  // the MTP layer (model.layers.3 in the DeepSeek-V3 / Kimi-K2 / GLM-4.5 fixtures) was checked and left alone
+  for (const f of ['deepseek_v3', 'kimi_k2', 'glm4_moe']) assert.deepEqual(res[f].layers, [1, 2, 3]);
+  assert.match(runs.get('deepseek_v3')!.stderr, /MoE layers 3 are not in the plan/);
+  // the group constraint is real: the refused crossing plan, carried out naively, changes the output
+  assert.ok(res.crossing_naive_maxdiff > 0.1, `crossing plan would change the layer by ${res.crossing_naive_maxdiff}`);
+});
+
+test('--verify re-routes float routers on random inputs; quantized routers are said to be checked by bytes only', () => {
+  assert.match(runs.get('deepseek_v3')!.stdout, /routers re-run on 64 random inputs: 2 layers choose the same experts at their new slots/);
+  assert.match(runs.get('deepseek_v3')!.stdout, /group-limited top-2 \(4 groups of 2, 2 chosen/);
+  assert.match(runs.get('gptq')!.stdout, /3 quantized routers checked by bytes only \(layers 0, 1, 2\)/);
+});
+
+test('refusals: one line naming the file and what is missing, exit 2, nothing written', () => {
+  const expect: Record<string, RegExp> = {
+    refuse_unknown_type: /config\.json: key model_type: "arctic" is not a model family reorder knows/,
+    refuse_no_config: /config\.json: missing; reorder needs the checkpoint's config\.json/,
+    refuse_crossing_groups: /--plan: phy2log\[0\]: layer 1: slots 0-1 \(group block 0\) would hold experts of groups 0, 1; group-limited routing \(4 groups of 2, top 2 groups\)/,
+    refuse_fp8_router: /key model\.layers\.1\.mlp\.gate\.weight_scale_inv: layer 1's MoE block holds a tensor reorder does not recognise/,
+    refuse_hash_layer: /layer 0 routes by a token-id hash table \(num_hash_layers\)/,
+  };
+  assert.deepEqual(manifest.refusals, Object.keys(expect));
+  for (const [f, re] of Object.entries(expect)) {
+    const r = runs.get(f)!;
+    assert.equal(r.code, 2, f);
+    assert.equal(r.stdout, '', f);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, `${f}: ${r.stderr}`);
+    assert.match(lines[0], re, f);
+    assert.ok(!/\n\s+at /.test(r.stderr), `${f}: stack trace`);
+    assert.ok(!existsSync(join(root, f, 'out')), f);
+    assert.deepEqual(readdirSync(join(root, f)).filter((n) => n.includes('.tmp-')), [], f);
+  }
+});

@@ -1,0 +1,120 @@
+/**
+ * The capture agent on mirrors of each engine's MoE module structure (capture/python/tests/mirrors.py,
+ * written from the upstream files its docstring cites). Every case runs in one Python process
+ * (capture/python/tests/run_cases.py); the truth is what each mirror's experts module dispatched, counted
+ * there, independently of the agent.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { before, test } from 'node:test';
+import { FIXTURE, PYTHON, runBounded } from './test-helpers.ts';
+
+interface Case {
+  name: string;
+  counts?: number[][];
+  truth?: number[][];
+  path?: string;
+  check?: string | null;
+  engine?: string;
+  engine_version?: string;
+  enabled?: boolean;
+  experts?: number;
+  tokens?: number;
+  log: string[];
+  error?: string;
+}
+
+const cases = new Map<string, Case>();
+before(async () => {
+  const res = await runBounded(PYTHON, [join(FIXTURE, '..', 'run_cases.py')], { timeoutMs: 240_000 });
+  assert.equal(res.code, 0, res.stderr);
+  for (const line of res.stdout.split('\n')) if (line.startsWith('CASE ')) {
+    const c = JSON.parse(line.slice(5)) as Case;
+    cases.set(c.name, c);
+  }
+});
+
+function get(name: string): Case {
+  const c = cases.get(name);
+  assert.ok(c, `case ${name} did not run`);
+  assert.equal(c.error, undefined, `case ${name} raised ${c.error}`);
+  return c;
+}
+
+const exact: [string, string, string][] = [
+  ['mixtral', 'dispatch-hook', 'transformers v5 Mixtral: MixtralExperts(top_k_index)'],
+  ['qwen3_moe', 'dispatch-hook', 'transformers v5 Qwen3-MoE'],
+  ['olmoe', 'dispatch-hook', 'transformers v5 OLMoE'],
+  ['deepseek_v2', 'dispatch-hook', 'transformers v5 DeepSeek-V2: F.linear on gate.weight, num_group, 0.0 mask'],
+  ['deepseek_v3_bias_above_0', 'dispatch-hook', 'transformers v5 DeepSeek-V3, correction bias > 0'],
+  ['deepseek_v3_bias_below_0', 'dispatch-hook', 'transformers v5 DeepSeek-V3, biased scores <= 0'],
+  ['deepseek_v3_bias_below_0_router_hook', 'router-hook', 'DeepSeek-V3 re-selected from logits: dropped groups masked with 0.0 as transformers does'],
+  ['gpt_oss', 'dispatch-hook', 'transformers GPT-OSS: experts(router_indices=...) by keyword'],
+  ['gpt_oss_mxfp4', 'dispatch-hook', 'transformers GPT-OSS MXFP4: router never called, RoutingData.expt_hist'],
+  ['llama4', 'router-hook', 'transformers Llama 4: Llama4Router (scores, logits)'],
+  ['vllm_capture_fn_padded_and_dummy', 'vllm-capture-fn', 'vLLM router capture fn in the moe_forward op: profile/dummy/capture runs and CUDA-graph padding excluded'],
+  ['vllm_capture_fn_grouped', 'vllm-capture-fn', 'vLLM grouped top-k with correction bias through the capture fn'],
+  ['sglang_topk_grouped_fused_shared', 'dispatch-hook', 'SGLang TopK grouping with a fused shared expert (17 slots, 16 routed)'],
+];
+
+for (const [name, path, what] of exact) {
+  test(`exact counts: ${what}`, () => {
+    const c = get(name);
+    assert.deepEqual(c.counts, c.truth);
+    assert.ok(c.truth!.flat().reduce((a, b) => a + b, 0) > 0);
+    assert.equal(c.path, path);
+    assert.equal(c.check, 'ok', c.log.join('\n'));
+    assert.ok(!c.log.some((l) => /capture disabled|check failed/.test(l)), c.log.join('\n'));
+  });
+}
+
+test('vLLM: only the real tokens of real steps are counted (3+5+1+13+64+7 = 93); engine and version are reported', () => {
+  const c = get('vllm_capture_fn_padded_and_dummy');
+  assert.equal(c.tokens, 93);
+  // top-2 over 3 layers
+  assert.equal(c.counts!.flat().reduce((a, b) => a + b, 0), 93 * 2 * 3);
+  assert.equal(c.engine, 'vllm');
+  assert.equal(c.engine_version, '0.11.0-mirror');
+});
+
+test('SGLang: the fused shared-expert slot is not an expert (16 routed experts, from the gate)', () => {
+  const c = get('sglang_topk_grouped_fused_shared');
+  assert.equal(c.experts, 16);
+  assert.equal(c.engine, 'sglang');
+  // 6+1+1+9 = 17 tokens x top-3 routed x 3 layers
+  assert.equal(c.counts!.flat().reduce((a, b) => a + b, 0), 17 * 3 * 3);
+});
+
+test('a layer that stops recording is named in one line after the first window', () => {
+  const c = get('layer_missing_reported');
+  assert.equal(c.check, 'failed');
+  const lines = c.log.filter((l) => l.includes('check failed'));
+  assert.equal(lines.length, 1);
+  assert.match(lines[0], /layers 2 recorded no routing \(of 3 announced\)/);
+});
+
+test('torch.compile tracing the hooks ends in a one-line refusal that says to run eagerly', () => {
+  const c = get('torch_compile_refused');
+  assert.equal(c.check, 'failed');
+  assert.deepEqual(c.counts, []);
+  const lines = c.log.filter((l) => l.includes('check failed'));
+  assert.equal(lines.length, 1);
+  assert.match(lines[0], /none of the 3 announced MoE layers recorded routing; torch\.compile traced/);
+});
+
+test('a vLLM without the router capture hook, compiled: refused after 3 steps with the --enforce-eager instruction; its profile run is not counted', () => {
+  const c = get('vllm_without_capture_fn_compiled_refused');
+  assert.equal(c.path, 'router-hook');
+  assert.equal(c.check, 'failed');
+  const lines = c.log.filter((l) => l.includes('check failed'));
+  assert.equal(lines.length, 1);
+  assert.match(lines[0], /after 3 vLLM steps none of the 3 announced MoE layers recorded routing; this vLLM 0\.8\.0-mirror has no router capture hook .*--enforce-eager/);
+});
+
+test('transformers tp_plan (rank-local expert ids) is refused in one line, nothing counted', () => {
+  const c = get('transformers_tp_plan_refused');
+  assert.equal(c.enabled, false);
+  assert.deepEqual(c.counts, []);
+  assert.equal(c.log.length, 1);
+  assert.match(c.log[0], /capture disabled: transformers tensor parallel \(tp_plan, tp_size=2\)/);
+});

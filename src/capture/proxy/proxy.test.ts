@@ -1,0 +1,305 @@
+/**
+ * The recording proxy against a fake OpenAI-compatible server on loopback that returns routed
+ * experts the way vLLM's releases do (vllm-project/vllm@006c49d485f9ca479bf4989cbb694d0ac02f44b5
+ * chat_completion/protocol.py + serving.py: base64 .npy per choice covering prompt + completion - 1
+ * tokens; earlier: `prompt_routed_experts` + per-choice completion rows as lists or
+ * {encoding, dtype, shape, data}), and SGLang's /generate (`meta_info.routed_experts`, raw int32).
+ * The truth is the arrays the fake server generated, counted by the test from what it sent.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { readBallastTrace } from '../../ingest/ballast/reader.ts';
+import { routesToCounts } from '../../core/token-routes.ts';
+import { parseListen } from '../../cli/commands/capture.ts';
+import { BALLAST, start } from '../test-helpers.ts';
+import { RoutesRecorder } from './recorder.ts';
+import { startProxy } from './server.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'ballast-proxy-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const L = 4; // layer 0 dense (all zero rows), like DeepSeek's first layers
+const E = 16;
+const K = 2;
+
+let seed = 11;
+const rand = () => {
+  seed = (seed * 1103515245 + 12345) % 2147483648;
+  return seed / 2147483648;
+};
+
+/** [T][L][K] ids; layer 0 all zero. */
+function routes(T: number): number[][][] {
+  return Array.from({ length: T }, () =>
+    Array.from({ length: L }, (_, l) => {
+      if (l === 0) return [0, 0];
+      const a = Math.floor(rand() * E);
+      return [a, (a + 1 + Math.floor(rand() * (E - 1))) % E];
+    }),
+  );
+}
+
+/** .npy v1.0 bytes of a [T][L][K] uint16 array, written from numpy's format definition. */
+function npy(a: number[][][]): Buffer {
+  const shape = `(${a.length}, ${L}, ${K})`;
+  let header = `{'descr': '<u2', 'fortran_order': False, 'shape': ${shape}, }`;
+  const total = 10 + header.length + 1;
+  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+  const h = Buffer.alloc(10);
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(h);
+  h.writeUInt16LE(header.length, 8);
+  const data = Buffer.alloc(a.length * L * K * 2);
+  a.flat(2).forEach((v, i) => data.writeUInt16LE(v, 2 * i));
+  return Buffer.concat([h, Buffer.from(header, 'latin1'), data]);
+}
+
+const int16Dict = (a: number[][][]) => {
+  const b = Buffer.alloc(a.length * L * K * 2);
+  a.flat(2).forEach((v, i) => b.writeInt16LE(v, 2 * i));
+  return { encoding: 'base64', dtype: 'int16', shape: [a.length, L, K], data: b.toString('base64') };
+};
+const int32Raw = (a: number[][][]) => {
+  const b = Buffer.alloc(a.length * L * K * 4);
+  a.flat(2).forEach((v, i) => b.writeInt32LE(v, 4 * i));
+  return b.toString('base64');
+};
+
+type Mode = 'npy' | 'split-list' | 'split-dict' | 'sglang';
+
+class FakeEngine {
+  /** [L-1][E] counts of what was sent (layers 1..L-1). */
+  truth = new Float64Array((L - 1) * E);
+  tokens = 0;
+  prefillTokens = 0;
+  seen: { url: string; auth?: string; body: string }[] = [];
+  server: Server;
+  url = '';
+  constructor(readonly mode: Mode) {
+    this.server = createServer((req, res) => void this.handle(req, res));
+  }
+  async listen() {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+  async close() {
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+  private count(a: number[][][], prompt: number) {
+    for (const tok of a) for (let l = 1; l < L; l++) for (const id of tok[l]) this.truth[(l - 1) * E + id] += 1;
+    this.tokens += a.length;
+    this.prefillTokens += prompt;
+  }
+  private async handle(req: IncomingMessage, res: import('node:http').ServerResponse) {
+    const parts: Buffer[] = [];
+    for await (const d of req) parts.push(d as Buffer);
+    const body = Buffer.concat(parts).toString('utf8');
+    this.seen.push({ url: req.url ?? '', auth: req.headers.authorization, body });
+    if (req.url === '/v1/models') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"object":"list","data":[{"id":"fake-moe"}]}');
+    if (req.url === '/metrics') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('vllm:num_requests_running 0\n');
+    if (req.url === '/broken') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"choices": [ not json');
+    const j = JSON.parse(body);
+    const P = 3 + Math.floor(rand() * 5);
+    const C = 2 + Math.floor(rand() * 6);
+    if (j.stream) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"delta":{"content":"hi"}}]}\n\n');
+      return void res.end('data: [DONE]\n\n');
+    }
+    if (this.mode === 'sglang') {
+      const meta: Record<string, unknown> = { prompt_tokens: P, completion_tokens: C, finish_reason: { type: 'length' } };
+      if (j.return_routed_experts === true) {
+        const a = routes(P + C - 1);
+        this.count(a, P);
+        meta.routed_experts = int32Raw(a);
+      }
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ text: 'ok', output_ids: [1, 2], meta_info: meta }));
+    }
+    const usage = { prompt_tokens: P, completion_tokens: C, total_tokens: P + C };
+    const choice: Record<string, unknown> = { index: 0, message: { role: 'assistant', content: 'x'.repeat(C) }, finish_reason: 'length', stop_reason: null, token_ids: null };
+    const resp: Record<string, unknown> = { id: 'chatcmpl-1', object: 'chat.completion', created: 1, model: 'fake-moe', choices: [choice], system_fingerprint: 'vllm-0.23.0-5fb9e411', usage };
+    if (this.mode === 'npy') {
+      const a = routes(P + C - 1);
+      this.count(a, P);
+      choice.routed_experts = npy(a).toString('base64');
+    } else {
+      const p = routes(P);
+      const c = routes(C - 1);
+      this.count([...p, ...c], P);
+      resp.prompt_routed_experts = this.mode === 'split-list' ? p : int16Dict(p);
+      choice.routed_experts = this.mode === 'split-list' ? c : int16Dict(c);
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(resp));
+  }
+}
+
+async function setup(mode: Mode, name: string, opts: { shape?: { layers: number; topK: number }; numExperts?: number } = {}) {
+  const fake = new FakeEngine(mode);
+  await fake.listen();
+  const logs: string[] = [];
+  const out = join(dir, `${name}.ballast`);
+  const recorder = new RoutesRecorder({ out, numExperts: opts.numExperts ?? E, extra: { upstream: fake.url }, log: (l) => logs.push(l) });
+  const proxy = await startProxy({ upstream: fake.url, engine: mode === 'sglang' ? 'sglang' : 'vllm', host: '127.0.0.1', port: 0, recorder, shape: opts.shape, log: (l) => logs.push(l), flushMs: 60_000 });
+  return { fake, proxy, recorder, logs, out };
+}
+
+const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+function assertTraceMatches(out: string, fake: FakeEngine, phases: boolean) {
+  const t = readBallastTrace(out, { warn: () => {} });
+  const r = t.routes!;
+  assert.equal(r.numTokens, fake.tokens);
+  assert.deepEqual(r.meta.layerIds, [1, 2, 3], 'the dense layer 0 is left out');
+  assert.deepEqual(Array.from(routesToCounts(r)), Array.from(fake.truth));
+  if (phases) {
+    assert.ok(r.phase);
+    assert.equal(r.phase!.filter((p) => p === 0).length, fake.prefillTokens);
+  }
+  return t;
+}
+
+for (const mode of ['npy', 'split-list', 'split-dict'] as const) {
+  test(`vLLM ${mode}: every request recorded with prompt/decode phases, routed experts stripped from what the client sees`, async () => {
+    const { fake, proxy, recorder, out, logs } = await setup(mode, mode);
+    try {
+      for (let i = 0; i < 6; i++) {
+        const res = await post(`${proxy.url}/v1/chat/completions`, { model: 'fake-moe', messages: [{ role: 'user', content: 'hi' }] }, { authorization: 'Bearer sk-secret-123' });
+        assert.equal(res.status, 200);
+        const j = await res.json();
+        assert.equal(j.choices[0].routed_experts, null);
+        if (mode !== 'npy') assert.equal(j.prompt_routed_experts, null);
+        assert.equal(j.choices[0].message.content.length, j.usage.completion_tokens, 'the rest of the response is unchanged');
+      }
+      assert.equal(recorder.requests, 6);
+      assert.ok(fake.seen.every((s) => s.auth === 'Bearer sk-secret-123'), 'auth forwarded upstream');
+    } finally {
+      await proxy.close();
+      await fake.close();
+    }
+    const t = assertTraceMatches(out, fake, true);
+    assert.equal(t.routes!.meta.extra?.engineVersion, '0.23.0');
+    assert.ok(!readFileSync(out).includes('sk-secret-123'), 'no credentials in the trace');
+    assert.deepEqual(logs.filter((l) => !/expert count/.test(l)), []);
+  });
+}
+
+test('SGLang /generate: the proxy asks for routed experts, records them, strips them; a client that asked keeps them', async () => {
+  const { fake, proxy, recorder, out } = await setup('sglang', 'sglang', { shape: { layers: L, topK: K } });
+  try {
+    for (let i = 0; i < 4; i++) {
+      const res = await post(`${proxy.url}/generate`, { text: 'hello', sampling_params: { max_new_tokens: 8 } });
+      const j = await res.json();
+      assert.equal(j.meta_info.routed_experts, undefined);
+      assert.equal(typeof j.meta_info.prompt_tokens, 'number');
+    }
+    assert.ok(fake.seen.every((s) => JSON.parse(s.body).return_routed_experts === true));
+    const asked = await (await post(`${proxy.url}/generate`, { text: 'x', return_routed_experts: true })).json();
+    assert.equal(typeof asked.meta_info.routed_experts, 'string', 'kept for a client that asked');
+    assert.equal(recorder.requests, 5);
+  } finally {
+    await proxy.close();
+    await fake.close();
+  }
+  assertTraceMatches(out, fake, true);
+});
+
+test('passes through what it cannot parse, byte for byte, and says so once', async () => {
+  const { fake, proxy, logs, recorder } = await setup('npy', 'pass');
+  try {
+    const m = await fetch(`${proxy.url}/v1/models`);
+    assert.equal(await m.text(), '{"object":"list","data":[{"id":"fake-moe"}]}');
+    const metrics = await fetch(`${proxy.url}/metrics`);
+    assert.equal(await metrics.text(), 'vllm:num_requests_running 0\n');
+    for (let i = 0; i < 2; i++) {
+      const b = await post(`${proxy.url}/broken`, {});
+      assert.equal(await b.text(), '{"choices": [ not json');
+    }
+    for (let i = 0; i < 2; i++) {
+      const s = await post(`${proxy.url}/v1/chat/completions`, { stream: true, messages: [] });
+      assert.equal(s.headers.get('content-type'), 'text/event-stream');
+      assert.equal(await s.text(), 'data: {"choices":[{"delta":{"content":"hi"}}]}\n\ndata: [DONE]\n\n');
+    }
+    assert.equal(recorder.requests, 0);
+  } finally {
+    await proxy.close();
+    await fake.close();
+  }
+  assert.equal(logs.filter((l) => /not valid JSON; passed through unchanged/.test(l)).length, 1);
+  assert.equal(logs.filter((l) => /streamed responses .* passed through and not recorded/.test(l)).length, 1);
+});
+
+test('a routed-experts field in an unknown encoding: response unchanged, not recorded, one line', async () => {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"choices":[{"index":0,"routed_experts":"%%%not-base64%%%"}]}');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const logs: string[] = [];
+  const recorder = new RoutesRecorder({ out: join(dir, 'unk.ballast'), extra: {}, log: (l) => logs.push(l) });
+  const proxy = await startProxy({ upstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, engine: 'vllm', host: '127.0.0.1', port: 0, recorder, log: (l) => logs.push(l) });
+  try {
+    for (let i = 0; i < 2; i++) assert.equal(await (await post(`${proxy.url}/v1/completions`, {})).text(), '{"choices":[{"index":0,"routed_experts":"%%%not-base64%%%"}]}');
+  } finally {
+    await proxy.close();
+    server.closeAllConnections();
+    server.close();
+  }
+  assert.equal(recorder.requests, 0);
+  assert.equal(logs.length, 1);
+  assert.match(logs[0], /could not read choices\[0\]\.routed_experts: not base64 .*passed through unchanged, not recorded/);
+});
+
+test('upstream down: 502 to the client, one line', async () => {
+  const logs: string[] = [];
+  const recorder = new RoutesRecorder({ out: join(dir, 'down.ballast'), extra: {}, log: (l) => logs.push(l) });
+  const proxy = await startProxy({ upstream: 'http://127.0.0.1:1', engine: 'vllm', host: '127.0.0.1', port: 0, recorder, log: (l) => logs.push(l) });
+  try {
+    for (let i = 0; i < 2; i++) assert.equal((await post(`${proxy.url}/v1/completions`, {})).status, 502);
+  } finally {
+    await proxy.close();
+  }
+  assert.equal(logs.length, 1);
+  assert.match(logs[0], /cannot reach http:\/\/127\.0\.0\.1:1: ECONNREFUSED; answering 502/);
+});
+
+test('--listen parsing defaults to 127.0.0.1', () => {
+  assert.deepEqual(parseListen('8001'), { host: '127.0.0.1', port: 8001 });
+  assert.deepEqual(parseListen(':8001'), { host: '127.0.0.1', port: 8001 });
+  assert.deepEqual(parseListen('0.0.0.0:9000'), { host: '0.0.0.0', port: 9000 });
+  assert.deepEqual(parseListen('[::1]:9000'), { host: '::1', port: 9000 });
+  assert.throws(() => parseListen('host:port'));
+});
+
+test('CLI: `ballast capture --vllm URL --listen ADDR` records until SIGINT and writes the trace', async () => {
+  const fake = new FakeEngine('npy');
+  await fake.listen();
+  const out = join(dir, 'cli.ballast');
+  const p = start('node', [BALLAST, 'capture', '--vllm', fake.url, '--listen', '127.0.0.1:0', '--out', out, '--num-experts', String(E)], { timeoutMs: 60_000 });
+  try {
+    let url = '';
+    for (let i = 0; i < 300 && !url; i++) {
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(p.stderr());
+      if (m) url = m[1];
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(url, p.stderr());
+    for (let i = 0; i < 3; i++) assert.equal((await (await post(`${url}/v1/chat/completions`, { messages: [] })).json()).choices[0].routed_experts, null);
+    p.child.kill('SIGINT');
+    const r = await p.done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /3 requests, \d+ tokens recorded; wrote /);
+  } finally {
+    p.kill();
+    await fake.close();
+  }
+  assertTraceMatches(out, fake, true);
+  const bad = start('node', [BALLAST, 'capture', '--vllm', 'http://127.0.0.1:8000'], { timeoutMs: 30_000 });
+  const br = await bad.done;
+  assert.equal(br.code, 2);
+  assert.match(br.stderr, /^ballast: --vllm: expected --listen HOST:PORT/);
+});
