@@ -14,7 +14,9 @@
  *   3. replica options: R = 0 and multiples of G while the memory budget (bytes per GPU for replicas,
  *      over all layers) allows one more replica per GPU in every layer (uniform slots) — at most
  *      `maxReplicaSteps` of them — or the fixed input.redundantSlots when no budget is given;
- *   4. candidates per R: ballast balanced (tolerance 0), ballast trading balance for locality
+ *   4. candidates per R: ballast balanced (tolerance 0), ballast spreading co-activated experts over
+ *      GPUs (its variance step with within-token co-activation counted, at the smallest step size),
+ *      ballast trading balance for locality
  *      (tolerances 0.02 and 0.05, which the comm-tradeoff bench shows cut distinct GPUs per token by up
  *      to 18%), ballast packing the expected per-step slot time of each expert (step-time.ts
  *      expertStepWeights: the decode objective, activated experts), DeepSeek EPLB (when it places no two
@@ -190,6 +192,9 @@ export function solveBallastTime(input: SolveInput, opts: TimeObjectiveOptions):
     const inR = { ...base, redundantSlots: R };
     list.push(time('balanced', R, solveBallast({ ...inR, balanceTolerance: 0 }).phy2log));
     if (input.routes) {
+      // Experts the same tokens choose spread over GPUs (the variance step counting co-activation):
+      // fewer of one GPU's experts wake up together in a small step.
+      list.push(time('spread', R, solveBallast({ ...inR, balanceTolerance: 0 }, { coactivationVariance: true, batchTokens: Math.min(...opts.steps.map((s) => s.tokens)) }).phy2log));
       for (const tol of opts.tolerances ?? [0.02, 0.05]) list.push(time(`locality-${tol}`, R, solveBallast({ ...inR, balanceTolerance: tol }).phy2log));
     }
     list.push(time('activation', R, solveBallast({ ...inR, load: actW, routes: undefined, windows: undefined, numWindows: undefined }).phy2log));
