@@ -136,6 +136,8 @@ const cpuS = (procCpuTicks() - cpu0) / 100;
 clearInterval(rssPoll);
 const hwmKb = procKb('VmHWM');
 
+// The last merged window is emitted after its grace period (250 ms here): wait, then compare the snapshot too.
+await new Promise((r) => setTimeout(r, 1000));
 const snap = (await (await fetch(`${url}/api/snapshot`)).json()) as { totals: number[][]; windowsReceived: number; windowsMerged: number; rejectedWindows: number; tokens: number };
 col.kill('SIGTERM');
 await new Promise((r) => col.once('exit', r));
