@@ -239,3 +239,20 @@ test('an SGLang map over every decoder layer (dense rows as the identity) maps r
   writeFileSync(pf, JSON.stringify({ physical_to_logical_map: [[1, 0, 2, 3], [3, 2, 1, 0], [0, 1, 2, 3]] }));
   await assert.rejects(() => reorderCheckpoint({ checkpointDir: ck, plan: readPlanFile(pf, { permutationOnly: true }), outDir: join(root, 'out7b') }), (e: unknown) => e instanceof InputError && /the plan moves experts of layer 0, which has no experts in the checkpoint \(MoE layers 1,2\)/.test(e.message));
 });
+
+test('refusals: a router that cannot be found, an expert naming reorder does not know', async () => {
+  const mk = (name: string, names: string[]) => {
+    const d = join(root, name);
+    mkdirSync(d);
+    writeFileSync(join(d, 'config.json'), JSON.stringify({ model_type: 'qwen3_moe', num_experts: 4, hidden_size: 2 }));
+    writeFileSync(join(d, 'model.safetensors'), encodeSafetensors(names.map((n) => ({ name: n, dtype: 'U8', shape: [2], data: bytes(2, 1) }))));
+    return d;
+  };
+  const p = { version: 1 as const, numLayers: 1, numExperts: E, numRanks: 2, ranksPerNode: 2, layerIds: [0], phy2log: [Int32Array.of(1, 0, 3, 2)] };
+  const noRouter = mk('ck8', Array.from({ length: E }, (_, e) => `model.layers.0.mlp.experts.${e}.down_proj.weight`));
+  await assert.rejects(() => reorderCheckpoint({ checkpointDir: noRouter, plan: p, outDir: join(root, 'o8') }), (e: unknown) => e instanceof InputError && /layer 0.*no router found in model\.layers\.0\.mlp \(expected gate\.weight/.test(`${e.where} ${e.message}`));
+  const unknown = mk('ck9', Array.from({ length: E }, (_, e) => `model.layers.0.mlp.expert_list.${e}.w1.weight`));
+  await assert.rejects(() => reorderCheckpoint({ checkpointDir: unknown, plan: p, outDir: join(root, 'o9') }), (e: unknown) => e instanceof InputError && /no MoE expert tensors found/.test(e.message));
+  assert.ok(!existsSync(join(root, 'o8')) && !existsSync(join(root, 'o9')));
+  assert.deepEqual(readdirSync(root).filter((n) => /^\.o[89]\.tmp-/.test(n)), []);
+});
