@@ -256,3 +256,52 @@ test('refusals: a router that cannot be found, an expert naming reorder does not
   assert.ok(!existsSync(join(root, 'o8')) && !existsSync(join(root, 'o9')));
   assert.deepEqual(readdirSync(root).filter((n) => /^\.o[89]\.tmp-/.test(n)), []);
 });
+
+test('issue 16 item 3: every written file and the temp dir are fsynced before the rename, the parent after (strace)', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const probe = spawnSync('strace', ['-qq', '-e', 'trace=none', 'true'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    t.skip(`strace cannot trace here (${(probe.stderr || String(probe.error)).trim().split('\n')[0]})`);
+    return;
+  }
+  const ck = join(root, 'ck10');
+  makeCheckpoint(ck);
+  const planFile = join(root, 'plan10.json');
+  writeFileSync(planFile, JSON.stringify(plan));
+  const out = join(root, 'out10');
+  const log = join(root, 'strace10.log');
+  const bin = fileURLToPath(new URL('../../../bin/ballast.js', import.meta.url));
+  const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=openat,fsync,fdatasync,rename,renameat,renameat2', '-o', log, process.execPath, bin, 'reorder', ck, '--plan', planFile, '--out', out], { encoding: 'utf8', timeout: 60000 });
+  assert.equal(r.status, 0, r.stderr);
+  const fdPath = new Map<string, string>();
+  const written = new Set<string>();
+  const synced = new Set<string>();
+  let renamed = false;
+  let parentSyncedAfter = false;
+  let tmpDir = '';
+  for (const line of readFileSync(log, 'utf8').split('\n')) {
+    let m = /^(\d+)\s+openat\(AT_FDCWD, "([^"]+)", ([A-Z_|]+)(?:, \d+)?\) = (\d+)/.exec(line);
+    if (m) {
+      fdPath.set(`${m[1]}:${m[4]}`, m[2]);
+      if (m[2].includes('.out10.tmp-') && /O_CREAT/.test(m[3])) written.add(m[2]);
+      continue;
+    }
+    m = /^(\d+)\s+f(?:data)?sync\((\d+)\)\s+= 0/.exec(line);
+    if (m) {
+      const p = fdPath.get(`${m[1]}:${m[2]}`) ?? '?';
+      if (!renamed) synced.add(p);
+      else if (p === root) parentSyncedAfter = true;
+      continue;
+    }
+    m = /rename(?:at2?)?\(.*?"([^"]*\.out10\.tmp-[^"]+)".*"([^"]+out10)"/.exec(line);
+    if (m) {
+      renamed = true;
+      tmpDir = m[1];
+    }
+  }
+  assert.ok(renamed, 'the temp dir was renamed onto --out');
+  assert.ok(written.size >= 4, `files written: ${[...written]}`); // 2 rewritten shards, index, ballast-reorder.json
+  for (const f of written) assert.ok(synced.has(f), `${f} not fsynced before the rename`);
+  assert.ok(synced.has(tmpDir), 'temp dir fsynced before the rename');
+  assert.ok(parentSyncedAfter, 'parent dir fsynced after the rename');
+});
