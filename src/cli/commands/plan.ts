@@ -30,6 +30,7 @@ import { runPlanGate } from '../../predict/plan-gate-run.ts';
 import { solveInputForTrace } from '../../plan/solve-input.ts';
 import { bar, fmt, useColor } from '../../show/term.ts';
 import { planForReorder, type ReorderPlanReport, renderReorderPlan, routingForModel } from '../../act/reorder/plan-for-reorder.ts';
+import { nextSteps } from '../../act/next-steps.ts';
 import { DEFAULT_DECODE_TOKENS, DEFAULT_PREFILL_TOKENS, type PhaseFlags, phasePlanToReport, renderPhasePlanRun, runPhasePlan } from './plan-phase.ts';
 
 /** Parsed options of `ballast plan`. */
@@ -339,7 +340,7 @@ export function renderPlanRun(run: PlanRun, opts: { color?: boolean; out?: strin
     lines.push(renderGate(g).split('\n').slice(1).map((x) => `  ${x}`).join('\n'));
   }
   for (const n of run.gateNotes) lines.push(c.dim(`  note       ${n}`));
-  lines.push(opts.out ? `  wrote ${opts.out}` : c.dim('  (pass --out plan.json to save the plan)'));
+  lines.push(...nextSteps({ plan, verdict: run.gate?.verdict, out: opts.out }));
   return lines.join('\n');
 }
 
