@@ -185,6 +185,10 @@ test('vllm-project/vllm@840e797 config/parallel.py "EPLB requires tensor_paralle
   const r = await runDoctor({ argv: sh('vllm serve Qwen/Qwen3-30B-A3B -ep --enable-eplb --max-model-len 8192') });
   assert.match(find(r.findings, 'eplb-single-rank')!.message, /TP=1, DP=1/);
   assert.ok(!ids((await runDoctor({ argv: sh('vllm serve Qwen/Qwen3-30B-A3B -dp 2 -ep --enable-eplb --max-model-len 8192') })).findings).includes('eplb-single-rank'));
+  // Newer main spans EP over TP x PCP x DP: -pcp 2 gives an EP group of 2.
+  const pcp = await runDoctor({ argv: sh('vllm serve Qwen/Qwen3-30B-A3B -pcp 2 -ep --enable-eplb --max-model-len 8192') });
+  assert.equal(pcp.facts.epSize, 2);
+  assert.ok(!ids(pcp.findings).includes('eplb-single-rank'));
 });
 
 test('vllm-project/vllm@840e797 config/parallel.py "num_redundant_experts is set to ... but EPLB is not enabled."', async () => {

@@ -180,6 +180,8 @@ function derive(spec: LaunchSpec): Derived {
   }
   const tp = numFlag(spec, '--tensor-parallel-size') ?? 1;
   const dp = numFlag(spec, '--data-parallel-size') ?? 1;
+  // Newer vLLM main spans the EP group over TP x PCP x DP (prefill context parallel); 1 when unset.
+  const pcp = numFlag(spec, '--prefill-context-parallel-size') ?? 1;
   const ep = switchOn(spec, '--enable-expert-parallel');
   let cfg: Record<string, unknown> = {};
   let eplbConfigError: string | undefined;
@@ -209,7 +211,7 @@ function derive(spec: LaunchSpec): Derived {
     tp,
     dp,
     expertParallel: ep,
-    epSize: ep ? tp * dp : undefined,
+    epSize: ep ? tp * pcp * dp : undefined,
     eplb: switchOn(spec, '--enable-eplb'),
     redundantExperts: Number.isInteger(R) ? (R as number) : 0,
     memoryUtilization: numFlag(spec, '--gpu-memory-utilization') ?? 0.9,
@@ -356,7 +358,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
       flag: '--enable-expert-parallel',
     });
   }
-  if (d.eplb && (vllm ? d.tp * d.dp <= 1 : (G ?? 1) <= 1)) {
+  if (d.eplb && (vllm ? (G ?? d.tp * d.dp) <= 1 : (G ?? 1) <= 1)) {
     findings.push({
       id: 'eplb-single-rank',
       severity: 'error',
