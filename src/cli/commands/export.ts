@@ -34,9 +34,9 @@ const VLLM_PR_NOTE: Record<string, string> = {
   deepseek: 'DeepSeek EPLB output (phy2log/log2phy/logcnt): for tools that take rebalance_experts results; no engine loads this file as is.',
 };
 
-function layersFor(o: ExportOptions, layerIds: number[], extra: Record<string, unknown> | undefined, model: string | undefined, where: string): DecoderLayers {
+function layersFor(o: ExportOptions, layerIds: number[], extra: Record<string, unknown> | undefined, model: string | undefined, where: string, metaLabel?: string): DecoderLayers {
   const explicit = o.model !== undefined ? decoderLayersFromModel(o.model) : undefined;
-  return resolveDecoderLayers(layerIds, { explicit, metaExtra: extra, model }, where);
+  return resolveDecoderLayers(layerIds, { explicit, metaExtra: extra, metaLabel, model }, where);
 }
 
 function layersNote(d: DecoderLayers): string {
@@ -63,7 +63,8 @@ export async function runExport(input: string, o: ExportOptions): Promise<string
     const plan = readPlanFile(input, { numRanks });
     const lines = [`wrote ${o.to} plan (${plan.numLayers} layers x ${plan.numExperts} experts over ${plan.numRanks} ranks) to ${o.out}`];
     if (o.to === 'sglang') {
-      const layers = layersFor(o, plan.layerIds, undefined, plan.model, input);
+      // A plan may carry num_hidden_layers in params (copied from the trace metadata by whoever made it).
+      const layers = layersFor(o, plan.layerIds, plan.params, plan.model, input, "the plan's params");
       writePlanExport(plan, 'sglang', o.out, { layers });
       lines.push(`  ${layersNote(layers)}`);
       lines.push(`  SGLang loads it with: ${sglangLaunchFlags(plan, o.out).join(' ')}`);
