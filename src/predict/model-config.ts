@@ -51,7 +51,7 @@ export interface ModelConfig {
   fieldSources: Record<string, string>;
 }
 
-/** Bytes of one routed expert in one layer: B_e = 3 * H * F * bytes_per_weight (REFERENCE.md §2). */
+/** Bytes of one routed expert in one layer: B_e = 3 * H * F * bytes_per_weight (docs/cost-model.md#formulas). */
 export function expertBytes(m: ModelConfig): number {
   return 3 * m.hiddenSize * m.expertFfnSize * m.bytesPerWeight;
 }

@@ -7,6 +7,7 @@
  * --json object and `renderPlanRun` the terminal summary. Impossible shapes are InputErrors naming the
  * numbers, before any solver runs.
  */
+import { PRESET_NAMES } from '../../plan/cluster/presets.ts';
 import type { Command } from 'commander';
 import { performance } from 'node:perf_hooks';
 import type { Cluster } from '../../core/cluster.ts';
@@ -460,7 +461,7 @@ export function register(program: Command): void {
     .option('--memory-budget <bytes>', 'HBM per GPU for the expert weights of all MoE layers (one copy of each expert plus replicas), e.g. 40GB')
     .option('--expert-bytes <bytes>', 'bytes of one expert in one layer, e.g. 44MB')
     .option('--variable-slots', 'let the solver choose slots per layer under --memory-budget (exports: ballast JSON or deepseek only)')
-    .option('--cluster <spec>', 'cluster: a preset (8xH100-SXM, 8xH100-PCIe-2socket, 4xA100-PCIe, 2x8xH100-IB, 4x8xH800-IB, 8xRTX3090-PCIe), a JSON file, or "discover"')
+    .option('--cluster <spec>', `cluster: a preset (${PRESET_NAMES.join(', ')}), a JSON file, or "discover"`)
     .option('--solver <name>', `placement solver (${SOLVERS.map((s) => s.name).join(', ')})`, DEFAULT_SOLVER)
     .option('--current <plan>', 'placement in force now (any plan form), to count and limit moves')
     .option('--allow-colocated-replicas', 'allow two replicas of one expert on one GPU')
