@@ -50,6 +50,8 @@ export async function runAnalyze(inputs: string[], flags: AnalyzeFlags): Promise
   const ranksPerNode = optionalPositiveInt(flags.ranksPerNode, '--ranks-per-node');
   const batchTokens = optionalPositiveInt(flags.batchTokens, '--batch-tokens');
   const data = await readInputs(inputs, { format: flags.format });
+  // What a reader had to assume (e.g. float loads read as weights) goes to stderr, one line each.
+  for (const d of data) for (const w of d.warnings) process.stderr.write(`ballast: ${d.path}: ${w}\n`);
   const first = data[0].load;
 
   let placement: 'linear' | 'round-robin' | Plan;

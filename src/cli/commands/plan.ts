@@ -256,6 +256,7 @@ export function planToReport(run: PlanRun, out?: string): object {
     reference: run.reference,
     gate: run.gate,
     gateNotes: run.gateNotes,
+    traceWarnings: run.data.warnings,
     timing: { solveMs: run.solveMs },
   };
 }
@@ -321,9 +322,10 @@ export function renderPlanRun(run: PlanRun, opts: { color?: boolean; out?: strin
   if (run.gate) {
     const g = run.gate;
     const verdict = g.verdict === 'apply' ? c.green(c.bold('APPLY')) : c.yellow(c.bold('KEEP CURRENT'));
-    lines.push(`  gate       ${verdict} vs ${g.against}: ${g.heldOut ? `a ${plan.solver} plan made on ${g.plannedOn}, scored on the rest` : 'scored on the trace the plan was made on'}`);
+    lines.push(`  gate       ${verdict} vs ${g.against}: ${g.heldOut ? `a ${plan.solver} plan made on ${g.plannedOn}, scored on the rest` : 'in-sample, scored on the trace the plan was made on (too short to hold a part out)'}`);
     lines.push(renderGate(g).split('\n').slice(1).map((x) => `  ${x}`).join('\n'));
   }
+  for (const n of run.data.warnings) lines.push(c.yellow(`  note       ${n}`));
   for (const n of run.gateNotes) lines.push(c.dim(`  note       ${n}`));
   lines.push(opts.out ? `  wrote ${opts.out}` : c.dim('  (pass --out plan.json to save the plan)'));
   return lines.join('\n');
