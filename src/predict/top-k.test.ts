@@ -36,7 +36,7 @@ test('done-when: the law trace as npy, CSV, JSON and as token routes, all with D
   const csv = join(dir, 'law.csv');
   writeFileSync(csv, loadToCsv(routes.load));
   const json = join(dir, 'law.json');
-  writeFileSync(json, loadToJson(routes.load));
+  writeFileSync(json, loadToJson(routes.load, { numHiddenLayers: 27, source: 'DeepSeek-V2-Lite config.json', inferred: false }));
   const model = loadModelConfig('DeepSeek-V2-Lite');
   const cluster = defaultCluster(8);
   const base = { model, cluster, redundant: 0, policies: ['linear', 'ballast'], batchTokens: 512, inSample: true, window: 1, interval: 1, periodicSolver: 'deepseek', oracleSolver: 'ballast', threads: 1 };
