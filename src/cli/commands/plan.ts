@@ -28,7 +28,7 @@ import { loadModelConfig } from '../../predict/model-config.ts';
 import type { PlanGateResult } from '../../predict/plan-gate.ts';
 import { runPlanGate } from '../../predict/plan-gate-run.ts';
 import { solveInputForTrace } from '../../plan/solve-input.ts';
-import { bar, fmt, useColor } from '../../show/term.ts';
+import { bar, fmt, useColor, wrapText } from '../../show/term.ts';
 import { planForReorder, type ReorderPlanReport, renderReorderPlan, routingForModel } from '../../act/reorder/plan-for-reorder.ts';
 import { nextSteps } from '../../act/next-steps.ts';
 import { DEFAULT_DECODE_TOKENS, DEFAULT_PREFILL_TOKENS, type PhaseFlags, phasePlanToReport, renderPhasePlanRun, runPhasePlan } from './plan-phase.ts';
@@ -490,11 +490,11 @@ export function register(program: Command): void {
       if (pf) {
         const pr = await runPhasePlan(opts, pf);
         if (flags.json) process.stdout.write(`${JSON.stringify(phasePlanToReport(pr), null, 2)}\n`);
-        else process.stdout.write(`${renderPhasePlanRun(pr)}\n`);
+        else process.stdout.write(`${wrapText(renderPhasePlanRun(pr))}\n`);
         return;
       }
       const run = await runPlan(opts);
       if (flags.json) process.stdout.write(`${JSON.stringify(planToReport(run, opts.out), null, 2)}\n`);
-      else process.stdout.write(`${renderPlanRun(run, { color: useColor(process.stdout), out: opts.out })}\n`);
+      else process.stdout.write(`${wrapText(renderPlanRun(run, { color: useColor(process.stdout), out: opts.out }))}\n`);
     });
 }
