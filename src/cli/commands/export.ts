@@ -43,6 +43,30 @@ function layersNote(d: DecoderLayers): string {
   return `${d.inferred ? 'note: ' : ''}${d.numHiddenLayers} decoder layers (row l = decoder layer l, dense layers filled) from ${d.source}`;
 }
 
+/**
+ * Read the trace for a load export; a plan given instead is refused with what to run (a plan holds
+ * a placement, not loads: there is nothing to write as csv/npy/json/parquet).
+ */
+async function readTraceNotPlan(input: string, o: ExportOptions) {
+  try {
+    return await readInput(input, { format: o.format });
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    let plan;
+    try {
+      plan = readPlanFile(input);
+    } catch {
+      throw e;
+    }
+    throw new InputError(
+      input,
+      '',
+      `is a plan (${plan.numLayers} layers x ${plan.numExperts} experts over ${plan.numRanks} GPUs), not a trace: --to ${o.to} writes a trace's load. ` +
+        `To write the plan use --to ${PLAN_EXPORT_FORMS.join('|')}; for the load, export the trace it was made from (ballast export TRACE --to ${o.to} --out ${o.out})`,
+    );
+  }
+}
+
 /** Run one export; returns the lines printed on success. */
 export async function runExport(input: string, o: ExportOptions): Promise<string> {
   if (!(EXPORT_FORMS as readonly string[]).includes(o.to)) {
@@ -75,7 +99,7 @@ export async function runExport(input: string, o: ExportOptions): Promise<string
     }
     return lines.join('\n');
   }
-  const d = await readInput(input, { format: o.format });
+  const d = await readTraceNotPlan(input, o);
   let layers: DecoderLayers | undefined;
   if (o.to === 'json') layers = layersFor(o, d.load.meta.layerIds, d.load.meta.extra, d.load.meta.model, input);
   writeLoadExport({ load: d.load, routes: d.routes }, o.to as LoadExportFormat, o.out, { layers });
