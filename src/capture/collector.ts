@@ -10,21 +10,23 @@
  *   GET  /healthz          "ok"
  * With a token, every endpoint wants `Authorization: Bearer <token>` (or `?token=` for EventSource).
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { Server } from 'node:http';
 import { listenOn } from './listen.ts';
 import { createAdaptorServer } from '@hono/node-server';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import { InputError } from '../core/errors.ts';
+import { redactCommand } from '../core/redact.ts';
 import { makeLoadTrace, type LoadTrace, type TraceMeta } from '../core/load-trace.ts';
 import { allocExpertIds, makeTokenRoutes } from '../core/token-routes.ts';
 import { TraceWriter } from '../ingest/ballast/writer.ts';
+import { checkBind, httpGuard, isLoopbackBind, portOf } from '../show/http-guard.ts';
 import { renderTracePrometheus } from '../show/prometheus.ts';
 import { COLLECTOR_MARK, Journal, journalPath, missingParts, readJournal, recoverTrace, type Recovery } from './durable.ts';
-import { type MergedWindow, senderKey, WindowMerger } from './merge.ts';
-import { type AgentWindow, parseAgentWindow } from './protocol.ts';
+import { StageGate } from './layout.ts';
+import { isReplica, type MergedWindow, senderKey, WindowMerger } from './merge.ts';
+import { type AgentWindow, type CaptureSource, parseAgentWindow } from './protocol.ts';
 
 export interface CollectorOptions {
   host?: string;
@@ -43,6 +45,8 @@ export interface CollectorOptions {
   keepWindows?: number;
   /** Where one-line notices go (default: stderr with a `[ballast] ` prefix). */
   log?: (line: string) => void;
+  /** Pipeline parallel: how long to wait for every stage's first window before fixing the layout (default 5000 ms). */
+  stageWaitMs?: number;
 }
 
 export interface RankInfo {
@@ -80,6 +84,9 @@ export interface CollectorSnapshot {
   startedMs: number;
   out: string | null;
   writeError: string | null;
+  /** Windows refused (bad body 400, shape 409, too large 413), and the last reason. */
+  rejectedWindows: number;
+  lastRejection: string | null;
 }
 
 /** SSE `window` event data. */
@@ -112,15 +119,8 @@ function nested(flat: Float64Array, L: number, E: number): number[][] {
   return Array.from({ length: L }, (_, l) => Array.from(flat.subarray(l * E, (l + 1) * E)));
 }
 
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}
-
-function sameToken(given: string, want: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(want);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+/** Loopback bind address (exact; see src/show/http-guard.ts). */
+export const isLoopback = isLoopbackBind;
 
 export class Collector {
   readonly app: Hono;
@@ -129,7 +129,9 @@ export class Collector {
   private server: Server | undefined;
   private writer: TraceWriter | undefined;
   private writeError: string | null = null;
-  private shape: { layerIds: number[]; experts: number; topK?: number; model: string; moeParallel?: 'ep' | 'tp' } | undefined;
+  private shape: { layerIds: number[]; experts: number; topK?: number; model: string; moeParallel?: 'ep' | 'tp'; capture?: CaptureSource } | undefined;
+  private readonly stages: StageGate;
+  private refusals = new Set<string>();
   private merger: WindowMerger | undefined;
   private totals: Float64Array | undefined;
   private recent: MergedWindow[] = [];
@@ -153,10 +155,9 @@ export class Collector {
     this.opts = opts;
     this.log = opts.log ?? ((l) => process.stderr.write(`[ballast] ${l}\n`));
     const host = opts.host ?? '127.0.0.1';
-    if (!isLoopback(host) && !opts.token) {
-      throw new InputError('--host', '', `listening on ${host} (not loopback) needs --token; agents then send it as a bearer token`);
-    }
+    checkBind(host, opts.token, '--host', '--token');
     this.app = this.buildApp();
+    this.stages = new StageGate(opts.stageWaitMs ?? 5000, (ws) => ws.forEach((w) => this.acceptShaped(w)), this.log);
     if (opts.out) {
       const rec = recoverTrace(opts.out);
       if (rec) this.resume(opts.out, rec);
@@ -215,36 +216,30 @@ export class Collector {
 
   private buildApp(): Hono {
     const app = new Hono();
-    const token = this.opts.token;
-    if (token) {
-      app.use('*', async (c, next) => {
-        const h = c.req.header('authorization') ?? '';
-        const given = h.startsWith('Bearer ') ? h.slice(7) : (c.req.query('token') ?? '');
-        if (!sameToken(given, token)) return c.text('unauthorized\n', 401);
-        await next();
-      });
-    }
+    // Host allow-list, token, Origin and JSON content type (src/show/http-guard.ts).
+    app.use('*', httpGuard({ bindHost: this.opts.host ?? '127.0.0.1', port: () => portOf(this.url), token: this.opts.token }));
     app.post(
       '/api/v1/windows',
-      bodyLimit({ maxSize: 256 * 1024 * 1024, onError: (c) => c.text('window too large\n', 413) }),
+      // Body size bounded by the session's shape (bodyBound): a huge body is refused before it is read.
+      async (c, next) => {
+        const max = this.bodyBound();
+        const tooLarge = () => this.reject(c, 413, `window body larger than ${max} bytes, the most a window of this session's shape needs`);
+        if (Number(c.req.header('content-length') ?? 0) > max) return tooLarge();
+        return bodyLimit({ maxSize: max, onError: tooLarge })(c, next);
+      },
       async (c) => {
         let body: unknown;
         try {
           body = await c.req.json();
         } catch {
-          this.rejected++;
-          return c.text('expected a JSON body\n', 400);
+          return this.reject(c, 400, 'expected a JSON body');
         }
         try {
           const w = parseAgentWindow(body);
           const problem = this.accept(w);
-          if (problem) {
-            this.rejected++;
-            return c.text(problem + '\n', 409);
-          }
+          if (problem) return this.reject(c, 409, problem);
         } catch (e) {
-          this.rejected++;
-          if (e instanceof InputError) return c.text(`${e.where}: ${e.message}\n`, 400);
+          if (e instanceof InputError) return this.reject(c, 400, `${e.where ? `${e.where}: ` : ''}${e.message}`);
           throw e;
         }
         // Answer only once the window is on disk (trace or journal): an acknowledged window survives kill -9.
@@ -295,10 +290,47 @@ export class Collector {
     return app;
   }
 
+  /**
+   * Largest window body this session accepts (bytes). Before the first window: 64 MiB. After: the
+   * counts of up to 4 phase parts as JSON numbers (at most 20 bytes per count of L x E; base64 int32
+   * needs 5.4) plus 16 MiB for sampled routes and 64 KiB for the rest.
+   */
+  bodyBound(): number {
+    const s = this.shape;
+    if (!s) return 64 * 1024 * 1024;
+    return 64 * 1024 + 4 * s.layerIds.length * s.experts * 20 + 16 * 1024 * 1024;
+  }
+
+  private lastRejection: string | null = null;
+
+  /** Count and answer a refused window (shown in /api/snapshot, /metrics and the stop line). */
+  private reject(c: Context, status: 400 | 409 | 413, why: string): Response {
+    this.rejected++;
+    this.lastRejection = `${status} ${why}`.slice(0, 300);
+    return c.text(`${why}\n`, status);
+  }
+
   /** Take one agent window. Returns a reason string when it is refused. */
   accept(w: AgentWindow): string | undefined {
+    // Pipeline-parallel stages are merged by layer id (layout.ts); other windows pass straight through.
+    const admitted = this.stages.admit(w);
+    if ('refuse' in admitted) {
+      if (!this.refusals.has(admitted.refuse)) {
+        this.refusals.add(admitted.refuse);
+        this.log(admitted.refuse);
+      }
+      return admitted.refuse;
+    }
+    for (const x of admitted.windows) {
+      const problem = this.acceptShaped(x);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+
+  private acceptShaped(w: AgentWindow): string | undefined {
     if (!this.shape) {
-      this.initShape({ layerIds: w.layerIds, experts: w.experts, topK: w.topK, model: w.model, moeParallel: w.moeParallel });
+      this.initShape({ layerIds: w.layerIds, experts: w.experts, topK: w.topK, model: w.model, moeParallel: w.moeParallel, capture: w.capture });
       this.openWriter();
     } else {
       const s = this.shape;
@@ -318,7 +350,7 @@ export class Collector {
     r.lastSeenMs = Date.now();
     r.tpRank = w.tpRank;
     for (const p of w.parts) for (let i = 0; i < p.counts.length; i++) r.assignments += p.counts[i];
-    if (w.routes && !(w.tpRank !== null && w.tpRank > 0)) this.writeRoutes(w);
+    if (w.routes && !isReplica(w)) this.writeRoutes(w);
     this.merger!.add(w);
     return undefined;
   }
@@ -331,8 +363,15 @@ export class Collector {
       layerIds: this.shape.layerIds,
       topK: this.shape.topK,
       moeParallel: this.shape.moeParallel,
-      sources: [{ path: this.opts.command?.join(' ') ?? 'ballast-agent', format: 'ballast-agent' }],
-      extra: { session: this.opts.session ?? '', capture: COLLECTOR_MARK },
+      // The command as run, secrets redacted (--api-key S, HF_TOKEN=S, ...: src/core/redact.ts).
+      sources: [{ path: this.opts.command ? redactCommand(this.opts.command).join(' ') : 'ballast-agent', format: 'ballast-agent' }],
+      extra: {
+        session: this.opts.session ?? '',
+        capture: COLLECTOR_MARK,
+        ...(this.shape.capture
+          ? { capturePath: this.shape.capture.path, engine: this.shape.capture.engine, engineVersion: this.shape.capture.engineVersion }
+          : {}),
+      },
     };
     try {
       this.writer = new TraceWriter(out, meta, this.shape.experts, { sync: true });
@@ -439,6 +478,13 @@ export class Collector {
   }
 
   metrics(scope: 'total' | 'recent' = 'total', windows = 1): string {
+    return (
+      this.traceMetrics(scope, windows) +
+      `# HELP ballast_rejected_windows_total Agent windows the collector refused (bad body, shape, size).\n# TYPE ballast_rejected_windows_total counter\nballast_rejected_windows_total ${this.rejected}\n`
+    );
+  }
+
+  private traceMetrics(scope: 'total' | 'recent', windows: number): string {
     const t = this.recentTrace();
     let dropped = 0;
     for (const r of this.ranks.values()) dropped += r.dropped;
@@ -498,6 +544,8 @@ export class Collector {
       startedMs: this.startedMs,
       out: this.opts.out ?? null,
       writeError: this.writeError,
+      rejectedWindows: this.rejected,
+      lastRejection: this.lastRejection,
     };
   }
 
@@ -514,6 +562,7 @@ export class Collector {
 
   /** Emit the open merged window, close the trace (END record) and stop listening. */
   async stop(): Promise<void> {
+    for (const w of this.stages.drain()) this.acceptShaped(w);
     if (this.timer) clearInterval(this.timer);
     this.merger?.flush();
     if (this.writer) {
