@@ -1586,8 +1586,8 @@ class _CaptureContext(object):
                     self.proc.wait(timeout=30)
                 except Exception:
                     self.proc.kill()
-        if ag is not None and ag.layers and not self.quiet:
-            _log(self.handle.summary())
+        if ag is not None and ag.layers and ag.enabled and not self.quiet:
+            _log(self.handle.summary())  # a disabled agent has already said why, in one line
         return False
 
 
