@@ -686,7 +686,8 @@ class Agent(object):
         self.dirty = True
         if self.sample_n and not self.routes_bad:
             start = (-self.token_counter_at_step) % self.sample_n
-            self.route_chunks[lay.index].append(idx2[start::self.sample_n])
+            cols = idx2[:, :idx2.shape[1] - lay.fused_shared] if lay.fused_shared else idx2  # SGLang: shared slot last
+            self.route_chunks[lay.index].append(cols[start::self.sample_n])
         if lay.index == self.last_index:
             self.in_forward = False
 
