@@ -10,17 +10,18 @@
  *   GET  /healthz          "ok"
  * With a token, every endpoint wants `Authorization: Bearer <token>` (or `?token=` for EventSource).
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { Server } from 'node:http';
 import { listenOn } from './listen.ts';
 import { createAdaptorServer } from '@hono/node-server';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import { InputError } from '../core/errors.ts';
+import { redactCommand } from '../core/redact.ts';
 import { makeLoadTrace, type LoadTrace, type TraceMeta } from '../core/load-trace.ts';
 import { allocExpertIds, makeTokenRoutes } from '../core/token-routes.ts';
 import { TraceWriter } from '../ingest/ballast/writer.ts';
+import { checkBind, httpGuard, isLoopbackBind, portOf } from '../show/http-guard.ts';
 import { renderTracePrometheus } from '../show/prometheus.ts';
 import { COLLECTOR_MARK, Journal, journalPath, missingParts, readJournal, recoverTrace, type Recovery } from './durable.ts';
 import { StageGate } from './layout.ts';
@@ -83,6 +84,9 @@ export interface CollectorSnapshot {
   startedMs: number;
   out: string | null;
   writeError: string | null;
+  /** Windows refused (bad body 400, shape 409, too large 413), and the last reason. */
+  rejectedWindows: number;
+  lastRejection: string | null;
 }
 
 /** SSE `window` event data. */
@@ -115,15 +119,8 @@ function nested(flat: Float64Array, L: number, E: number): number[][] {
   return Array.from({ length: L }, (_, l) => Array.from(flat.subarray(l * E, (l + 1) * E)));
 }
 
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}
-
-function sameToken(given: string, want: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(want);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+/** Loopback bind address (exact; see src/show/http-guard.ts). */
+export const isLoopback = isLoopbackBind;
 
 export class Collector {
   readonly app: Hono;
@@ -158,9 +155,7 @@ export class Collector {
     this.opts = opts;
     this.log = opts.log ?? ((l) => process.stderr.write(`[ballast] ${l}\n`));
     const host = opts.host ?? '127.0.0.1';
-    if (!isLoopback(host) && !opts.token) {
-      throw new InputError('--host', '', `listening on ${host} (not loopback) needs --token; agents then send it as a bearer token`);
-    }
+    checkBind(host, opts.token, '--host', '--token');
     this.app = this.buildApp();
     this.stages = new StageGate(opts.stageWaitMs ?? 5000, (ws) => ws.forEach((w) => this.acceptShaped(w)), this.log);
     if (opts.out) {
@@ -221,36 +216,30 @@ export class Collector {
 
   private buildApp(): Hono {
     const app = new Hono();
-    const token = this.opts.token;
-    if (token) {
-      app.use('*', async (c, next) => {
-        const h = c.req.header('authorization') ?? '';
-        const given = h.startsWith('Bearer ') ? h.slice(7) : (c.req.query('token') ?? '');
-        if (!sameToken(given, token)) return c.text('unauthorized\n', 401);
-        await next();
-      });
-    }
+    // Host allow-list, token, Origin and JSON content type (src/show/http-guard.ts).
+    app.use('*', httpGuard({ bindHost: this.opts.host ?? '127.0.0.1', port: () => portOf(this.url), token: this.opts.token }));
     app.post(
       '/api/v1/windows',
-      bodyLimit({ maxSize: 256 * 1024 * 1024, onError: (c) => c.text('window too large\n', 413) }),
+      // Body size bounded by the session's shape (bodyBound): a huge body is refused before it is read.
+      async (c, next) => {
+        const max = this.bodyBound();
+        const tooLarge = () => this.reject(c, 413, `window body larger than ${max} bytes, the most a window of this session's shape needs`);
+        if (Number(c.req.header('content-length') ?? 0) > max) return tooLarge();
+        return bodyLimit({ maxSize: max, onError: tooLarge })(c, next);
+      },
       async (c) => {
         let body: unknown;
         try {
           body = await c.req.json();
         } catch {
-          this.rejected++;
-          return c.text('expected a JSON body\n', 400);
+          return this.reject(c, 400, 'expected a JSON body');
         }
         try {
           const w = parseAgentWindow(body);
           const problem = this.accept(w);
-          if (problem) {
-            this.rejected++;
-            return c.text(problem + '\n', 409);
-          }
+          if (problem) return this.reject(c, 409, problem);
         } catch (e) {
-          this.rejected++;
-          if (e instanceof InputError) return c.text(`${e.where}: ${e.message}\n`, 400);
+          if (e instanceof InputError) return this.reject(c, 400, `${e.where ? `${e.where}: ` : ''}${e.message}`);
           throw e;
         }
         // Answer only once the window is on disk (trace or journal): an acknowledged window survives kill -9.
@@ -299,6 +288,26 @@ export class Collector {
       }),
     );
     return app;
+  }
+
+  /**
+   * Largest window body this session accepts (bytes). Before the first window: 64 MiB. After: the
+   * counts of up to 4 phase parts as JSON numbers (at most 20 bytes per count of L x E; base64 int32
+   * needs 5.4) plus 16 MiB for sampled routes and 64 KiB for the rest.
+   */
+  bodyBound(): number {
+    const s = this.shape;
+    if (!s) return 64 * 1024 * 1024;
+    return 64 * 1024 + 4 * s.layerIds.length * s.experts * 20 + 16 * 1024 * 1024;
+  }
+
+  private lastRejection: string | null = null;
+
+  /** Count and answer a refused window (shown in /api/snapshot, /metrics and the stop line). */
+  private reject(c: Context, status: 400 | 409 | 413, why: string): Response {
+    this.rejected++;
+    this.lastRejection = `${status} ${why}`.slice(0, 300);
+    return c.text(`${why}\n`, status);
   }
 
   /** Take one agent window. Returns a reason string when it is refused. */
@@ -354,7 +363,8 @@ export class Collector {
       layerIds: this.shape.layerIds,
       topK: this.shape.topK,
       moeParallel: this.shape.moeParallel,
-      sources: [{ path: this.opts.command?.join(' ') ?? 'ballast-agent', format: 'ballast-agent' }],
+      // The command as run, secrets redacted (--api-key S, HF_TOKEN=S, ...: src/core/redact.ts).
+      sources: [{ path: this.opts.command ? redactCommand(this.opts.command).join(' ') : 'ballast-agent', format: 'ballast-agent' }],
       extra: {
         session: this.opts.session ?? '',
         capture: COLLECTOR_MARK,
@@ -468,6 +478,13 @@ export class Collector {
   }
 
   metrics(scope: 'total' | 'recent' = 'total', windows = 1): string {
+    return (
+      this.traceMetrics(scope, windows) +
+      `# HELP ballast_rejected_windows_total Agent windows the collector refused (bad body, shape, size).\n# TYPE ballast_rejected_windows_total counter\nballast_rejected_windows_total ${this.rejected}\n`
+    );
+  }
+
+  private traceMetrics(scope: 'total' | 'recent', windows: number): string {
     const t = this.recentTrace();
     let dropped = 0;
     for (const r of this.ranks.values()) dropped += r.dropped;
@@ -527,6 +544,8 @@ export class Collector {
       startedMs: this.startedMs,
       out: this.opts.out ?? null,
       writeError: this.writeError,
+      rejectedWindows: this.rejected,
+      lastRejection: this.lastRejection,
     };
   }
 

@@ -12,6 +12,8 @@ export async function listenOn(server: Server, host: string, port: number): Prom
     server.once('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
         reject(new InputError('--port', '', `cannot listen on ${host}:${port}: ${e.code}`));
+      } else if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN' || e.code === 'EAI_NONAME') {
+        reject(new InputError('--host', '', `cannot listen on ${host}: the name does not resolve (${e.code}); expected an address of this machine`));
       } else reject(e);
     });
     server.listen(port, host, () => resolve());

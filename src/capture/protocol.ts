@@ -13,6 +13,7 @@
  *     its own chunk of the tokens (vLLM sequence-parallel MoE) }
  */
 import { InputError } from '../core/errors.ts';
+import { describeJson, nestsDeeperThan } from '../core/json-depth.ts';
 import type { Phase } from '../core/load-trace.ts';
 
 export interface WindowPart {
@@ -68,10 +69,15 @@ export interface AgentWindow {
 
 const MAX_LAYERS = 4096;
 const MAX_EXPERTS = 65536;
+/** Counts in one part at most (L*E): 61x256 = 15,616; 4M leaves room for any real model. */
+const MAX_CELLS = 1 << 22;
+/** An agent window nests 4 deep (body > parts > part > counts); anything far deeper is hostile. */
+const MAX_DEPTH = 8;
 
+/** A non-negative safe integer (counts, tokens, steps, ids): 0.5, 1e300 (beyond 2^53), Infinity and NaN are refused. */
 function int(v: unknown, where: string, min = 0): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    throw new InputError('agent window', where, `expected an integer >= ${min}, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    throw new InputError('agent window', where, `expected an integer >= ${min} and <= 2^53-1, got ${describeJson(v)}`);
   }
   return v;
 }
@@ -82,6 +88,7 @@ function int(v: unknown, where: string, min = 0): number {
  */
 export function parseAgentWindow(body: unknown): AgentWindow {
   if (typeof body !== 'object' || body === null) throw new InputError('agent window', '', 'expected a JSON object');
+  if (nestsDeeperThan(body, MAX_DEPTH)) throw new InputError('agent window', '', `nests deeper than ${MAX_DEPTH} levels; expected a flat window object`);
   const b = body as Record<string, unknown>;
   if (b.v !== 1) throw new InputError('agent window', 'key v', `unsupported protocol version ${JSON.stringify(b.v)}; expected 1`);
   if (!Array.isArray(b.layer_ids) || b.layer_ids.length === 0 || b.layer_ids.length > MAX_LAYERS) {
@@ -91,7 +98,8 @@ export function parseAgentWindow(body: unknown): AgentWindow {
   const L = layerIds.length;
   const E = int(b.experts, 'key experts', 1);
   if (E > MAX_EXPERTS) throw new InputError('agent window', 'key experts', `at most ${MAX_EXPERTS} experts`);
-  if (!Array.isArray(b.parts)) throw new InputError('agent window', 'key parts', 'expected an array');
+  if (L * E > MAX_CELLS) throw new InputError('agent window', 'key experts', `${L}x${E} counts per window; at most ${MAX_CELLS}`);
+  if (!Array.isArray(b.parts) || b.parts.length > 8) throw new InputError('agent window', 'key parts', 'expected an array of at most 8 parts');
   const parts: WindowPart[] = b.parts.map((p: unknown, i) => {
     const q = p as Record<string, unknown>;
     if (typeof q !== 'object' || q === null) throw new InputError('agent window', `key parts[${i}]`, 'expected an object');
@@ -117,8 +125,8 @@ export function parseAgentWindow(body: unknown): AgentWindow {
       }
       for (let j = 0; j < counts.length; j++) {
         const v = q.counts[j];
-        if (typeof v !== 'number' || !(v >= 0)) {
-          throw new InputError('agent window', `key parts[${i}].counts[${j}]`, 'expected a non-negative number');
+        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+          throw new InputError('agent window', `key parts[${i}].counts[${j}]`, `expected a non-negative integer <= 2^53-1, got ${describeJson(v)}`);
         }
         counts[j] = v;
       }
@@ -130,7 +138,8 @@ export function parseAgentWindow(body: unknown): AgentWindow {
     const r = b.routes as Record<string, unknown>;
     const tokens = int(r.tokens, 'key routes.tokens');
     const topK = int(r.top_k, 'key routes.top_k', 1);
-    const bytes = Buffer.from(String(r.ids_b64 ?? ''), 'base64');
+    if (typeof r !== 'object' || Array.isArray(r)) throw new InputError('agent window', 'key routes', 'expected an object');
+    const bytes = Buffer.from(typeof r.ids_b64 === 'string' ? r.ids_b64 : '', 'base64');
     const elem = r.id_type === 'i32' ? 4 : 2;
     if (bytes.length !== tokens * L * topK * elem) {
       throw new InputError('agent window', 'key routes.ids_b64', `expected ${tokens * L * topK * elem} bytes, got ${bytes.length}`);
@@ -158,22 +167,22 @@ export function parseAgentWindow(body: unknown): AgentWindow {
     if (ppRank >= ppSize) throw new InputError('agent window', 'key pp_rank', `expected a stage below pp_size ${ppSize}, got ${ppRank}`);
   }
   return {
-    session: typeof b.session === 'string' ? b.session : '',
+    session: typeof b.session === 'string' ? b.session.slice(0, 256) : '',
     pid: int(b.pid ?? 0, 'key pid'),
-    host: typeof b.host === 'string' ? b.host : '',
+    host: typeof b.host === 'string' ? b.host.slice(0, 256) : '',
     rank: int(b.rank ?? 0, 'key rank'),
     tpRank: typeof tp === 'number' && Number.isInteger(tp) ? tp : null,
-    model: typeof b.model === 'string' ? b.model : '',
+    model: typeof b.model === 'string' ? b.model.slice(0, 1024) : '',
     layerIds,
     experts: E,
     topK: typeof b.top_k === 'number' && Number.isInteger(b.top_k) && b.top_k > 0 ? b.top_k : undefined,
     moeParallel: b.moe_parallel === 'ep' || b.moe_parallel === 'tp' ? b.moe_parallel : undefined,
     seq: int(b.seq ?? 0, 'key seq'),
-    step: typeof b.step === 'number' ? b.step : undefined,
-    timeMs: typeof b.time_ms === 'number' ? b.time_ms : Date.now(),
+    step: b.step === undefined || b.step === null ? undefined : int(b.step, 'key step'),
+    timeMs: typeof b.time_ms === 'number' && Number.isFinite(b.time_ms) && b.time_ms >= 0 ? b.time_ms : Date.now(),
     final: b.final === true,
-    flushMs: typeof b.flush_ms === 'number' && b.flush_ms > 0 ? b.flush_ms : 1000,
-    dropped: typeof b.dropped === 'number' && b.dropped >= 0 ? b.dropped : 0,
+    flushMs: typeof b.flush_ms === 'number' && Number.isFinite(b.flush_ms) && b.flush_ms > 0 ? Math.min(b.flush_ms, 3_600_000) : 1000,
+    dropped: b.dropped === undefined || b.dropped === null ? 0 : int(b.dropped, 'key dropped'),
     parts,
     routes,
     ...(capture ? { capture } : {}),

@@ -12,6 +12,7 @@ import { constants as osConstants } from 'node:os';
 import { delimiter, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError } from '../core/errors.ts';
+import { redactCommand } from '../core/redact.ts';
 import { Collector } from './collector.ts';
 import { newSessionId, registerSession, unregisterSession } from './sessions.ts';
 
@@ -94,7 +95,7 @@ export async function runWithAgent(opts: RunOptions): Promise<number> {
     });
     const url = await collector.start();
     urls.unshift(url);
-    registerSession({ id: sessionId, pid: process.pid, address: url, kind: 'run', command: opts.command, startedMs: Date.now(), out: resolve(out) });
+    registerSession({ id: sessionId, pid: process.pid, address: url, kind: 'run', command: redactCommand(opts.command), startedMs: Date.now(), out: resolve(out) });
     opts.onCollector?.(url, sessionId);
   }
 
@@ -147,7 +148,8 @@ export async function runWithAgent(opts: RunOptions): Promise<number> {
     else {
       log(
         `trace ${out}: ${snap.windowsMerged} windows, ${snap.layers} MoE layers x ${snap.experts} experts, ` +
-          `${snap.ranks.length} agent process(es)${snap.droppedWindows ? `, ${snap.droppedWindows} windows dropped by agents` : ''}`,
+          `${snap.ranks.length} agent process(es)${snap.droppedWindows ? `, ${snap.droppedWindows} windows dropped by agents` : ''}` +
+          `${snap.rejectedWindows ? `, ${snap.rejectedWindows} windows rejected (last: ${snap.lastRejection})` : ''}`,
       );
     }
   }

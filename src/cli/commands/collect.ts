@@ -34,6 +34,10 @@ export function register(program: Command): void {
       await c.stop();
       unregisterSession(id);
       const s = c.snapshot();
-      process.stderr.write(`[ballast] collector stopped: ${s.windowsMerged} windows from ${s.ranks.length} rank(s)\n`);
+      process.stderr.write(
+        `[ballast] collector stopped: ${s.windowsMerged} windows from ${s.ranks.length} rank(s)` +
+          (s.rejectedWindows > 0 ? `; ${s.rejectedWindows} window(s) rejected (last: ${s.lastRejection})` : '') +
+          '\n',
+      );
     });
 }

@@ -3,6 +3,7 @@
  * (docs/report.md). Runs until interrupted.
  */
 import type { Command } from 'commander';
+import { checkBind, isLoopbackBind } from '../../show/http-guard.ts';
 import { InputError } from '../../core/errors.ts';
 import { readPlanFile } from '../../plan/plan-file.ts';
 import { Dashboard } from '../../show/dashboard/server.ts';
@@ -18,7 +19,8 @@ export function register(program: Command): void {
     .option('--token <token>', "the collector's bearer token")
     .option('--format <name>', 'trace format (default: detect)')
     .option('--port <P>', 'port (0 = any free port)', '8321')
-    .option('--host <H>', 'address to bind', '127.0.0.1');
+    .option('--host <H>', 'address to bind (off loopback needs --auth-token)', '127.0.0.1')
+    .option('--auth-token <token>', 'token browsers and clients must send to this dashboard (open URL/?token=T once; env BALLAST_DASHBOARD_TOKEN)');
   addPlanAndPredictOptions(cmd)
     .option('--keep-windows <N>', 'windows kept from a collector (older ones are merged)', '512')
     .action(async (o: Record<string, string | undefined> & { predict?: boolean }) => {
@@ -29,9 +31,12 @@ export function register(program: Command): void {
       const source: DataSource = o.trace
         ? new TraceFileSource(o.trace, { format: o.format })
         : new CollectorSource(o.collector!, { token: o.token, keepWindows: parsePositiveInt('--keep-windows', o.keepWindows) });
+      const authToken = o.authToken ?? process.env.BALLAST_DASHBOARD_TOKEN;
+      checkBind(host, authToken, '--host', '--auth-token');
       const dash = new Dashboard({
         source,
         host,
+        authToken,
         port,
         ranks: parsePositiveInt('--ranks', o.ranks) || undefined,
         current: o.current ? readPlanFile(o.current) : undefined,
@@ -44,8 +49,8 @@ export function register(program: Command): void {
       });
       const url = await dash.start();
       process.stdout.write(`ballast dashboard: ${url}/  (metrics at ${url}/metrics; Ctrl-C to stop)\n`);
-      if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') {
-        process.stderr.write(`ballast: warning: listening on ${host}; anyone who can reach it sees the trace\n`);
+      if (!isLoopbackBind(host)) {
+        process.stderr.write(`ballast: listening on ${host}; open ${url}/?token=<the --auth-token> once in a browser (plain HTTP: put TLS or an SSH tunnel in front on untrusted networks)\n`);
       }
       await new Promise<void>((resolve) => {
         const done = () => {

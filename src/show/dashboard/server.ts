@@ -13,8 +13,8 @@
  *   GET  /api/solvers  ["ballast", ...]
  *   GET  /metrics      Prometheus text (ballast_*) for the data shown (src/show/prometheus.ts)
  *   GET  /healthz      ok
- * Binds 127.0.0.1 unless told otherwise; on loopback, requests whose Host is not a loopback name are
- * refused (DNS-rebinding guard).
+ * Binds 127.0.0.1 unless told otherwise; off loopback it needs --auth-token. Host allow-list, token,
+ * Origin and content-type checks: src/show/http-guard.ts.
  */
 import type { Server } from 'node:http';
 import { listenOn } from '../../capture/listen.ts';
@@ -24,6 +24,7 @@ import { streamSSE } from 'hono/streaming';
 import { InputError } from '../../core/errors.ts';
 import { defaultPlan } from '../../core/default-placements.ts';
 import type { InputData } from '../../ingest/readers.ts';
+import { checkBind, httpGuard, portOf } from '../http-guard.ts';
 import { renderTracePrometheus } from '../prometheus.ts';
 import { type BuildOptions, buildReportModel, buildTraceView, defaultRanks, recommendPlan, REPORT_BATCH_TOKENS, reportCluster, solverNames } from '../report/build.ts';
 import { formatStepTime, verdictWord } from '../report/gate-view.ts';
@@ -45,11 +46,10 @@ export interface DashboardOptions extends Omit<BuildOptions, 'title' | 'now'> {
   rebuildMs?: number;
   title?: string;
   log?: (line: string) => void;
+  /** Token every request must carry (bearer, ?token= or the cookie a ?token= sets); required off loopback. */
+  authToken?: string;
 }
 
-function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}
 
 export class Dashboard {
   readonly app: Hono;
@@ -68,6 +68,7 @@ export class Dashboard {
   private readonly cluster: Cluster | undefined;
 
   constructor(opts: DashboardOptions) {
+    checkBind(opts.host ?? '127.0.0.1', opts.authToken, '--host', '--auth-token');
     this.opts = opts;
     this.cluster = reportCluster(opts.cluster);
     this.model = this.emptyModel();
@@ -228,14 +229,8 @@ export class Dashboard {
 
   private buildApp(): Hono {
     const app = new Hono();
-    app.use('*', async (c, next) => {
-      const bound = this.opts.host ?? '127.0.0.1';
-      if (isLoopbackHost(bound)) {
-        const host = (c.req.header('host') ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-        if (!isLoopbackHost(host)) return c.text('forbidden host\n', 403);
-      }
-      await next();
-    });
+    // Host allow-list (DNS rebinding), token off loopback, Origin and JSON content type: src/show/http-guard.ts.
+    app.use('*', httpGuard({ bindHost: this.opts.host ?? '127.0.0.1', port: () => portOf(this.url), token: this.opts.authToken, cookie: true }));
     app.get('/', (c) =>
       c.html(
         renderDashboardPage({

@@ -10,6 +10,7 @@
  *                                     solver when a trace has none and this build has solvers.
  */
 import { captureInfo, captureLabel } from '../../core/capture-info.ts';
+import { phaseColumns } from './phases.ts';
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { InputError } from '../../core/errors.ts';
@@ -466,6 +467,8 @@ export async function buildReportModel(inputs: ReportInputs, opts: BuildOptions 
   inputs.plans.forEach((p, i) => {
     if (!usedPlans.has(i)) model.plans.push(planSummary(p.path, p.plan));
   });
+  const phases = phaseColumns(inputs.plans);
+  if (phases.length) model.phases = phases;
   for (const r of inputs.reports) {
     model.traces.push(...r.model.traces);
     model.plans.push(...r.model.plans);
