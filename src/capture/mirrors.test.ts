@@ -129,3 +129,11 @@ test('vLLM: a capture function already bound (--enable-return-routed-experts) ke
   assert.equal(lines.length, 1);
   assert.match(lines[0], /dual-batch overlap \(--enable-dbo\).*relaunch without --enable-dbo/);
 });
+
+test('vLLM whose model runner the agent cannot find: refused in one line (it could not tell dummy runs and padding from real tokens)', () => {
+  const c = get('vllm_unknown_runner_refused');
+  assert.equal(c.enabled, false);
+  assert.deepEqual(c.counts, []);
+  assert.equal(c.log.length, 1, c.log.join('\n'));
+  assert.match(c.log[0], /capture disabled: vLLM 9\.9\.9-mirror: GPUModelRunner\.execute_model not found .*capture is off/);
+});

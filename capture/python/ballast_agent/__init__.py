@@ -555,6 +555,8 @@ class Agent(object):
         for lay in layers:
             _choose_path(self, lay)
         self._install_paths(layers)
+        if not self.enabled:
+            return
         first = layers[0]
         if first.block is not None and first.path != "vllm-capture-fn":
             self.handles.append(first.block.register_forward_pre_hook(self._phase_hook))
@@ -585,6 +587,12 @@ class Agent(object):
                 self.handles.append(lay.router.register_forward_hook(self._make_router_hook(lay)))
         if self.engine == "vllm":
             self._patch_vllm_runner()
+            if any(l.path == "vllm-capture-fn" for l in layers) and not self.vllm_runner:
+                # Without step boundaries, profile/dummy runs and CUDA-graph padding would be counted.
+                self.disable("vLLM %s: GPUModelRunner.execute_model not found in vllm.v1.worker.gpu_model_runner, so "
+                             "real steps cannot be told from dummy runs and padding; capture is off (please report "
+                             "this vLLM version)" % (self.engine_version or ""))
+                return
         if self.sample_n and self.vllm_runner:
             _log("route sampling is not available on the vLLM capture-fn path; sampling is off")
             self.sample_n = 0
@@ -795,8 +803,9 @@ class Agent(object):
     def _patch_vllm_runner(self):
         """Wrap vLLM's GPUModelRunner.execute_model to learn real steps and their token counts. Profile,
         dummy and CUDA-graph capture runs go through _dummy_run, never through execute_model, so they are
-        never counted (vllm-project/vllm vllm/v1/worker/gpu_model_runner.py: execute_model(scheduler_output),
-        scheduler_output.total_num_scheduled_tokens; _dummy_run from profile_run / capture_model)."""
+        never counted (vllm-project/vllm vllm/v1/worker/gpu_model_runner.py @4e1790651fc758c06c7a903dd4cd82364ac91b27:
+        execute_model(scheduler_output, intermediate_tensors=None), scheduler_output.total_num_scheduled_tokens,
+        real tokens first and CUDA-graph padding after them; _dummy_run from profile_run / capture_model)."""
         mod = sys.modules.get("vllm.v1.worker.gpu_model_runner")
         cls = getattr(mod, "GPUModelRunner", None) if mod is not None else None
         if cls is None or not hasattr(cls, "execute_model"):

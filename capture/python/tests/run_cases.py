@@ -162,6 +162,22 @@ def vllm_chain_and_dbo():
 
 
 @case
+def vllm_unknown_runner():
+    def body():
+        m = mirrors.install_vllm_mirror(version="9.9.9-mirror")
+        try:
+            del sys.modules["vllm.v1.worker.gpu_model_runner"]  # a vLLM whose runner lives elsewhere
+            model = m.VModel("mixtral", 2, 16, 8, 2).eval()
+            with ballast_agent.capture(model, flush_ms=60000) as cap:
+                with torch.no_grad():
+                    model(torch.ones(4, dtype=torch.long))
+            return {"enabled": cap.agent.enabled, "counts": cap.counts}
+        finally:
+            mirrors.uninstall_mirrors()
+    return "vllm_unknown_runner_refused", body
+
+
+@case
 def vllm_old_compiled():
     def body():
         m = mirrors.install_vllm_mirror(version="0.8.0-mirror", with_capture_fn=False)
