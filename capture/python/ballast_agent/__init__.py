@@ -7,15 +7,20 @@ How it works
   * When `torch` is first imported, a global forward pre-hook is installed. The first module called
     (the outermost model) is scanned for MoE blocks (HF transformers / vLLM class names, or any module
     with an `experts` child and a `gate`/`router` child) and for standalone `*TopKRouter` modules.
-    A forward hook goes on each router; the global hook is then removed.
-  * Per router call: top-k (k from the module) on the logits -- or the router's own indices when it
-    returns them -- then `scatter_add_` into a persistent device tensor counts[phase][L][E]. No host
-    synchronisation, no Python loop over tokens.
+    Each layer gets one capture point (docs/capture.md, "Capture point, per layer"): vLLM's router
+    capture fn (ids copied into a device buffer inside the moe_forward op, counted after each real
+    step, so compiled/CUDA-graph mode, dummy runs and padding are handled), else a wrapper on the
+    experts module that receives the dispatched ids (transformers v5, GPT-OSS incl. MXFP4, SGLang),
+    else a forward hook on the router. The global hook is then removed.
+  * Per call: `scatter_add_`/`index_add_` into a persistent device tensor counts[phase][L][E] (top-k on
+    the logits first on the router-hook path). No host synchronisation, no Python loop over tokens.
+  * Each window is checked: per layer, assignments == tokens x top-k, else one `check failed` line.
   * Once per flush interval (checked at step boundaries, plus an idle flush from the background
     thread): snapshot = counts.clone(); counts.sub_(snapshot); snapshot -> pinned host memory
     (non_blocking) + CUDA event. A background thread polls the events and hands finished windows to
     one sender thread per collector (bounded queues; full -> drop and count).
   * Any internal error disables the agent with one `[ballast]` line on stderr; the host never sees it.
+  * `capture(model, out=...)` does the same from a script or notebook (context manager, summary at exit).
 
 Environment
   BALLAST_AGENT=1             enable
