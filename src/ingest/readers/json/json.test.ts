@@ -29,7 +29,13 @@ test('property: random [N][L][E] / [L][E] arrays, bare or under logical_count, r
         const d = await readInput(p);
         assert.equal(d.format, 'json');
         assert.equal(d.load.numWindows, W);
-        assert.deepEqual(Array.from(d.load.counts), nested.flat(2));
+        // Under logical_count rows are decoder layers: a row zero in every window is a dense layer
+        // and is dropped; the rest keep their row index as layer id (SGLang expert_location.py).
+        const all = Array.from({ length: L }, (_, l) => l);
+        const live = all.filter((l) => !wrapped || nested.some((win) => win[l].some((v) => v > 0)));
+        const kept = live.length > 0 ? live : all; // nothing recorded at all: every row kept
+        assert.deepEqual(d.load.meta.layerIds, kept);
+        assert.deepEqual(Array.from(d.load.counts), nested.flatMap((win) => kept.flatMap((l) => win[l])));
         rmSync(p);
       },
     ),
