@@ -40,6 +40,7 @@ import { formatInputError, InputError } from '../src/core/errors.ts';
 import type { Plan } from '../src/core/plan.ts';
 import { allocExpertIds, makeTokenRoutes, routesToCounts, sliceRoutes, type TokenRoutes } from '../src/core/token-routes.ts';
 import { readInput } from '../src/ingest/readers.ts';
+import { routesOfPhase } from '../src/plan/phase/split.ts';
 import type { SolveInput } from '../src/plan/solver.ts';
 import { solveBallastTime, type StepSpec } from '../src/plan/solvers/ballast/time-objective.ts';
 import { solveDeepseek } from '../src/plan/solvers/deepseek/index.ts';
@@ -144,7 +145,7 @@ async function splitsOf(spec: string, reverse: boolean): Promise<Split[]> {
   if (!g) throw new InputError(spec, '', `cannot tell the model of a ${d.routes.numExperts}-expert top-${d.routes.topK} trace`);
   const cut = sequenceCut(d.routes, 0.5);
   const T = d.routes.numTokens;
-  const out: Split[] = [{ label: spec, routes: d.routes, p0: 0, p1: cut, s0: cut, s1: T, model: g.model, note: d.routes.phase ? 'phase recorded: ' : 'phase not recorded: every token scored at both step sizes' }];
+  const out: Split[] = [{ label: spec, routes: d.routes, p0: 0, p1: cut, s0: cut, s1: T, model: g.model, note: d.routes.phase ? 'phase recorded: each phase planned and scored on its own tokens' : 'phase not recorded: every token planned and scored at both step sizes' }];
   if (reverse) out.push({ label: `${spec} (reversed)`, routes: d.routes, p0: cut, p1: T, s0: 0, s1: cut, model: g.model, note: out[0].note });
   return out;
 }
@@ -157,12 +158,12 @@ interface PhaseOut {
   distinctRanks: Record<string, number>;
 }
 
-async function scorePhase(sp: Split, cm: CostModel, tokens: number, plans: Record<string, Plan>, extra: PolicySpec[]): Promise<PhaseOut> {
+async function scorePhase(scored: TokenRoutes, cm: CostModel, tokens: number, plans: Record<string, Plan>, extra: PolicySpec[]): Promise<PhaseOut> {
   const specs: PolicySpec[] = Object.entries(plans).map(([name, plan]) => ({ kind: 'static', name, plan }));
   specs.push(...extra);
-  const src = { kind: 'routes' as const, routes: sp.routes, startToken: sp.s0, endToken: sp.s1, batchTokens: tokens };
+  const src = { kind: 'routes' as const, routes: scored, startToken: 0, endToken: scored.numTokens, batchTokens: tokens };
   const res = await replayPolicies(src, specs, cm);
-  const sums = summarize(res, sp.routes.numLayers);
+  const sums = summarize(res, scored.numLayers);
   const out: PhaseOut = { batchTokens: tokens, batches: sums[0].batches, timeUs: {}, activatedMax: {}, distinctRanks: {} };
   for (const s of sums) {
     out.timeUs[s.name] = s.predictedBatchTimeUs;
@@ -184,31 +185,47 @@ async function runSplit(sp: Split, a: Args) {
   const linear = defaultPlan('linear', L, E, G, layerIds);
   const ds0 = solveDeepseek(base);
   const dsG = solveDeepseek({ ...base, redundantSlots: G, allowColocatedReplicas: true });
-  const scoredTokens = sp.s1 - sp.s0;
+  const scored = sliceRoutes(sp.routes, sp.s0, sp.s1);
+  // Traces that record phase: each phase planned and scored on its own tokens (plan/phase/split.ts).
+  const phased = !!sp.routes.phase;
+  const ofPhase = (r: TokenRoutes, code: number, what: string) => {
+    if (!phased) return r;
+    const out = routesOfPhase(r, code);
+    if (!out) throw new InputError(sp.label, '', `the ${what} part records no ${code === 0 ? 'prefill' : 'decode'} tokens`);
+    return out;
+  };
+  const planBy = { prefill: ofPhase(planning, 0, 'planning'), decode: ofPhase(planning, 1, 'planning') };
+  const scoreBy = { prefill: ofPhase(scored, 0, 'scored'), decode: ofPhase(scored, 1, 'scored') };
   for (const [name, n] of [['prefill', a.prefill], ['decode', a.decode]] as const) {
-    if (n > planning.numTokens || n > scoredTokens) throw new InputError(sp.label, '', `--${name}-tokens ${n} is larger than the planning (${planning.numTokens}) or scored (${scoredTokens}) tokens`);
+    const pt = planBy[name].numTokens;
+    const st = scoreBy[name].numTokens;
+    if (n > pt || n > st) throw new InputError(sp.label, '', `--${name}-tokens ${n} is larger than the planning (${pt}) or scored (${st}) ${phased ? `${name} ` : ''}tokens`);
   }
   const timeOpts = { cm, seed: 1, topK: sp.routes.topK };
   const t0 = performance.now();
   const step = (name: string, tokens: number, weight: number): StepSpec => ({ name, tokens, weight });
-  const bPre = solveBallastTime({ ...base, ...budget }, { ...timeOpts, steps: [step('prefill', a.prefill, 1)] });
-  const bDec = solveBallastTime({ ...base, ...budget }, { ...timeOpts, steps: [step('decode', a.decode, 1)] });
-  const bMix = solveBallastTime({ ...base, ...budget }, { ...timeOpts, steps: [step('prefill', a.prefill, 1), step('decode', a.decode, a.m)] });
+  const onPhase = (r: TokenRoutes): SolveInput => (phased ? { ...base, ...budget, load: routesToCounts(r), routes: r } : { ...base, ...budget });
+  const bPre = solveBallastTime(onPhase(planBy.prefill), { ...timeOpts, steps: [step('prefill', a.prefill, 1)] });
+  const bDec = solveBallastTime(onPhase(planBy.decode), { ...timeOpts, steps: [step('decode', a.decode, 1)] });
+  const mixSteps = [
+    { ...step('prefill', a.prefill, 1), routes: phased ? planBy.prefill : undefined },
+    { ...step('decode', a.decode, a.m), routes: phased ? planBy.decode : undefined },
+  ];
+  const bMix = solveBallastTime({ ...base, ...budget }, { ...timeOpts, steps: mixSteps });
   const planMs = performance.now() - t0;
   // The best a static plan does when it is made on the scored tokens themselves (in-sample): what
   // no static plan can beat by much, against the per-batch oracle.
-  const scored = sliceRoutes(sp.routes, sp.s0, sp.s1);
-  const inS: SolveInput = { ...base, ...budget, load: routesToCounts(scored), routes: scored };
-  const ceilPre = solveBallastTime(inS, { ...timeOpts, steps: [step('prefill', a.prefill, 1)] });
-  const ceilDec = solveBallastTime(inS, { ...timeOpts, steps: [step('decode', a.decode, 1)] });
+  const inS = (r: TokenRoutes): SolveInput => ({ ...base, ...budget, load: routesToCounts(r), routes: r });
+  const ceilPre = solveBallastTime(inS(scoreBy.prefill), { ...timeOpts, steps: [step('prefill', a.prefill, 1)] });
+  const ceilDec = solveBallastTime(inS(scoreBy.decode), { ...timeOpts, steps: [step('decode', a.decode, 1)] });
   const eplbSolveBase = { numLayers: L, numExperts: E, layerIds, numRanks: G, numNodes: 1, numGroups: 1, redundantSlots: G, allowColocatedReplicas: true };
   const extra = (): PolicySpec[] => [
     { kind: 'eplb', name: 'vllm-eplb', initial: dsG, solver: deepseekSolver, solveBase: eplbSolveBase, config: vllmEplbConfig({ windowSteps: a.eplbWindow, intervalSteps: a.eplbInterval }) },
     { kind: 'oracle', name: 'oracle-R0', solver: deepseekSolver, solveBase: { ...eplbSolveBase, redundantSlots: 0 } },
   ];
   const common = { linear, 'deepseek-R0': ds0, [`deepseek-R${G}`]: dsG };
-  const prefill = await scorePhase(sp, cm, a.prefill, { ...common, ballast: bPre, 'ballast-mix': bMix, 'static-in-sample': ceilPre }, extra());
-  const decode = await scorePhase(sp, cm, a.decode, { ...common, ballast: bDec, 'ballast-mix': bMix, 'static-in-sample': ceilDec }, extra());
+  const prefill = await scorePhase(scoreBy.prefill, cm, a.prefill, { ...common, ballast: bPre, 'ballast-mix': bMix, 'static-in-sample': ceilPre }, extra());
+  const decode = await scorePhase(scoreBy.decode, cm, a.decode, { ...common, ballast: bDec, 'ballast-mix': bMix, 'static-in-sample': ceilDec }, extra());
   const mixT: Record<string, number> = {};
   const w = (p: number, d: number) => (p + a.m * d) / (1 + a.m);
   for (const name of Object.keys(prefill.timeUs)) {
@@ -227,6 +244,7 @@ async function runSplit(sp: Split, a: Args) {
         label: sp.label,
         G,
         split: { plan: [sp.p0, sp.p1], score: [sp.s0, sp.s1] },
+        phased,
         steps: { prefill: a.prefill, decode: a.decode },
         plans: Object.fromEntries(Object.entries(plans).map(([k, p]) => [k, p.phy2log.map((r) => Array.from(r))])),
         replay: { prefill: prefill.activatedMax, decode: decode.activatedMax },
