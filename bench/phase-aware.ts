@@ -20,6 +20,9 @@
  *   ballast-pd     (mix only) disaggregated: the prefill plan at prefill steps, the decode plan at decode
  *   oracle-R0      DeepSeek EPLB re-planned on every scored batch's own counts, no replicas, no move
  *                  cost: the ceiling of R = 0 placement (the issue's table)
+ *   static-in-sample  (not a policy one can run) ballast's time objective made on the scored tokens
+ *                  themselves: about the best any static plan reaches on them, so oracle minus this is
+ *                  the part of the oracle's gain that only per-batch re-planning can take
  *
  * Traces: any file `ballast` reads with token routes (e.g. data/esft-dsv2lite/raw/law.tgz), or
  * olmoe:<plan-domain>:<score-domain> (OLMoE-1B-7B counts from data/olmoe-routing-analysis: count-only,
@@ -45,7 +48,7 @@ import { olmoeCounts } from '../src/plan/solvers/real-data.ts';
 import { defaultCluster } from '../src/predict/cluster-spec.ts';
 import { buildCostModel, type CostModel } from '../src/predict/cost-model.ts';
 import { loadModelConfig, type ModelConfig } from '../src/predict/model-config.ts';
-import { type PolicySpec, replayPolicies, summarize } from '../src/predict/replay.ts';
+import { type PolicySpec, replayPolicies, summarize, vllmEplbConfig } from '../src/predict/replay.ts';
 import { sampleRoutesFromCounts } from '../src/predict/sample-counts.ts';
 import { guessModel, sequenceCut } from '../src/predict/simulate.ts';
 
@@ -113,6 +116,8 @@ interface Split {
   s1: number;
   model: ModelConfig;
   note: string;
+  /** Planning counts when the trace is count-only (the planner then samples its own routes). */
+  planCounts?: Float64Array;
 }
 
 async function splitsOf(spec: string, reverse: boolean): Promise<Split[]> {
@@ -131,7 +136,7 @@ async function splitsOf(spec: string, reverse: boolean): Promise<Split[]> {
     const ra = sampleRoutesFromCounts(a.load, a.numLayers, a.numExperts, 8, T, 1, ids);
     const rb = sampleRoutesFromCounts(b.load, b.numLayers, b.numExperts, 8, T, 2, ids);
     const routes = concatRoutes(ra, rb, spec);
-    return [{ label: spec, routes, p0: 0, p1: T, s0: T, s1: 2 * T, model: loadModelConfig('OLMoE-1B-7B'), note: 'count-only: routes sampled from each domain\'s counts with top-8 (layers independent)' }];
+    return [{ label: spec, routes, p0: 0, p1: T, s0: T, s1: 2 * T, model: loadModelConfig('OLMoE-1B-7B'), planCounts: a.load, note: 'count-only: planned on the plan domain\'s counts (ballast samples its own routes with top-8); scored on routes sampled from the score domain\'s counts with top-8 (layers independent)' }];
   }
   const d = await readInput(spec);
   if (!d.routes) throw new InputError(spec, '', 'the trace has no token routes; the bench scores per-step batches and needs them (or use olmoe:<a>:<b>)');
@@ -174,7 +179,7 @@ async function runSplit(sp: Split, a: Args) {
   const L = planning.numLayers;
   const E = planning.numExperts;
   const layerIds = planning.meta.layerIds;
-  const base: SolveInput = { load: routesToCounts(planning), numLayers: L, numExperts: E, layerIds, numRanks: G, numNodes: 1, numGroups: 1, redundantSlots: 0, routes: planning, cluster: cm.cluster };
+  const base: SolveInput = { load: sp.planCounts ?? routesToCounts(planning), numLayers: L, numExperts: E, layerIds, numRanks: G, numNodes: 1, numGroups: 1, redundantSlots: 0, routes: sp.planCounts ? undefined : planning, cluster: cm.cluster };
   const budget = { memoryBudgetBytes: L * cm.expertBytes, expertBytes: cm.expertBytes };
   const linear = defaultPlan('linear', L, E, G, layerIds);
   const ds0 = solveDeepseek(base);
@@ -183,25 +188,31 @@ async function runSplit(sp: Split, a: Args) {
   for (const [name, n] of [['prefill', a.prefill], ['decode', a.decode]] as const) {
     if (n > planning.numTokens || n > scoredTokens) throw new InputError(sp.label, '', `--${name}-tokens ${n} is larger than the planning (${planning.numTokens}) or scored (${scoredTokens}) tokens`);
   }
-  const timeOpts = { cm, seed: 1 };
+  const timeOpts = { cm, seed: 1, topK: sp.routes.topK };
   const t0 = performance.now();
   const step = (name: string, tokens: number, weight: number): StepSpec => ({ name, tokens, weight });
   const bPre = solveBallastTime({ ...base, ...budget }, { ...timeOpts, steps: [step('prefill', a.prefill, 1)] });
   const bDec = solveBallastTime({ ...base, ...budget }, { ...timeOpts, steps: [step('decode', a.decode, 1)] });
   const bMix = solveBallastTime({ ...base, ...budget }, { ...timeOpts, steps: [step('prefill', a.prefill, 1), step('decode', a.decode, a.m)] });
   const planMs = performance.now() - t0;
+  // The best a static plan does when it is made on the scored tokens themselves (in-sample): what
+  // no static plan can beat by much, against the per-batch oracle.
+  const scored = sliceRoutes(sp.routes, sp.s0, sp.s1);
+  const inS: SolveInput = { ...base, ...budget, load: routesToCounts(scored), routes: scored };
+  const ceilPre = solveBallastTime(inS, { ...timeOpts, steps: [step('prefill', a.prefill, 1)] });
+  const ceilDec = solveBallastTime(inS, { ...timeOpts, steps: [step('decode', a.decode, 1)] });
   const eplbSolveBase = { numLayers: L, numExperts: E, layerIds, numRanks: G, numNodes: 1, numGroups: 1, redundantSlots: G, allowColocatedReplicas: true };
   const extra = (): PolicySpec[] => [
-    { kind: 'periodic', name: 'vllm-eplb', initial: dsG, solver: deepseekSolver, solveBase: eplbSolveBase, window: a.eplbWindow, interval: a.eplbInterval },
+    { kind: 'eplb', name: 'vllm-eplb', initial: dsG, solver: deepseekSolver, solveBase: eplbSolveBase, config: vllmEplbConfig({ windowSteps: a.eplbWindow, intervalSteps: a.eplbInterval }) },
     { kind: 'oracle', name: 'oracle-R0', solver: deepseekSolver, solveBase: { ...eplbSolveBase, redundantSlots: 0 } },
   ];
   const common = { linear, 'deepseek-R0': ds0, [`deepseek-R${G}`]: dsG };
-  const prefill = await scorePhase(sp, cm, a.prefill, { ...common, ballast: bPre, 'ballast-mix': bMix }, extra());
-  const decode = await scorePhase(sp, cm, a.decode, { ...common, ballast: bDec, 'ballast-mix': bMix }, extra());
+  const prefill = await scorePhase(sp, cm, a.prefill, { ...common, ballast: bPre, 'ballast-mix': bMix, 'static-in-sample': ceilPre }, extra());
+  const decode = await scorePhase(sp, cm, a.decode, { ...common, ballast: bDec, 'ballast-mix': bMix, 'static-in-sample': ceilDec }, extra());
   const mixT: Record<string, number> = {};
   const w = (p: number, d: number) => (p + a.m * d) / (1 + a.m);
   for (const name of Object.keys(prefill.timeUs)) {
-    if (name === 'ballast' || name === 'ballast-mix') continue;
+    if (name === 'ballast' || name === 'ballast-mix' || name === 'static-in-sample') continue;
     mixT[name] = w(prefill.timeUs[name], decode.timeUs[name]);
   }
   mixT.ballast = w(prefill.timeUs['ballast-mix'], decode.timeUs['ballast-mix']);

@@ -5,6 +5,7 @@
  * same L and E; a placement over G ranks -> AnalysisJson, `layers` in the trace's layer order (one
  * entry per MoE layer), rank arrays of length G.
  */
+import { type CaptureInfo, captureInfo } from '../core/capture-info.ts';
 import { InputError } from '../core/errors.ts';
 import { defaultPlan, type DefaultPlacement } from '../core/default-placements.ts';
 import { type LoadTrace, totalCounts } from '../core/load-trace.ts';
@@ -93,6 +94,8 @@ export interface AnalysisJson {
     windows: number;
     sources: { path: string; format: string; incomplete?: string }[];
     phase: string | null;
+    /** Capture point, engine and version that produced the trace (traces written by the capture agent). */
+    capture?: CaptureInfo;
   };
   layers: LayerAnalysis[];
   summary: AnalysisSummary;
@@ -173,6 +176,7 @@ export function analyzeTrace(load: LoadTrace, opts: AnalyzeOptions = {}): Analys
     summary.tokens = opts.routes.numTokens;
   }
 
+  const capture = captureInfo(load.meta);
   return {
     version: 1,
     trace: {
@@ -183,6 +187,7 @@ export function analyzeTrace(load: LoadTrace, opts: AnalyzeOptions = {}): Analys
       windows: load.numWindows,
       sources: load.meta.sources.map((s) => ({ path: s.path, format: s.format, ...(s.incomplete ? { incomplete: s.incomplete } : {}) })),
       phase: load.meta.phase ?? null,
+      ...(capture ? { capture } : {}),
     },
     layers,
     summary,

@@ -25,8 +25,9 @@ import { TraceWriter } from '../ingest/ballast/writer.ts';
 import { checkBind, httpGuard, isLoopbackBind, portOf } from '../show/http-guard.ts';
 import { renderTracePrometheus } from '../show/prometheus.ts';
 import { COLLECTOR_MARK, Journal, journalPath, missingParts, readJournal, recoverTrace, type Recovery } from './durable.ts';
-import { type MergedWindow, senderKey, WindowMerger } from './merge.ts';
-import { type AgentWindow, parseAgentWindow } from './protocol.ts';
+import { StageGate } from './layout.ts';
+import { isReplica, type MergedWindow, senderKey, WindowMerger } from './merge.ts';
+import { type AgentWindow, type CaptureSource, parseAgentWindow } from './protocol.ts';
 
 export interface CollectorOptions {
   host?: string;
@@ -45,6 +46,8 @@ export interface CollectorOptions {
   keepWindows?: number;
   /** Where one-line notices go (default: stderr with a `[ballast] ` prefix). */
   log?: (line: string) => void;
+  /** Pipeline parallel: how long to wait for every stage's first window before fixing the layout (default 5000 ms). */
+  stageWaitMs?: number;
 }
 
 export interface RankInfo {
@@ -127,7 +130,9 @@ export class Collector {
   private server: Server | undefined;
   private writer: TraceWriter | undefined;
   private writeError: string | null = null;
-  private shape: { layerIds: number[]; experts: number; topK?: number; model: string; moeParallel?: 'ep' | 'tp' } | undefined;
+  private shape: { layerIds: number[]; experts: number; topK?: number; model: string; moeParallel?: 'ep' | 'tp'; capture?: CaptureSource } | undefined;
+  private readonly stages: StageGate;
+  private refusals = new Set<string>();
   private merger: WindowMerger | undefined;
   private totals: Float64Array | undefined;
   private recent: MergedWindow[] = [];
@@ -153,6 +158,7 @@ export class Collector {
     const host = opts.host ?? '127.0.0.1';
     checkBind(host, opts.token, '--host', '--token');
     this.app = this.buildApp();
+    this.stages = new StageGate(opts.stageWaitMs ?? 5000, (ws) => ws.forEach((w) => this.acceptShaped(w)), this.log);
     if (opts.out) {
       const rec = recoverTrace(opts.out);
       if (rec) this.resume(opts.out, rec);
@@ -307,8 +313,25 @@ export class Collector {
 
   /** Take one agent window. Returns a reason string when it is refused. */
   accept(w: AgentWindow): string | undefined {
+    // Pipeline-parallel stages are merged by layer id (layout.ts); other windows pass straight through.
+    const admitted = this.stages.admit(w);
+    if ('refuse' in admitted) {
+      if (!this.refusals.has(admitted.refuse)) {
+        this.refusals.add(admitted.refuse);
+        this.log(admitted.refuse);
+      }
+      return admitted.refuse;
+    }
+    for (const x of admitted.windows) {
+      const problem = this.acceptShaped(x);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+
+  private acceptShaped(w: AgentWindow): string | undefined {
     if (!this.shape) {
-      this.initShape({ layerIds: w.layerIds, experts: w.experts, topK: w.topK, model: w.model, moeParallel: w.moeParallel });
+      this.initShape({ layerIds: w.layerIds, experts: w.experts, topK: w.topK, model: w.model, moeParallel: w.moeParallel, capture: w.capture });
       this.openWriter();
     } else {
       const s = this.shape;
@@ -328,7 +351,7 @@ export class Collector {
     r.lastSeenMs = Date.now();
     r.tpRank = w.tpRank;
     for (const p of w.parts) for (let i = 0; i < p.counts.length; i++) r.assignments += p.counts[i];
-    if (w.routes && !(w.tpRank !== null && w.tpRank > 0)) this.writeRoutes(w);
+    if (w.routes && !isReplica(w)) this.writeRoutes(w);
     this.merger!.add(w);
     return undefined;
   }
@@ -343,7 +366,13 @@ export class Collector {
       moeParallel: this.shape.moeParallel,
       // The command as run, secrets redacted (--api-key S, HF_TOKEN=S, ...: src/core/redact.ts).
       sources: [{ path: this.opts.command ? redactCommand(this.opts.command).join(' ') : 'ballast-agent', format: 'ballast-agent' }],
-      extra: { session: this.opts.session ?? '', capture: COLLECTOR_MARK },
+      extra: {
+        session: this.opts.session ?? '',
+        capture: COLLECTOR_MARK,
+        ...(this.shape.capture
+          ? { capturePath: this.shape.capture.path, engine: this.shape.capture.engine, engineVersion: this.shape.capture.engineVersion }
+          : {}),
+      },
     };
     try {
       this.writer = new TraceWriter(out, meta, this.shape.experts, { sync: true });
@@ -535,6 +564,7 @@ export class Collector {
 
   /** Emit the open merged window, close the trace (END record) and stop listening. */
   async stop(): Promise<void> {
+    for (const w of this.stages.drain()) this.acceptShaped(w);
     if (this.timer) clearInterval(this.timer);
     this.merger?.flush();
     if (this.writer) {

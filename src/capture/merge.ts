@@ -8,6 +8,8 @@
  *
  * Tensor-parallel replicas (tpRank > 0) route the same tokens as their tpRank-0 peer, so they are not
  * added (otherwise TP=8 would count every token 8 times); the collector still reports their per-rank totals.
+ * Under sequence-parallel MoE (vLLM `use_sequence_parallel_moe`) each TP rank routes its own chunk of the
+ * tokens, so every TP rank is added (`isReplica`). Data-parallel ranks route different tokens: all added.
  */
 import type { Phase } from '../core/load-trace.ts';
 import type { AgentWindow } from './protocol.ts';
@@ -39,6 +41,11 @@ interface SenderState {
   final: boolean;
 }
 
+/** True when the window repeats tp_rank 0's routing (plain TP), so adding it would count tokens twice. */
+export function isReplica(w: AgentWindow): boolean {
+  return w.tpRank !== null && w.tpRank > 0 && !w.sequenceParallel;
+}
+
 /** Identity of one agent process. */
 export function senderKey(w: AgentWindow): string {
   return `${w.host}/${w.pid}/${w.rank}`;
@@ -68,7 +75,7 @@ export class WindowMerger {
   add(w: AgentWindow): void {
     const now = this.now();
     const key = senderKey(w);
-    if (w.tpRank !== null && w.tpRank > 0) return;
+    if (isReplica(w)) return;
     this.senders.set(key, { lastSeenMs: now, flushMs: w.flushMs, final: w.final });
     let any = false;
     for (const p of w.parts) {

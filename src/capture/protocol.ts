@@ -7,7 +7,10 @@
  *     seq, first_step, step, time_ms, final, flush_ms, dropped,
  *     parts: [{ phase: 'prefill'|'decode'|null, steps, tokens,
  *               counts_b64: base64 of int32 LE [L][E], counts_dtype: 'i32'   (or counts: [L*E] numbers) }],
- *     routes?: { tokens: T, top_k: k, every: N, id_type: 'i16'|'i32', ids_b64: base64 LE [T][L][k], phase: [T] } }
+ *     routes?: { tokens: T, top_k: k, every: N, id_type: 'i16'|'i32', ids_b64: base64 LE [T][L][k], phase: [T] },
+ *     capture?: { path, engine, engine_version, check },   (which capture point, engine and version counted)
+ *     pp_rank?, pp_size?: pipeline stage of this process,  sequence_parallel?: true when every TP rank routes
+ *     its own chunk of the tokens (vLLM sequence-parallel MoE) }
  */
 import { InputError } from '../core/errors.ts';
 import { describeJson, nestsDeeperThan } from '../core/json-depth.ts';
@@ -29,6 +32,14 @@ export interface SampledRoutes {
   ids: Int32Array;
 }
 
+/** Which capture point counted, in which engine and version (agent's `capture` key). */
+export interface CaptureSource {
+  path: string;
+  engine?: string;
+  engineVersion?: string;
+  check?: string;
+}
+
 export interface AgentWindow {
   session: string;
   pid: number;
@@ -48,6 +59,12 @@ export interface AgentWindow {
   dropped: number;
   parts: WindowPart[];
   routes?: SampledRoutes;
+  capture?: CaptureSource;
+  /** Pipeline stage (0-based) and stage count, when the engine runs pipeline parallel. */
+  ppRank?: number;
+  ppSize?: number;
+  /** Every TP rank routes its own tokens (its counts are not a replica of tp_rank 0's). */
+  sequenceParallel?: boolean;
 }
 
 const MAX_LAYERS = 4096;
@@ -136,6 +153,19 @@ export function parseAgentWindow(body: unknown): AgentWindow {
     routes = { tokens, topK, every: int(r.every ?? 1, 'key routes.every', 1), ids };
   }
   const tp = b.tp_rank;
+  const str = (v: unknown) => (typeof v === 'string' && v.length > 0 && v.length <= 200 ? v : undefined);
+  let capture: CaptureSource | undefined;
+  if (typeof b.capture === 'object' && b.capture !== null) {
+    const c = b.capture as Record<string, unknown>;
+    const path = str(c.path);
+    if (path) capture = { path, engine: str(c.engine), engineVersion: str(c.engine_version), check: str(c.check) };
+  }
+  const ppSize = typeof b.pp_size === 'number' && Number.isInteger(b.pp_size) && b.pp_size >= 1 ? b.pp_size : undefined;
+  let ppRank: number | undefined;
+  if (ppSize !== undefined && ppSize > 1) {
+    ppRank = int(b.pp_rank, 'key pp_rank');
+    if (ppRank >= ppSize) throw new InputError('agent window', 'key pp_rank', `expected a stage below pp_size ${ppSize}, got ${ppRank}`);
+  }
   return {
     session: typeof b.session === 'string' ? b.session.slice(0, 256) : '',
     pid: int(b.pid ?? 0, 'key pid'),
@@ -155,5 +185,8 @@ export function parseAgentWindow(body: unknown): AgentWindow {
     dropped: b.dropped === undefined || b.dropped === null ? 0 : int(b.dropped, 'key dropped'),
     parts,
     routes,
+    ...(capture ? { capture } : {}),
+    ...(ppSize !== undefined && ppSize > 1 ? { ppRank, ppSize } : {}),
+    ...(b.sequence_parallel === true ? { sequenceParallel: true } : {}),
   };
 }

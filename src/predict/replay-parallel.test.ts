@@ -6,7 +6,7 @@ import { getSolver } from '../plan/solvers/index.ts';
 import { defaultCluster } from './cluster-spec.ts';
 import { buildCostModel } from './cost-model.ts';
 import { loadModelConfig } from './model-config.ts';
-import { replayPolicies, type PolicySpec, type PolicyResult } from './replay.ts';
+import { replayPolicies, type PolicySpec, type PolicyResult, sglangEplbConfig } from './replay.ts';
 import { replayPoliciesParallel } from './replay-parallel.ts';
 import { zipfRoutes } from './synthetic.ts';
 
@@ -66,13 +66,13 @@ test('parallel replay reads ids in place from a SharedArrayBuffer, with the same
   assertSame(seq, await replayPoliciesParallel(src, specs, cm, { threads: 3, minWork: 0, chunkBatches: 5 }));
 });
 
-test('parallel replay keeps periodic policies in place (run sequentially) and handles Uint16 ids', async () => {
+test('parallel replay keeps re-planning (eplb) policies in place (run sequentially) and handles Uint16 ids', async () => {
   const routes = zipfRoutes({ tokens: 2048, layers: 2, experts: 320, topK: 4, seed: 5 });
   assert.ok(routes.experts instanceof Uint16Array);
   const statics = await specsFor(routes, 8, 0);
   const specs: PolicySpec[] = [
     statics[0],
-    { kind: 'periodic', name: 'periodic', initial: (statics[0] as Extract<PolicySpec, { kind: 'static' }>).plan, solver: getSolver('deepseek'), solveBase: { numLayers: 2, numExperts: 320, layerIds: routes.meta.layerIds, numRanks: 8, numNodes: 1, numGroups: 1, redundantSlots: 0 }, window: 2, interval: 2 },
+    { kind: 'eplb', name: 'eplb', initial: (statics[0] as Extract<PolicySpec, { kind: 'static' }>).plan, solver: getSolver('deepseek'), solveBase: { numLayers: 2, numExperts: 320, layerIds: routes.meta.layerIds, numRanks: 8, numNodes: 1, numGroups: 1, redundantSlots: 0 }, config: sglangEplbConfig({ intervalSteps: 2 }) },
     statics[2],
   ];
   const cm = buildCostModel({ model: loadModelConfig('Qwen3-30B-A3B'), cluster: defaultCluster(8) });

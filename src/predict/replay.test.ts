@@ -11,7 +11,7 @@ import { defaultCluster } from './cluster-spec.ts';
 import { buildCostModel, slotTimeUs } from './cost-model.ts';
 import { loadModelConfig } from './model-config.ts';
 import { movedReplicas } from './plan-tables.ts';
-import { replayPolicies, replayPolicy, summarize } from './replay.ts';
+import { replayPolicies, replayPolicy, sglangEplbConfig, summarize, vllmEplbConfig } from './replay.ts';
 import { zipfRoutes } from './synthetic.ts';
 
 const meta = { layerIds: [0], sources: [] };
@@ -86,7 +86,7 @@ test('counts sources: one window scaled to the step, max/mean from the histogram
   assert.ok(Math.abs(r.series.computeUs[0] - expect) < 1e-9);
 });
 
-test('periodic re-planning pays its moves; oracle replans every batch; throughput is relative to linear', async () => {
+test('blocking (SGLang-style) re-planning pays its moves; oracle replans every batch; throughput is relative to linear', async () => {
   const routes = zipfRoutes({ tokens: 4096, layers: 2, experts: 16, topK: 2, s: 1.2, seed: 4 });
   const cluster = defaultCluster(4);
   const cm = buildCostModel({ model: loadModelConfig('DeepSeek-V2-Lite'), cluster });
@@ -95,7 +95,7 @@ test('periodic re-planning pays its moves; oracle replans every batch; throughpu
   const src = { kind: 'routes' as const, routes, startToken: 0, endToken: 4096, batchTokens: 512 };
   const res = await replayPolicies(src, [
     { kind: 'static', name: 'linear', plan: linear },
-    { kind: 'periodic', name: 'periodic', initial: linear, solver: getSolver('deepseek'), solveBase, window: 2, interval: 2 },
+    { kind: 'eplb', name: 'sglang', initial: linear, solver: getSolver('deepseek'), solveBase, config: sglangEplbConfig({ intervalSteps: 2 }) },
     { kind: 'oracle', name: 'oracle', solver: getSolver('deepseek'), solveBase },
   ], cm);
   const per = res[1];
@@ -154,4 +154,35 @@ test('bitmask fast path equals the general path (single node, PCIe two-kind node
       }
     }
   }
+});
+
+test('vllm-eplb: first re-plan after step_interval // 4 steps (counter starts at 3/4), async moves applied a layer per step, never charged', async () => {
+  const routes = zipfRoutes({ tokens: 8192, layers: 2, experts: 16, topK: 2, s: 1.2, seed: 4 });
+  const cluster = defaultCluster(4);
+  const cm = buildCostModel({ model: loadModelConfig('DeepSeek-V2-Lite'), cluster });
+  const linear = defaultPlan('linear', 2, 16, 4, [0, 1]);
+  const solveBase = { numLayers: 2, numExperts: 16, layerIds: [0, 1], numRanks: 4, numNodes: 1, numGroups: 1, redundantSlots: 4 };
+  const src = { kind: 'routes' as const, routes, startToken: 0, endToken: 8192, batchTokens: 512 };
+  // vLLM's defaults: 3000 - 3000 // 4 = 2250 on the counter, so the first re-plan is at step 750.
+  assert.equal(vllmEplbConfig().firstAfterSteps, 750);
+  const spec = (warmup: Float64Array[] | undefined, intervalSteps?: number) =>
+    ({ kind: 'eplb' as const, name: 'vllm', initial: linear, solver: getSolver('deepseek'), solveBase, config: vllmEplbConfig({ intervalSteps, windowSteps: 1000 }), warmup });
+  const [lin, short] = await replayPolicies(src, [{ kind: 'static', name: 'linear', plan: linear }, spec(undefined)], cm);
+  // 16 steps < 750: no re-plan, the same numbers as linear.
+  assert.equal(short.replans, 0);
+  assert.deepEqual(Array.from(short.series.timeUs), Array.from(lin.series.timeUs));
+  // 749 steps served before the scored part: step 750 is the first scored batch, the re-plan follows it.
+  const zero = new Float64Array(2 * 16);
+  const warm = await replayPolicy(src, spec(Array.from({ length: 749 }, () => zero)), cm);
+  assert.equal(warm.warmupSteps, 749);
+  assert.equal(warm.warmupReplans, 0);
+  assert.equal(warm.replans, 1);
+  assert.equal(warm.series.timeUs[0], lin.series.timeUs[0]);
+  assert.equal(warm.series.timeUs[1], lin.series.timeUs[1]); // layer 0 is still being copied during step 1
+  for (const v of warm.series.moveUs) assert.equal(v, 0); // async: copies overlap compute
+  assert.ok(warm.expertsMoved > 0);
+  // The re-plan balanced the window (batch 0's counts; warmup steps were zero): later batches are
+  // better balanced than linear once both layers have switched.
+  const last = warm.series.maxOverMean.length - 1;
+  assert.ok(warm.series.maxOverMean[last] < lin.series.maxOverMean[last]);
 });

@@ -22,7 +22,7 @@ import type { SolveInput } from '../plan/solver.ts';
 import { buildCostModel, type ConstantName, type CostModel, explainCostModel, type ExplainRow } from './cost-model.ts';
 import { findModelPreset, loadModelConfig, type ModelConfig } from './model-config.ts';
 import { sampleRoutesFromCounts } from './sample-counts.ts';
-import { type PolicyResult, type PolicySpec, type PolicySummary, type ReplaySource, type ReplicaRouting, type SolveBase, summarize } from './replay.ts';
+import { batchCounts, describeEplb, type EplbConfig, numBatches, type PolicyResult, type PolicySpec, type PolicySummary, type ReplaySource, type ReplicaRouting, sglangEplbConfig, type SolveBase, summarize, vllmEplbConfig } from './replay.ts';
 import { replayPoliciesParallel } from './replay-parallel.ts';
 import { resolveTopK } from './top-k.ts';
 
@@ -48,10 +48,12 @@ export interface SimulateOptions {
   routing?: ReplicaRouting;
   /** Threads for the replay of static plans, this one included (default: available parallelism, at most 8; 1 = no workers). */
   threads?: number;
-  /** Periodic policy: batches of history per re-plan and batches between re-plans. */
-  window: number;
-  interval: number;
-  periodicSolver: string;
+  /**
+   * vllm-eplb / sglang-eplb: override the engine's window and interval (steps); undefined keeps the
+   * engine's defaults (vLLM 1000 / 3000, SGLang 1000 / 1000). Outputs say when they are overridden.
+   */
+  eplbWindow?: number;
+  eplbInterval?: number;
   oracleSolver: string;
   overrides?: Partial<Record<ConstantName, number>>;
   calibrated?: Partial<Record<ConstantName, number>>;
@@ -142,6 +144,8 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
   let src: ReplaySource;
   let split: SimulationResult['split'];
   let shapeFrom: SimInput;
+  /** The part the plans were made on, as the steps an engine served before the scored part (eplb warmup). */
+  let warmSrc: ReplaySource | undefined;
   const stepTokens = o.windowsAreSteps ? undefined : o.batchTokens;
   const scored = o.test ?? o.trace;
   if (!scored) throw new InputError('', '', 'expected a trace, or --train FILE --test FILE');
@@ -160,6 +164,9 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
     src = te.routes
       ? { kind: 'routes', routes: te.routes, startToken: 0, endToken: te.routes.numTokens, batchTokens: o.batchTokens }
       : { kind: 'counts', load: te.load, startWindow: 0, endWindow: te.load.numWindows, stepTokens, topK };
+    warmSrc = tr.routes
+      ? { kind: 'routes', routes: tr.routes, startToken: 0, endToken: tr.routes.numTokens, batchTokens: o.batchTokens }
+      : { kind: 'counts', load: tr.load, startWindow: 0, endWindow: tr.load.numWindows, stepTokens, topK: tr.load.meta.topK ?? topK };
     split = { kind: 'train/test', planned: `all of ${tr.path}`, scored: `all of ${te.path}`, batches: 0 };
   } else if (o.trace) {
     shapeFrom = o.trace;
@@ -181,6 +188,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
         planLoad = routesToCounts(t.routes, 0, cut);
         planRoutes = sliceRoutesHead(t.routes, cut);
         src = { kind: 'routes', routes: t.routes, startToken: cut, endToken: t.routes.numTokens, batchTokens: o.batchTokens };
+        warmSrc = { kind: 'routes', routes: t.routes, startToken: 0, endToken: cut, batchTokens: o.batchTokens };
         split = { kind: 'train-fraction', planned: `tokens [0, ${cut}) (${t.routes.numTokens} total; cut at the first sequence boundary at or after ${f})`, scored: `tokens [${cut}, ${t.routes.numTokens})`, batches: 0 };
       } else {
         const cut = windowCut(t.load, f, topK);
@@ -189,6 +197,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
         }
         planLoad = totalCounts(t.load, 0, cut);
         src = { kind: 'counts', load: t.load, startWindow: cut, endWindow: t.load.numWindows, stepTokens, topK };
+        warmSrc = { kind: 'counts', load: t.load, startWindow: 0, endWindow: cut, stepTokens, topK };
         split = { kind: 'train-fraction', planned: `windows [0, ${cut})`, scored: `windows [${cut}, ${t.load.numWindows})`, batches: 0 };
       }
     }
@@ -227,6 +236,8 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
   const linear = defaultPlan('linear', L, E, G, layerIds, o.cluster.gpusPerNode);
   const specs: PolicySpec[] = [];
   const meta: Record<string, { solver: string; redundant: number }> = {};
+  const eplbConfigs: Record<string, EplbConfig> = {};
+  let warmup: Float64Array[] | undefined;
   for (const name of o.policies) {
     if (name === 'linear' || name === 'round-robin') {
       specs.push({ kind: 'static', name, plan: name === 'linear' ? linear : defaultPlan('round-robin', L, E, G, layerIds, o.cluster.gpusPerNode) });
@@ -234,9 +245,13 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
     } else if (name === 'oracle') {
       specs.push({ kind: 'oracle', name, solver: getSolver(o.oracleSolver), solveBase: solveBase(o.redundant) });
       meta[name] = { solver: o.oracleSolver, redundant: o.redundant };
-    } else if (name === 'periodic') {
-      specs.push({ kind: 'periodic', name, initial: linear, solver: getSolver(o.periodicSolver), solveBase: solveBase(o.redundant), window: o.window, interval: o.interval });
-      meta[name] = { solver: o.periodicSolver, redundant: o.redundant };
+    } else if (name === 'vllm-eplb' || name === 'sglang-eplb') {
+      const over = { windowSteps: o.eplbWindow, intervalSteps: o.eplbInterval };
+      const config = name === 'vllm-eplb' ? vllmEplbConfig(over) : sglangEplbConfig(over);
+      warmup ??= warmSrc ? Array.from({ length: numBatches(warmSrc) }, (_, b) => batchCounts(warmSrc!, b)) : [];
+      specs.push({ kind: 'eplb', name, initial: linear, solver: getSolver('deepseek'), solveBase: solveBase(o.redundant), config, warmup });
+      eplbConfigs[name] = config;
+      meta[name] = { solver: 'deepseek', redundant: o.redundant };
     } else {
       const solver = getSolver(name);
       const R = solver.supportsReplicas ? o.redundant : 0;
@@ -263,8 +278,21 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
         }))
     : undefined;
   if (oracle) notes.push(`oracle: re-planned by ${o.oracleSolver} on every scored batch's own load (no move cost): the ceiling a placement can reach`);
-  if (o.policies.includes('periodic')) {
-    notes.push(`periodic: starts linear, re-plans with ${o.periodicSolver} every ${o.interval} batches on the last ${o.window} (vLLM EPLB-style), paying each move`);
+  for (const [name, cfg] of Object.entries(eplbConfigs)) {
+    const r = results.find((x) => x.name === name)!;
+    const warm = r.warmupSteps ?? 0;
+    const total = warm + split.batches;
+    const overridden = o.eplbWindow !== undefined || o.eplbInterval !== undefined ? ' (window/interval overridden by --eplb-window/--eplb-interval, not the engine default)' : '';
+    notes.push(`${name}: ${describeEplb(cfg)}${overridden}`);
+    if (total < cfg.firstAfterSteps + 1) {
+      notes.push(
+        `${name}: this trace gives ${total} steps of ${o.batchTokens} tokens (${warm} before the scored part, ${split.batches} scored); ${cfg.engine === 'vllm' ? 'vLLM' : 'SGLang'} first re-plans after ${cfg.firstAfterSteps} steps, so over this trace it keeps the linear placement. ` +
+          `After that it serves DeepSeek's EPLB placement of its last ${cfg.windowSteps} steps: the deepseek row (planned on the same data) is that placement without the move cost; ` +
+          `to replay re-planning on this short trace, scale both down with --eplb-window and --eplb-interval (and read it as a scaled model, not the engine's defaults)`,
+      );
+    } else {
+      notes.push(`${name}: ${r.replans} re-plan(s) over ${total} steps (${r.warmupReplans ?? 0} before the scored part), ${r.expertsMoved} expert copies moved`);
+    }
   }
   return {
     trace: o.trace?.path ?? `${o.train?.path} -> ${o.test?.path}`,
@@ -301,5 +329,5 @@ function sliceRoutesHead(r: TokenRoutes, cut: number): TokenRoutes {
 
 /** Every solver name usable as a policy, plus the replay-only policies. */
 export function policyNames(): string[] {
-  return [...SOLVERS.map((s) => s.name), 'oracle', 'periodic'];
+  return [...SOLVERS.map((s) => s.name), 'oracle', 'vllm-eplb', 'sglang-eplb'];
 }

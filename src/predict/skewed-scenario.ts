@@ -31,9 +31,8 @@ export async function skewedScenario(o: {
   seed?: number;
   model?: string;
   overrides?: Partial<Record<ConstantName, number>>;
-  window: number;
-  interval: number;
-  periodicSolver: string;
+  eplbWindow?: number;
+  eplbInterval?: number;
   oracleSolver: string;
 }): Promise<SkewedScenarioResult> {
   const { routes, hotExperts } = skewedTop1Routes(o.seed ?? 1);
@@ -60,9 +59,8 @@ export async function skewedScenario(o: {
         batchTokens: o.batchTokens,
         trainFraction: o.trainFraction,
         inSample: o.inSample,
-        window: o.window,
-        interval: o.interval,
-        periodicSolver: o.periodicSolver,
+        eplbWindow: o.eplbWindow,
+        eplbInterval: o.eplbInterval,
         oracleSolver: o.oracleSolver,
         overrides: o.overrides,
       }),

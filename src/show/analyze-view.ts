@@ -11,6 +11,7 @@
  */
 import pc from 'picocolors';
 import type { AnalysisJson, LayerAnalysis } from '../analyze/analyze-trace.ts';
+import { captureLabel } from '../core/capture-info.ts';
 import { bar, fmt } from './term.ts';
 
 export interface RenderOptions {
@@ -41,6 +42,7 @@ export function renderAnalysis(a: AnalysisJson, opts: RenderOptions): string {
     t.phase ?? undefined,
   ].filter((x) => x !== undefined);
   out.push(c.dim(shape.join(' · ')));
+  if (t.capture) out.push(c.dim(`captured via ${captureLabel(t.capture)}`));
   out.push('');
 
   const s = a.summary;

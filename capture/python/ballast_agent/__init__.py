@@ -737,6 +737,12 @@ class Agent(object):
         return ids2[end - per[dp_rank]:end]
 
     def _on_vllm_ids(self, lay, topk_ids):
+        ub = sys.modules.get("vllm.v1.worker.ubatching")
+        if ub is not None and getattr(ub, "dbo_current_ubatch_id", None) is not None and ub.dbo_current_ubatch_id() != 0:
+            # Dual-batch overlap runs each step as two micro-batches through the same layers; their rows
+            # would overwrite each other in the per-step buffer. Refuse rather than count a mixture.
+            raise RuntimeError("vLLM dual-batch overlap (--enable-dbo) splits steps into micro-batches, which the "
+                               "capture-fn path cannot place; relaunch without --enable-dbo")
         ids2 = self._dp_slice(topk_ids.reshape(-1, topk_ids.shape[-1]))
         if not self.vllm_runner:
             # No step boundaries known (model run outside vLLM's GPUModelRunner): count as it comes.
@@ -837,6 +843,9 @@ class Agent(object):
 
     # ----- never silently wrong -----
     def _advice(self):
+        if self.engine == "sglang":
+            return ("SGLang replays CUDA graphs without the agent's Python bookkeeping: relaunch with "
+                    "--disable-cuda-graph, or record with `ballast capture --sglang URL`")
         if self.engine == "vllm" and not any(l.path == "vllm-capture-fn" for l in self.layers):
             return ("this vLLM %s has no router capture hook (FusedMoERouter.set_capture_fn); relaunch with "
                     "--enforce-eager so the eager hooks run" % (self.engine_version or ""))
@@ -863,11 +872,14 @@ class Agent(object):
             self.check_result = "ok"
             return
         self.check_result = "failed"
+        def few(xs):
+            xs = [str(x) for x in xs]
+            return ", ".join(xs) if len(xs) <= 6 else "%s, ... (%d layers)" % (", ".join(xs[:5]), len(xs))
         parts = []
         if missing:
-            parts.append("layers %s recorded no routing" % ", ".join(str(x) for x in missing))
+            parts.append("layers %s recorded no routing" % few(missing))
         if wrong:
-            parts.append("layers %s recorded assignments != tokens x top-k" % ", ".join(wrong))
+            parts.append("layers %s recorded assignments != tokens x top-k" % few(wrong))
         _log("check failed: %s (of %d announced); the trace is incomplete: %s"
              % ("; ".join(parts), len(self.layers), self._advice()))
 
@@ -1377,7 +1389,7 @@ _VLLM_AGENTS = []  # agents that count through the vLLM runner wrapper (installe
 def _live_agent(runner=None):
     """The newest enabled agent of this process that tracks a vLLM model."""
     for a in reversed(_VLLM_AGENTS):
-        if a.enabled and a.layers:
+        if a.enabled and a.layers and a.model is not None:  # detach() clears model
             return a
     return None
 

@@ -1,20 +1,45 @@
 /**
- * `ballast doctor`: check an inference-server launch command (vLLM or SGLang) against the model's
- * config and, optionally, a routing trace and the engines' balancedness logs. Each finding names the
- * numbers behind it and the flag to change.
+ * `ballast doctor`: check an inference-server launch command (vLLM or SGLang, CUDA or ROCm) against
+ * the model's config and, optionally, a routing trace and the engines' balancedness logs. Each finding
+ * names the numbers behind it and the flag to change. ERROR findings are what the engine refuses at
+ * start-up or cannot fit; the CLI exits 1 when there is one, so doctor can gate a deploy script.
  *
- * Findings (id: when):
+ * Rules re-derived from the engines' source (messages quoted so they can be found again):
+ *   vllm-project/vllm @ 840e7972c6ab74061696e81e17d8a74db2aefd7e vllm/config/parallel.py,
+ *     ParallelConfig._validate_parallel_config:
+ *       eplb-without-ep          "enable_expert_parallel must be True to use EPLB."
+ *       eplb-single-rank         "EPLB requires tensor_parallel_size or data_parallel_size to be greater than 1"
+ *       redundant-without-eplb   "num_redundant_experts is set to ... but EPLB is not enabled."
+ *     EPLBConfig: num_redundant_experts, step_interval (set with --eplb-config JSON or the dotted
+ *     --eplb-config.num_redundant_experts N form); data_parallel_size docstring: "MoE layers will be
+ *     sharded according to the product of the tensor parallel size and data parallel size".
+ *   vllm-project/vllm @ c439a139790cafaecb54e8dea123b78049f1442b vllm/model_executor/layers/fused_moe/layer.py,
+ *     FusedMoE.__init__ (global_num_experts = E + R):
+ *       redundant-not-divisible  with EPLB, "EPLB currently only supports even distribution of experts
+ *                                across ranks." ((E + R) % EP size != 0)
+ *   vllm/engine/arg_utils.py on main registers --enable-eplb and --eplb-config but no
+ *     --num-redundant-experts (removed after PR #20562 moved it into --eplb-config; vLLM PR #55989
+ *     records that the flat flag is not a registered EngineArgs flag):
+ *       removed-flag             --num-redundant-experts on a vLLM launch: argparse rejects it
+ *   sgl-project/sglang @ 6270b01498692d05d29267efe96d0eb7d9824545 python/sglang/srt/eplb/expert_location.py
+ *     `_init_common`: num_physical_experts = num_logical + ep_num_redundant_experts;
+ *     `assert num_physical_experts % ep_size == 0`                 -> redundant-not-divisible (SGLang)
+ *   sgl-project/sglang @ 469c63e54e7d94591617ef9590c6aa26d54dc1bb python/sglang/srt/server_args.py
+ *     `_handle_eplb_and_dispatch`: `if self.enable_eplb: assert self.ep_size > 1` -> eplb-single-rank (SGLang)
+ *
+ * Other findings (id: when):
  *   tp-without-ep            MoE model, TP > 1, no expert parallelism (--enable-expert-parallel /
  *                            --ep-size / --enable-ep-moe / --moe-a2a-backend): experts are sliced, EPLB is moot
+ *   experts-oom              routed-expert weights per GPU (E/G x MoE layers x 3*H*F*bytes, G = the GPUs the
+ *                            MoE layers are sharded over) exceed HBM x utilization, with no redundant experts
+ *   redundant-experts-oom    the same with R redundant slots added (R/G per GPU per layer)
  *   eplb-not-worth-it        EPLB on, and the trace + cost model + gate predict the re-placement won't pay
  *   eplb-pays                (info) the same check predicts a gain
- *   redundant-experts-oom    expert weights per GPU + redundant slots (3*H*F*bytes per expert per layer x MoE
- *                            layers x redundant slots per rank) exceed HBM x utilization
- *   redundant-not-divisible  redundant slots that do not divide over the EP ranks
  *   eplb-no-headroom         EPLB on with memory utilization above 0.95
  *   max-model-len-unset      max_position_embeddings > 32K and no --max-model-len / --context-length
  *   hierarchical-disabled    several nodes, but GPUs or expert groups (n_group) do not divide by them:
  *                            DeepSeek EPLB silently falls back to global balancing
+ *   rocm-launch              (info) HIP_VISIBLE_DEVICES / ROCR_VISIBLE_DEVICES set: the GPU memory used
  *   model-config-unavailable (info) the config could not be read; only flag checks ran
  *   log-*                    from --vllm-log / --sglang-log (see docs/engines.md)
  */
@@ -43,8 +68,10 @@ export interface DoctorInput {
   /** The launch command, e.g. ['vllm', 'serve', 'deepseek-ai/DeepSeek-V3', '--tensor-parallel-size', '8']. */
   argv: string[];
   trace?: { load: LoadTrace; routes?: TokenRoutes };
-  /** GPU HBM in GiB (default 80). */
+  /** GPU HBM in GiB (default: --gpu's, else MI300X's 192 on a ROCm launch, else 80). */
   gpuMemoryGb?: number;
+  /** GPU model name (GPU_MEMORY_GIB key), for its HBM. */
+  gpu?: string;
   vllmLog?: string;
   sglangLog?: string;
   /** EP ranks for log checks when the launch command does not say. */
@@ -63,7 +90,21 @@ export interface DoctorFacts {
   redundantExperts: number;
   memoryUtilization?: number;
   nodes: number;
+  /** 'rocm' when the launch sets HIP_VISIBLE_DEVICES / ROCR_VISIBLE_DEVICES, else 'cuda'. */
+  platform: 'cuda' | 'rocm';
+  /** GPU HBM used by the memory checks, GiB, and where it came from. */
+  gpuMemoryGb: number;
+  gpuMemorySource: string;
 }
+
+/**
+ * HBM per GPU, GiB, from the vendors' product pages (the stated GB, read as GiB, as the engines'
+ * memory checks do with the device's total):
+ *   H100 SXM 80 GB, H200 141 GB (nvidia.com/en-us/data-center/h100/, /h200/);
+ *   MI300X 192 GB HBM3, MI325X 256 GB HBM3E, MI355X 288 GB HBM3E
+ *   (amd.com/en/products/accelerators/instinct/mi300/mi300x.html, .../mi300/mi325x.html, .../mi350/mi355x.html).
+ */
+export const GPU_MEMORY_GIB: Record<string, number> = { h100: 80, h200: 141, mi300x: 192, mi325x: 256, mi355x: 288 };
 
 export interface DoctorReport {
   facts: DoctorFacts;
@@ -132,6 +173,9 @@ function derive(spec: LaunchSpec): Derived {
       utilFlag: '--mem-fraction-static',
       epFlagHint: `--ep-size ${tp}`,
       redundantFlag: '--ep-num-redundant-experts',
+      platform: 'cuda',
+      gpuMemoryGb: 80,
+      gpuMemorySource: '',
     };
   }
   const tp = numFlag(spec, '--tensor-parallel-size') ?? 1;
@@ -142,11 +186,21 @@ function derive(spec: LaunchSpec): Derived {
   const raw = flag(spec, '--eplb-config');
   if (typeof raw === 'string') {
     try {
-      cfg = JSON.parse(raw) as Record<string, unknown>;
+      const j = JSON.parse(raw) as unknown;
+      if (j && typeof j === 'object' && !Array.isArray(j)) cfg = j as Record<string, unknown>;
+      else eplbConfigError = `--eplb-config is not a JSON object: ${raw}`;
     } catch {
       eplbConfigError = `--eplb-config is not JSON: ${raw}`;
     }
   }
+  // Dotted keys (--eplb-config.num_redundant_experts 2) set one field each, as vLLM's parser does.
+  for (const [k, v] of spec.flags) {
+    if (!k.startsWith('--eplb-config.')) continue;
+    const key = k.slice('--eplb-config.'.length).replace(/-/g, '_');
+    cfg[key] = v === true ? true : /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : /^(true|false)$/i.test(v) ? /^true$/i.test(v) : v;
+  }
+  const R = cfg.num_redundant_experts ?? 0;
+  if (!eplbConfigError && !(Number.isInteger(R) && (R as number) >= 0)) eplbConfigError = `--eplb-config num_redundant_experts must be a non-negative integer, got ${JSON.stringify(R)}`;
   const dpLocal = numFlag(spec, '--data-parallel-size-local');
   const nodes = numFlag(spec, '--nnodes') ?? (dpLocal && dpLocal > 0 ? Math.max(1, Math.ceil(dp / dpLocal)) : 1);
   return {
@@ -157,7 +211,7 @@ function derive(spec: LaunchSpec): Derived {
     expertParallel: ep,
     epSize: ep ? tp * dp : undefined,
     eplb: switchOn(spec, '--enable-eplb'),
-    redundantExperts: Number(cfg.num_redundant_experts ?? numFlag(spec, '--num-redundant-experts') ?? 0),
+    redundantExperts: Number.isInteger(R) ? (R as number) : 0,
     memoryUtilization: numFlag(spec, '--gpu-memory-utilization') ?? 0.9,
     nodes,
     stepInterval: Number(cfg.step_interval ?? 3000),
@@ -165,8 +219,11 @@ function derive(spec: LaunchSpec): Derived {
     maxLenFlag: '--max-model-len',
     utilFlag: '--gpu-memory-utilization',
     epFlagHint: '--enable-expert-parallel',
-    redundantFlag: '--eplb-config \'{"num_redundant_experts": R}\'',
+    redundantFlag: '--eplb-config.num_redundant_experts R',
     eplbConfigError,
+    platform: 'cuda',
+    gpuMemoryGb: 80,
+    gpuMemorySource: '',
   };
 }
 
@@ -217,6 +274,33 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
   if (spec.engine === 'unknown' && input.argv.length > 0) {
     findings.push({ id: 'engine-unknown', severity: 'info', message: `could not tell the engine from "${input.argv.slice(0, 3).join(' ')}"; expected "vllm serve ..." or "python -m sglang.launch_server ..."; reading flags as vLLM's` });
   }
+  // Platform and GPU memory: ROCm launches name their GPUs with HIP_/ROCR_VISIBLE_DEVICES.
+  const rocmVar = ['HIP_VISIBLE_DEVICES', 'ROCR_VISIBLE_DEVICES'].find((v) => spec.env.has(v));
+  d.platform = rocmVar ? 'rocm' : 'cuda';
+  const gpuKey = input.gpu?.toLowerCase().replace(/[^a-z0-9]/g, '');
+  if (input.gpuMemoryGb !== undefined) {
+    d.gpuMemoryGb = input.gpuMemoryGb;
+    d.gpuMemorySource = '--gpu-memory-gb';
+  } else if (gpuKey !== undefined) {
+    const gib = GPU_MEMORY_GIB[gpuKey];
+    if (gib === undefined) throw new InputError('--gpu', '', `unknown GPU "${input.gpu}"; expected one of ${Object.keys(GPU_MEMORY_GIB).join(', ')} or --gpu-memory-gb N`);
+    d.gpuMemoryGb = gib;
+    d.gpuMemorySource = `--gpu ${input.gpu}`;
+  } else if (d.platform === 'rocm') {
+    d.gpuMemoryGb = GPU_MEMORY_GIB.mi300x;
+    d.gpuMemorySource = 'ROCm launch: MI300X 192 GB assumed';
+  } else {
+    d.gpuMemoryGb = 80;
+    d.gpuMemorySource = 'default: H100 80 GB';
+  }
+  if (rocmVar) {
+    findings.push({
+      id: 'rocm-launch',
+      severity: 'info',
+      message: `ROCm launch (${rocmVar}=${spec.env.get(rocmVar)}): the same engine rules apply (vLLM allows EPLB on CUDA and ROCm devices); memory checks use ${d.gpuMemoryGb} GiB per GPU (${d.gpuMemorySource})`,
+      flag: input.gpu === undefined && input.gpuMemoryGb === undefined ? '--gpu mi355x (288 GB) or --gpu-memory-gb N if the GPUs are not MI300X' : undefined,
+    });
+  }
   if (d.eplbConfigError) findings.push({ id: 'bad-eplb-config', severity: 'error', message: d.eplbConfigError, flag: '--eplb-config' });
   let cfg: ModelConfig | undefined;
   if (d.model) {
@@ -245,10 +329,68 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
     redundantExperts: d.redundantExperts,
     memoryUtilization: d.memoryUtilization,
     nodes: d.nodes,
+    platform: d.platform,
+    gpuMemoryGb: d.gpuMemoryGb,
+    gpuMemorySource: d.gpuMemorySource,
   };
   const isMoE = cfg ? cfg.numExperts > 1 : undefined;
   const E = cfg?.numExperts;
   const G = d.epSize;
+  const vllm = d.engine !== 'sglang';
+
+  // Start-up refusals (vLLM parallel.py _validate_parallel_config; SGLang server_args.py).
+  if (vllm && spec.flags.has('--num-redundant-experts')) {
+    const v = flag(spec, '--num-redundant-experts');
+    findings.push({
+      id: 'removed-flag',
+      severity: 'error',
+      message: `--num-redundant-experts is not a vLLM flag any more (vllm/engine/arg_utils.py registers --eplb-config instead); vLLM refuses the launch with an unrecognized-argument error. ballast ignores its value`,
+      flag: `--eplb-config.num_redundant_experts ${typeof v === 'string' ? v : 'R'}`,
+    });
+  }
+  if (d.eplb && vllm && !d.expertParallel) {
+    findings.push({
+      id: 'eplb-without-ep',
+      severity: 'error',
+      message: 'vLLM refuses --enable-eplb without expert parallelism: "enable_expert_parallel must be True to use EPLB." (vllm/config/parallel.py, ParallelConfig._validate_parallel_config)',
+      flag: '--enable-expert-parallel',
+    });
+  }
+  if (d.eplb && (vllm ? d.tp * d.dp <= 1 : (G ?? 1) <= 1)) {
+    findings.push({
+      id: 'eplb-single-rank',
+      severity: 'error',
+      message: vllm
+        ? `vLLM refuses EPLB on one rank: "EPLB requires tensor_parallel_size or data_parallel_size to be greater than 1" (TP=${d.tp}, DP=${d.dp})`
+        : `SGLang asserts ep_size > 1 when --enable-eplb is on (server_args.py _handle_eplb_and_dispatch); EP size here is ${G ?? 1}`,
+      flag: vllm ? '--tensor-parallel-size or --data-parallel-size > 1' : '--ep-size > 1',
+    });
+  }
+  if (vllm && !d.eplb && d.redundantExperts !== 0) {
+    findings.push({
+      id: 'redundant-without-eplb',
+      severity: 'error',
+      message: `vLLM refuses num_redundant_experts ${d.redundantExperts} without EPLB: "num_redundant_experts is set to ${d.redundantExperts} but EPLB is not enabled." (vllm/config/parallel.py)`,
+      flag: '--enable-eplb, or drop num_redundant_experts',
+    });
+  }
+
+  // round_robin placement: vLLM fused_moe/layer.py determine_expert_placement_strategy falls back to
+  // linear "only supported for models with multiple expert groups and no redundant experts".
+  if (vllm && flag(spec, '--expert-placement-strategy') === 'round_robin') {
+    const why: string[] = [];
+    if (cfg && !((cfg.numGroups ?? 0) > 1)) why.push(`${cfg.name} has no expert groups (n_group ${cfg.numGroups ?? 'absent'})`);
+    if (d.redundantExperts > 0) why.push(`${d.redundantExperts} redundant experts`);
+    if (d.eplb) why.push('EPLB is on');
+    if (why.length > 0) {
+      findings.push({
+        id: 'round-robin-ignored',
+        severity: 'warning',
+        message: `vLLM ignores --expert-placement-strategy round_robin here and places experts linearly (${why.join('; ')}): "Round-robin expert placement is only supported for models with multiple expert groups and no redundant experts." (fused_moe/layer.py determine_expert_placement_strategy)`,
+        flag: '--expert-placement-strategy linear, or `ballast reorder` to make the linear placement the plan',
+      });
+    }
+  }
 
   // tp-without-ep
   if (d.tp > 1 && !d.expertParallel && isMoE !== false) {
@@ -262,38 +404,60 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
     });
   }
 
-  // redundant experts
-  if (d.eplb && d.redundantExperts > 0 && G) {
-    if (d.redundantExperts % G !== 0) {
+  // (E + R) % G: vLLM FusedMoE with EPLB ("EPLB currently only supports even distribution of experts
+  // across ranks", global_num_experts = E + R); SGLang expert_location._init_common asserts it always.
+  const slotsChecked = G !== undefined && (vllm ? d.eplb : d.expertParallel || d.redundantExperts > 0);
+  if (slotsChecked && E !== undefined && (E + d.redundantExperts) % G! !== 0) {
+    findings.push({
+      id: 'redundant-not-divisible',
+      severity: 'error',
+      message: `${E} experts + ${d.redundantExperts} redundant = ${E + d.redundantExperts} slots per layer do not divide over ${G} EP ranks; ${
+        vllm ? 'vLLM: "EPLB currently only supports even distribution of experts across ranks." (fused_moe/layer.py)' : 'SGLang: assert num_physical_experts % ep_size == 0 (eplb/expert_location.py)'
+      }${(() => {
+        const r = (G! - (E % G!)) % G!;
+        return `; the smallest R that divides is ${r}, then ${r + G!}, ${r + 2 * G!}, ...`;
+      })()}`,
+      flag: d.redundantFlag,
+    });
+  } else if (slotsChecked && E === undefined && d.redundantExperts > 0) {
+    findings.push({ id: 'redundant-unchecked', severity: 'info', message: `cannot check that experts + ${d.redundantExperts} redundant slots divide over ${G} EP ranks without the model config` });
+  }
+
+  // Memory: routed-expert weights per GPU, with and without redundant slots. The MoE layers are
+  // sharded over the EP size, or TP x DP without expert parallelism (vLLM ParallelConfig docstring).
+  if (cfg && isMoE) {
+    const shards = G ?? (vllm ? d.tp * d.dp : d.tp);
+    const be = expertBytes(cfg);
+    const Lm = cfg.moeLayerIds.length;
+    const expertsPerGpu = (cfg.numExperts / shards) * Lm * be;
+    const R = d.eplb || !vllm ? d.redundantExperts : 0;
+    const slots = R / shards;
+    const extra = slots * Lm * be;
+    const hbm = d.gpuMemoryGb * GiB;
+    const util = d.memoryUtilization ?? 0.9;
+    const budget = hbm * util;
+    const perExpert = `${(be / 1e6).toFixed(1)} MB per expert (3*${cfg.hiddenSize}*${cfg.expertFfnSize}*${cfg.bytesPerWeight} bytes)`;
+    const allowed = `the ${gib(budget)} allowed by ${d.utilFlag} ${util} of ${gib(hbm)} (${d.gpuMemorySource})`;
+    if (expertsPerGpu > budget) {
       findings.push({
-        id: 'redundant-not-divisible',
+        id: 'experts-oom',
         severity: 'error',
-        message: `${d.redundantExperts} redundant experts do not divide over ${G} EP ranks${E ? ` (${E} + ${d.redundantExperts} = ${E + d.redundantExperts} slots per layer)` : ''}; the engines need the slot count to be a multiple of the EP size`,
-        flag: d.redundantFlag,
+        message: `routed experts alone need ${gib(expertsPerGpu)} per GPU (${cfg.numExperts} experts / ${shards} GPUs x ${Lm} MoE layers x ${perExpert}; attention and shared weights not counted), over ${allowed}${R > 0 ? `; ${R} redundant experts add ${gib(extra)}` : ''}`,
+        flag: `more GPUs (EP/TP size), a smaller weight dtype, or --gpu / --gpu-memory-gb if the GPU is larger`,
       });
-    } else if (cfg) {
-      const be = expertBytes(cfg);
-      const Lm = cfg.moeLayerIds.length;
-      const slots = d.redundantExperts / G;
-      const extra = slots * Lm * be;
-      const expertsPerGpu = ((cfg.numExperts / G) * Lm * be);
-      const hbm = (input.gpuMemoryGb ?? 80) * GiB;
-      const util = d.memoryUtilization ?? 0.9;
-      const budget = hbm * util;
-      if (expertsPerGpu + extra > budget) {
-        findings.push({
-          id: 'redundant-experts-oom',
-          severity: 'error',
-          message: `${d.redundantExperts} redundant experts = ${slots} extra slot(s) per GPU per layer x ${Lm} MoE layers x ${(be / 1e6).toFixed(1)} MB per expert (3*${cfg.hiddenSize}*${cfg.expertFfnSize}*${cfg.bytesPerWeight} bytes) = ${gib(extra)} per GPU; with the ${gib(expertsPerGpu)} of routed-expert weights each GPU already holds (attention and shared weights not counted) that is ${gib(expertsPerGpu + extra)}, over the ${gib(budget)} allowed by ${d.utilFlag} ${util} of ${gib(hbm)}`,
-          flag: `lower ${d.redundantFlag}, add GPUs, or set --gpu-memory-gb if the GPU is larger`,
-        });
-      }
+    } else if (R > 0 && expertsPerGpu + extra > budget) {
+      findings.push({
+        id: 'redundant-experts-oom',
+        severity: 'error',
+        message: `${R} redundant experts = ${slots} extra slot(s) per GPU per layer x ${Lm} MoE layers x ${perExpert} = ${gib(extra)} per GPU; with the ${gib(expertsPerGpu)} of routed-expert weights each GPU already holds (attention and shared weights not counted) that is ${gib(expertsPerGpu + extra)}, over ${allowed}`,
+        flag: `lower ${d.redundantFlag}, add GPUs, or set --gpu-memory-gb if the GPU is larger`,
+      });
     }
   }
 
   // headroom
   if (d.eplb && d.memoryUtilization !== undefined && d.memoryUtilization > 0.95) {
-    const hbm = (input.gpuMemoryGb ?? 80) * GiB;
+    const hbm = d.gpuMemoryGb * GiB;
     findings.push({
       id: 'eplb-no-headroom',
       severity: 'warning',
@@ -438,11 +602,19 @@ export function renderDoctor(r: DoctorReport): string {
   const lines = [
     `engine ${f.engine}${f.model ? `, model ${f.model}` : ''}${f.modelConfig ? ` (config: ${f.modelConfig})` : ''}`,
     `  TP ${f.tp}, DP ${f.dp}, expert parallel ${f.expertParallel ? `yes (EP ${f.epSize})` : 'no'}, EPLB ${f.eplb ? `on, ${f.redundantExperts} redundant` : 'off'}, nodes ${f.nodes}${f.memoryUtilization !== undefined ? `, memory utilization ${f.memoryUtilization}` : ''}`,
+    `  ${f.platform === 'rocm' ? 'ROCm' : 'CUDA'}, ${f.gpuMemoryGb} GiB per GPU (${f.gpuMemorySource})`,
   ];
   if (r.findings.length === 0) lines.push('no findings');
   for (const x of r.findings) {
     lines.push(`${x.severity.toUpperCase().padEnd(7)} ${x.id}: ${x.message}`);
     if (x.flag) lines.push(`        change: ${x.flag}`);
   }
+  const errors = r.findings.filter((x) => x.severity === 'error').length;
+  if (errors > 0) lines.push(`${errors} error(s): exit status 1`);
   return `${lines.join('\n')}\n`;
+}
+
+/** Exit status of a doctor run: 1 when any finding is an error (so a deploy script can gate on it), else 0. */
+export function doctorExitCode(r: DoctorReport): number {
+  return r.findings.some((x) => x.severity === 'error') ? 1 : 0;
 }

@@ -4,6 +4,10 @@
  *   SGLang: python -m sglang.launch_server --model-path M ...   (also `sglang serve`)
  * A flag takes the next token as its value unless that token starts with '-' or the flag is a switch
  * (--enable-*, --disable-*, --no-*, --enforce-eager, --trust-remote-code, -ep, ...).
+ * Leading `NAME=value` words (and `env NAME=value ...`) are environment assignments, e.g.
+ * `HIP_VISIBLE_DEVICES=0,1,2,3 vllm serve ...` on ROCm. vLLM flag names are normalised as vLLM's
+ * FlexibleArgumentParser does (`--enable_eplb` = `--enable-eplb`; dotted keys such as
+ * `--eplb-config.num_redundant_experts` keep their key after the dot).
  */
 export type Engine = 'vllm' | 'sglang' | 'unknown';
 
@@ -12,6 +16,8 @@ export interface LaunchSpec {
   model?: string;
   /** Flag name (with dashes, as typed; short aliases normalised) -> value, or true for switches. */
   flags: Map<string, string | true>;
+  /** Environment assignments before the command (NAME -> value). */
+  env: Map<string, string>;
   argv: string[];
 }
 
@@ -32,9 +38,18 @@ export function parseLaunch(argv: string[]): LaunchSpec {
   if (/(^|\s|\/)vllm(\s|$)/.test(joined) || argv.some((a) => a.endsWith('vllm.entrypoints.openai.api_server'))) engine = 'vllm';
   if (argv.some((a) => a.startsWith('sglang.launch_server') || a === 'sglang') ) engine = 'sglang';
   const flags = new Map<string, string | true>();
+  const env = new Map<string, string>();
   let model: string | undefined;
   let sawServe = false;
-  for (let i = 0; i < argv.length; i++) {
+  let start = 0;
+  for (; start < argv.length; start++) {
+    const w = argv[start];
+    if (start === 0 && w === 'env') continue;
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(w);
+    if (!m) break;
+    env.set(m[1], m[2]);
+  }
+  for (let i = start; i < argv.length; i++) {
     let a = argv[i];
     if (a === 'serve') {
       sawServe = true;
@@ -48,6 +63,10 @@ export function parseLaunch(argv: string[]): LaunchSpec {
         a = a.slice(0, eq);
       }
       a = ALIASES[a] ?? a;
+      if (a.startsWith('--')) {
+        const dot = a.indexOf('.');
+        a = dot > 0 ? `${a.slice(0, dot).replace(/_/g, '-')}${a.slice(dot)}` : a.replace(/_/g, '-');
+      }
       if (value === undefined) {
         const next = argv[i + 1];
         if (!SWITCH.test(a) && next !== undefined && !(next.startsWith('-') && !/^-?\d/.test(next))) {
@@ -62,7 +81,7 @@ export function parseLaunch(argv: string[]): LaunchSpec {
   }
   const m = flags.get('--model') ?? flags.get('--model-path');
   if (typeof m === 'string') model = m;
-  return { engine, model, flags, argv };
+  return { engine, model, flags, env, argv };
 }
 
 /** First of `names` present: its value (true for a bare switch), else undefined. */

@@ -574,6 +574,11 @@ def check(root):
     g = F["deepseek_v3"]
     a = Model(os.path.join(root, "deepseek_v3", "ckpt"), g)
     p = Permuted(a, json.load(open(os.path.join(root, "deepseek_v3", "plan.json"))), g["moe"])
+    # the quantized routers of layer 0, dequantised here, for the TypeScript dequantiser of --verify
+    res["dequant"] = {
+        "gptq": Model(os.path.join(root, "gptq", "ckpt"), F["gptq"]).lin("model.layers.0.mlp.gate").tolist(),
+        "awq": Model(os.path.join(root, "awq", "ckpt"), F["awq"]).lin("model.layers.0.block_sparse_moe.gate").tolist(),
+    }
     res["grouped_naive_maxdiff"] = max(float(np.abs(a.forward(1, x) - p.forward(1, x)).max()) for x in [rng.normal(0, 1, H) for _ in range(200)])
     print(json.dumps(res))
 

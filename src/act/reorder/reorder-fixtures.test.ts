@@ -13,6 +13,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { main } from '../../cli/main.ts';
+import { readSafetensorsHeader } from '../safetensors/safetensors.ts';
+import { dequantRouter } from './verify-routing.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SCRIPT = join(HERE, 'reorder-fixtures.py');
@@ -65,14 +67,30 @@ test('every fixture family: reorder keeps the function (numpy forward pass of ro
   // the MTP layer (model.layers.3 in the DeepSeek-V3 / Kimi-K2 / GLM-4.5 fixtures) was checked and left alone
   for (const f of ['deepseek_v3', 'kimi_k2', 'glm4_moe']) assert.deepEqual(res[f].layers, [1, 2, 3]);
   assert.match(runs.get('deepseek_v3')!.stderr, /MoE layers 3 are not in the plan/);
+  // --verify's dequantiser (TypeScript) agrees with the numpy one on the GPTQ and AWQ routers
+  for (const [f, block] of [['gptq', 'model.layers.0.mlp.gate'], ['awq', 'model.layers.0.block_sparse_moe.gate']] as const) {
+    const file = join(root, f, 'ckpt', 'model-00001-of-00003.safetensors');
+    const h = readSafetensorsHeader(file);
+    const raw = readFileSync(file);
+    const get = (s: string) => {
+      const t = h.byName.get(`${block}.${s}`)!;
+      return { bytes: new Uint8Array(raw.subarray(t.start, t.end)), shape: t.shape, dtype: t.dtype };
+    };
+    const w = dequantRouter(f, 4, 8, get('qweight'), get('qzeros'), get('scales'), f === 'gptq' ? get('g_idx') : undefined)!;
+    const ref = (res.dequant[f] as number[][]).flat();
+    assert.equal(w.length, ref.length);
+    assert.ok(ref.every((v, i) => Math.abs(v - w[i]) < 1e-12), f);
+    assert.ok(ref.some((v) => Math.abs(v) > 0.01), f);
+  }
   // the group constraint is real: the refused crossing plan, carried out naively, changes the output
   assert.ok(res.crossing_naive_maxdiff > 0.1, `crossing plan would change the layer by ${res.crossing_naive_maxdiff}`);
 });
 
-test('--verify re-routes float routers on random inputs; quantized routers are said to be checked by bytes only', () => {
-  assert.match(runs.get('deepseek_v3')!.stdout, /routers re-run on 64 random inputs: 2 layers choose the same experts at their new slots/);
+test('--verify re-routes every permuted layer on random inputs, GPTQ and AWQ routers dequantised', () => {
+  assert.match(runs.get('deepseek_v3')!.stdout, /function check: 2 of 2 permuted layers re-routed on 64 random inputs choose the same experts at their new slots\n/);
   assert.match(runs.get('deepseek_v3')!.stdout, /group-limited top-2 \(4 groups of 2, 2 chosen/);
-  assert.match(runs.get('gptq')!.stdout, /3 quantized routers checked by bytes only \(layers 0, 1, 2\)/);
+  assert.match(runs.get('gptq')!.stdout, /function check: 3 of 3 permuted layers re-routed on 64 random inputs choose the same experts/);
+  assert.match(runs.get('awq')!.stdout, /function check: 3 of 3 permuted layers re-routed on 64 random inputs choose the same experts/);
 });
 
 test('refusals: one line naming the file and what is missing, exit 2, nothing written', () => {

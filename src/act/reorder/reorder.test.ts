@@ -9,6 +9,7 @@ import { InputError } from '../../core/errors.ts';
 import { main } from '../../cli/main.ts';
 import { encodeSafetensors, readSafetensorsHeader } from '../safetensors/safetensors.ts';
 import { REORDER_FILE, reorderCheckpoint } from './reorder.ts';
+import { readPlanFile } from '../../plan/plan-file.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ballast-reorder-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -221,4 +222,20 @@ test('issue 16 item 3: SIGINT / SIGTERM remove the temp dir; a SIGKILLed run\'s 
   mkdirSync(live);
   await reorderCheckpoint({ checkpointDir: ck, plan: { ...plan, version: 1, phy2log: plan.phy2log.map((x) => Int32Array.from(x)) }, outDir: join(root, 'out6-live'), warn: () => {} });
   assert.ok(existsSync(live));
+});
+
+test('an SGLang map over every decoder layer (dense rows as the identity) maps row l to checkpoint layer l, no --ranks', async () => {
+  const ck = join(root, 'ck7');
+  makeCheckpoint(ck);
+  const pf = join(root, 'sgl-all.json');
+  // decoder layers 0 (dense: no experts in the checkpoint), 1 and 2 (MoE)
+  writeFileSync(pf, JSON.stringify({ physical_to_logical_map: [[0, 1, 2, 3], [3, 2, 1, 0], [0, 1, 2, 3]] }));
+  const out = join(root, 'out7');
+  assert.equal(await main(['reorder', ck, '--plan', pf, '--out', out]), 0);
+  const rec = JSON.parse(readFileSync(join(out, 'ballast-reorder.json'), 'utf8'));
+  assert.deepEqual(rec.layers.map((l: { checkpointLayer: number }) => l.checkpointLayer), [1, 2]);
+  assert.deepEqual(tensorBytes(join(out, 'model-00001-of-00003.safetensors'), 'model.layers.1.block_sparse_moe.experts.0.w2.weight'), bytes(12, 32));
+  // a dense row that is not the identity cannot be carried out
+  writeFileSync(pf, JSON.stringify({ physical_to_logical_map: [[1, 0, 2, 3], [3, 2, 1, 0], [0, 1, 2, 3]] }));
+  await assert.rejects(() => reorderCheckpoint({ checkpointDir: ck, plan: readPlanFile(pf, { permutationOnly: true }), outDir: join(root, 'out7b') }), (e: unknown) => e instanceof InputError && /the plan moves experts of layer 0, which has no experts in the checkpoint \(MoE layers 1,2\)/.test(e.message));
 });

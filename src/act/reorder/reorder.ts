@@ -34,7 +34,7 @@ import { isIdentity, permutationProblem } from './constraints.ts';
 import { classifyTensor, perExpertName, type RouterRole } from './expert-tensors.ts';
 import { type ModelRouting, readModelRouting } from './model-routing.ts';
 import { routerPermuter } from './router-permute.ts';
-import { checkRouting, decodeFloats, type FloatRouter, transpose } from './verify-routing.ts';
+import { checkRouting, decodeFloats, dequantRouter, type FloatRouter, transpose } from './verify-routing.ts';
 
 export const INDEX_FILE = 'model.safetensors.index.json';
 export const REORDER_FILE = 'ballast-reorder.json';
@@ -73,7 +73,7 @@ export interface ReorderResult {
   tensorsVerified: number;
   /** Layers whose router choices were checked on random inputs (--verify). */
   layersRouteChecked: number;
-  /** Permuted layers whose router could not be routed here (quantized, or every input a tie), checked by bytes only. */
+  /** Permuted layers whose router could not be routed here (a quantized form it cannot decode, or every input a tie), checked by bytes only. */
   layersRouteUnchecked: number[];
   /** Temp dirs of dead earlier runs that were removed. */
   staleRemoved: string[];
@@ -92,6 +92,8 @@ interface RouterRefs {
   bias?: string;
   correction?: string;
   quantized: boolean;
+  /** Packed router tensors (qweight, qzeros, scales, g_idx). */
+  packed: Partial<Record<RouterRole, string>>;
 }
 
 /** Inverse of a permutation. */
@@ -128,6 +130,10 @@ function mapLayers(plan: Plan, moeLayers: number[], warn: (s: string) => void): 
     if (extra.length > 0) warn(`checkpoint MoE layers ${extra.join(', ')} are not in the plan and are left as they are (e.g. a multi-token-prediction layer)`);
     if (notMoe.length > 0) warn(`plan rows for layers ${notMoe.map((l) => plan.layerIds[l]).join(', ')} (no experts in the checkpoint, identity in the plan) are skipped`);
     return plan.layerIds.map((id) => (set.has(id) ? id : undefined));
+  }
+  if (unique && notMoe.length < plan.numLayers && plan.numLayers !== moeLayers.length) {
+    const l = notMoe.find((x) => !isIdentity(plan.phy2log[x]))!;
+    throw new InputError('--plan', `phy2log[${l}]`, `the plan moves experts of layer ${plan.layerIds[l]}, which has no experts in the checkpoint (MoE layers ${moeLayers.join(',')}); is the plan for another model?`);
   }
   if (plan.numLayers === moeLayers.length) {
     warn(`plan layer ids [${plan.layerIds.slice(0, 4).join(', ')}${plan.layerIds.length > 4 ? ', ...' : ''}] are not the checkpoint's MoE layer numbers; mapping plan layer i to the i-th MoE layer (${moeLayers[0]}..${moeLayers[moeLayers.length - 1]})`);
@@ -204,7 +210,7 @@ export function planReorder(
     layers.push({ checkpointLayer: cl, planLayer: l, planLayerId: plan.layerIds[l], new_to_old: Array.from(plan.phy2log[l]), old_to_new: invertPermutation(plan.phy2log[l]) });
   });
   const routers = new Map<number, RouterRefs>();
-  for (const [cl, p] of permOf) routers.set(cl, { layer: cl, oldToNew: invertPermutation(p), quantized: false });
+  for (const [cl, p] of permOf) routers.set(cl, { layer: cl, oldToNew: invertPermutation(p), quantized: false, packed: {} });
   const refuse = (shard: Shard, name: string, why: string): never => {
     throw new InputError(shard.file, `key ${name}`, why);
   };
@@ -267,7 +273,8 @@ function noteRouter(ref: RouterRefs, role: RouterRole, name: string): void {
   if (role === 'weight') ref.weight = name;
   else if (role === 'bias') ref.bias = name;
   else if (role === 'correction') ref.correction = name;
-  else if (role === 'qweight') ref.quantized = true;
+  else ref.packed[role] = name;
+  if (role === 'qweight') ref.quantized = true;
 }
 
 function linkOrCopy(src: string, dst: string): void {
@@ -333,16 +340,28 @@ export function removeStaleTemps(out: string): string[] {
   return removed;
 }
 
-function readRouter(refs: RouterRefs, file: (name: string) => { file: string; t: TensorInfo }, fds: FdCache, E: number): FloatRouter | undefined {
+function readRouter(refs: RouterRefs, file: (name: string) => { file: string; t: TensorInfo }, fds: FdCache, E: number, quant: ModelRouting['quant']): FloatRouter | undefined {
+  const raw = (name: string) => {
+    const { file: f, t } = file(name);
+    return { bytes: readBytes(f, t.start, t.end - t.start, fds), shape: t.shape, dtype: t.dtype };
+  };
   const get = (name: string | undefined) => {
     if (!name) return undefined;
-    const { file: f, t } = file(name);
-    const v = decodeFloats(readBytes(f, t.start, t.end - t.start, fds), t.dtype);
-    return v ? { v, t } : undefined;
+    const r = raw(name);
+    const v = decodeFloats(r.bytes, r.dtype);
+    return v ? { v, t: r } : undefined;
   };
-  const w = get(refs.weight);
-  if (!w) return undefined;
-  const weight = w.t.shape[0] === E ? w.v : transpose(w.v, w.t.shape[0], E);
+  let weight: Float64Array | undefined;
+  if (refs.quantized) {
+    const { qweight, qzeros, scales, g_idx: gIdx } = refs.packed;
+    const method = quant?.method;
+    if (!qweight || !qzeros || !scales || (method !== 'gptq' && method !== 'awq') || !quant?.bits) return undefined;
+    weight = dequantRouter(method, quant.bits, E, raw(qweight), raw(qzeros), raw(scales), gIdx ? raw(gIdx) : undefined);
+  } else {
+    const w = get(refs.weight);
+    if (w) weight = w.t.shape[0] === E ? w.v : transpose(w.v, w.t.shape[0], E);
+  }
+  if (!weight) return undefined;
   const bias = get(refs.bias);
   const corr = get(refs.correction);
   if ((refs.bias && !bias) || (refs.correction && !corr)) return undefined;
@@ -476,8 +495,8 @@ export async function reorderCheckpoint(opts: ReorderOptions): Promise<ReorderRe
         return { file: join(tmp, name), t: outHeaders.get(name)!.byName.get(n)! };
       };
       for (const r of routers) {
-        const before = readRouter(r, inSrc, fds, E);
-        const after = readRouter(r, inOut, fds, E);
+        const before = readRouter(r, inSrc, fds, E, routing.quant);
+        const after = readRouter(r, inOut, fds, E, routing.quant);
         if (!before || !after) {
           layersRouteUnchecked.push(r.layer);
           continue;

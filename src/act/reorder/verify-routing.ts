@@ -132,3 +132,51 @@ export function checkRouting(before: FloatRouter, after: FloatRouter, oldToNew: 
   }
   return { checked };
 }
+
+/**
+ * Dequantise a packed router to Float64Array [E*H] ([E][H]) for the function check.
+ *   GPTQ (auto-gptq qlinear, checkpoint format v1): qweight [H*b/32, E] fields along the input,
+ *        qzeros [groups, E*b/32] fields along the output, w[h][e] = scales[g][e] * (q - (z + 1)),
+ *        g = g_idx[h] (or h / (H / groups) without g_idx)
+ *   AWQ (AutoAWQ gemm, 4 bits): qweight [H, E/8], qzeros [groups, E/8], fields in order
+ *        0,2,4,6,1,3,5,7; w[h][e] = scales[g][e] * (q - z), g = h / (H / groups)
+ * Inputs are raw little-endian bytes; scales decoded by `decodeFloats`. Returns undefined when a
+ * shape does not fit.
+ */
+export function dequantRouter(
+  method: 'gptq' | 'awq',
+  bits: number,
+  E: number,
+  qweight: { bytes: Uint8Array; shape: number[] },
+  qzeros: { bytes: Uint8Array; shape: number[] },
+  scales: { bytes: Uint8Array; shape: number[]; dtype: string },
+  gIdx?: { bytes: Uint8Array },
+): Float64Array | undefined {
+  const per = 32 / bits;
+  const mask = (1 << bits) - 1;
+  const order = method === 'awq' ? [0, 2, 4, 6, 1, 3, 5, 7] : Array.from({ length: per }, (_, i) => i);
+  const s = decodeFloats(scales.bytes, scales.dtype);
+  if (!s || scales.shape.length !== 2 || scales.shape[1] !== E) return undefined;
+  const groups = scales.shape[0];
+  const u32 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const qw = u32(qweight.bytes);
+  const qz = u32(qzeros.bytes);
+  const H = method === 'gptq' ? qweight.shape[0] * per : qweight.shape[0];
+  const field = (dv: DataView, row: number, words: number, col: number): number => {
+    const w = Math.floor(col / per);
+    const i = order.indexOf(col % per);
+    return (dv.getUint32((row * words + w) * 4, true) >>> (bits * i)) & mask;
+  };
+  const zWords = qzeros.shape[1];
+  const gi = gIdx ? new DataView(gIdx.bytes.buffer, gIdx.bytes.byteOffset, gIdx.bytes.byteLength) : undefined;
+  const out = new Float64Array(E * H);
+  for (let h = 0; h < H; h++) {
+    const g = gi ? gi.getInt32(h * 4, true) : Math.floor(h / (H / groups));
+    for (let e = 0; e < E; e++) {
+      const q = method === 'gptq' ? (qw.getUint32((Math.floor(h / per) * E + e) * 4, true) >>> (bits * (h % per))) & mask : field(qw, h, qweight.shape[1], e);
+      const z = field(qz, g, zWords, e) + (method === 'gptq' ? 1 : 0);
+      out[e * H + h] = s[g * E + e] * (q - z);
+    }
+  }
+  return out;
+}

@@ -14,6 +14,7 @@
  * (phase 1 = decode), when the row count shows where the prompt ends; else the phase is unknown.
  */
 import { decodeRouted, type RoutedArray } from './decode-routed.ts';
+import { unmark } from './splice.ts';
 
 export type Engine = 'vllm' | 'sglang';
 
@@ -48,13 +49,13 @@ function concat(a: RoutedArray, b: RoutedArray): RoutedArray | string {
   if (a.T === 0) return b;
   if (b.T === 0) return a;
   if (a.L !== b.L || a.K !== b.K) return `prompt rows are ${a.L} layers x top-${a.K}, completion rows ${b.L} x top-${b.K}`;
-  const ids = new Int32Array(a.ids.length + b.ids.length);
+  const ids = new Uint16Array(a.ids.length + b.ids.length);
   ids.set(a.ids);
   ids.set(b.ids, a.ids.length);
   return { T: a.T + b.T, L: a.L, K: a.K, ids };
 }
 
-function vllm(body: Obj, out: Extracted, strip: boolean): void {
+function vllm(body: Obj, out: Extracted, strip: boolean, values: readonly string[]): void {
   const fp = body.system_fingerprint;
   if (typeof fp === 'string') {
     const m = /^vllm-(.+?)(?:-[0-9a-f]{6,})?$/.exec(fp);
@@ -65,7 +66,7 @@ function vllm(body: Obj, out: Extracted, strip: boolean): void {
   const completionTokens = num(usage.completion_tokens);
   let prompt: RoutedArray | null = null;
   if ('prompt_routed_experts' in body) {
-    const p = decodeRouted(body.prompt_routed_experts);
+    const p = decodeRouted(unmark(body.prompt_routed_experts, values));
     if (typeof p === 'string') out.problems.push(`prompt_routed_experts: ${p}`);
     else if (p) {
       prompt = p;
@@ -78,7 +79,7 @@ function vllm(body: Obj, out: Extracted, strip: boolean): void {
   let promptUsed = false;
   choices.forEach((c, i) => {
     if (!isObj(c) || !('routed_experts' in c)) return;
-    const r = decodeRouted(c.routed_experts);
+    const r = decodeRouted(unmark(c.routed_experts, values));
     if (strip) c.routed_experts = null;
     if (typeof r === 'string') {
       out.problems.push(`choices[${i}].routed_experts: ${r}`);
@@ -105,11 +106,11 @@ function vllm(body: Obj, out: Extracted, strip: boolean): void {
   if (prompt && !promptUsed) out.seqs.push({ arr: prompt, phase: new Uint8Array(prompt.T) });
 }
 
-function sglang(items: unknown[], out: Extracted, strip: boolean, shape?: { layers: number; topK: number }): void {
+function sglang(items: unknown[], out: Extracted, strip: boolean, values: readonly string[], shape?: { layers: number; topK: number }): void {
   items.forEach((it, i) => {
     if (!isObj(it) || !isObj(it.meta_info) || !('routed_experts' in it.meta_info)) return;
     const mi = it.meta_info;
-    const r = decodeRouted(mi.routed_experts, shape);
+    const r = decodeRouted(unmark(mi.routed_experts, values), shape);
     if (strip) delete mi.routed_experts;
     if (typeof r === 'string') {
       out.problems.push(`[${i}].meta_info.routed_experts: ${r}`);
@@ -128,12 +129,17 @@ function sglang(items: unknown[], out: Extracted, strip: boolean, shape?: { laye
  * Decode every routed-experts field in `body` (mutated: fields stripped when `strip`).
  * `shape` gives L and top-k for SGLang's raw int32 encoding.
  */
-export function extractRouted(body: unknown, engine: Engine, opts: { strip: boolean; shape?: { layers: number; topK: number } }): Extracted {
+export function extractRouted(
+  body: unknown,
+  engine: Engine,
+  opts: { strip: boolean; shape?: { layers: number; topK: number }; /** raw values cut out by spliceRouted */ values?: readonly string[] },
+): Extracted {
   const out: Extracted = { seqs: [], problems: [], found: 0 };
+  const values = opts.values ?? [];
   if (engine === 'vllm') {
-    if (isObj(body)) vllm(body, out, opts.strip);
+    if (isObj(body)) vllm(body, out, opts.strip, values);
   } else {
-    sglang(Array.isArray(body) ? body : [body], out, opts.strip, opts.shape);
+    sglang(Array.isArray(body) ? body : [body], out, opts.strip, values, opts.shape);
   }
   return out;
 }

@@ -195,7 +195,7 @@ test('SGLang /generate: the proxy asks for routed experts, records them, strips 
     for (let i = 0; i < 4; i++) {
       const res = await post(`${proxy.url}/generate`, { text: 'hello', sampling_params: { max_new_tokens: 8 } });
       const j = await res.json();
-      assert.equal(j.meta_info.routed_experts, undefined);
+      assert.equal(j.meta_info.routed_experts, null, 'stripped to null');
       assert.equal(typeof j.meta_info.prompt_tokens, 'number');
     }
     assert.ok(fake.seen.every((s) => JSON.parse(s.body).return_routed_experts === true));

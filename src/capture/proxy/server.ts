@@ -17,6 +17,7 @@ import { type IncomingMessage, request as httpRequest, Agent, createServer, type
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import { listenOn } from '../listen.ts';
 import { type Engine, extractRouted } from './extract.ts';
+import { spliceRouted } from './splice.ts';
 import type { RoutesRecorder } from './recorder.ts';
 
 export interface ProxyOptions {
@@ -119,25 +120,55 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
       return;
     }
     const raw = await readAll(upRes);
-    let out = raw;
+    const status = upRes.statusCode ?? 502;
+    const reply = (b: Buffer) => {
+      headers['content-length'] = String(b.length);
+      res.writeHead(status, headers);
+      res.end(b);
+    };
+    // Cut the routed-experts values out of the bytes (no full parse of a body that is mostly them),
+    // decode them before answering so that an unreadable one goes to the client unchanged, answer,
+    // then record.
+    const sp = spliceRouted(raw);
+    let ex: ReturnType<typeof extractRouted> | undefined;
+    let toClient = raw;
     try {
-      const j = JSON.parse(raw.toString('utf8'));
-      const ex = extractRouted(j, o.engine, { strip: true, shape: o.shape });
-      if (ex.problems.length > 0) {
-        once(`bad-${ex.problems[0].split(':')[0]}`, `could not read ${ex.problems[0]} (${path}); response passed through unchanged, not recorded`);
-      } else if (ex.found > 0) {
-        if (ex.version) o.recorder.version = ex.version;
-        o.recorder.add(ex.seqs);
-        if (!(o.engine === 'sglang' && clientAsked)) out = Buffer.from(JSON.stringify(j), 'utf8');
-      } else if ((upRes.statusCode ?? 0) < 300 && /\/(chat\/)?completions|\/generate/.test(path)) {
-        once('none', `a ${path} response carried no routed experts; is the server started with --enable-return-routed-experts?`);
+      if (sp) {
+        if (sp.values.length === 0) {
+          // Nothing to record: answer as sent. Small bodies are still checked, to say once what
+          // could not be read.
+          if (raw.length < 1 << 20) JSON.parse(raw.toString('utf8'));
+          if (sp.nulls > 0 && status < 300) once('none', `${path} responses carry routed_experts: null; is the server started with --enable-return-routed-experts?`);
+          return reply(raw);
+        }
+        ex = extractRouted(JSON.parse(sp.marked.toString('utf8')), o.engine, { strip: false, shape: o.shape, values: sp.values });
+        toClient = o.engine === 'sglang' && clientAsked ? raw : sp.client;
+      } else {
+        const j = JSON.parse(raw.toString('utf8'));
+        ex = extractRouted(j, o.engine, { strip: true, shape: o.shape });
+        if (ex.found > 0 && !(o.engine === 'sglang' && clientAsked)) toClient = Buffer.from(JSON.stringify(j), 'utf8');
       }
     } catch {
       once('json', `a response from ${path} is not valid JSON; passed through unchanged, not recorded`);
+      return reply(raw);
     }
-    headers['content-length'] = String(out.length);
-    res.writeHead(upRes.statusCode ?? 502, headers);
-    res.end(out);
+    if (ex.problems.length > 0) {
+      once(`bad-${ex.problems[0].split(':')[0]}`, `could not read ${ex.problems[0]} (${path}); response passed through unchanged, not recorded`);
+      return reply(raw);
+    }
+    reply(toClient);
+    if (ex.found > 0) {
+      const seqs = ex.seqs;
+      const version = ex.version;
+      setImmediate(() => {
+        try {
+          if (version) o.recorder.version = version;
+          o.recorder.add(seqs);
+        } catch (e) {
+          once('record', `cannot record: ${(e as Error).message}`);
+        }
+      });
+    }
   };
 
   const server = createServer((req, res) => {
@@ -164,7 +195,8 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       agent.destroy();
-      o.recorder.flush();
+      await new Promise((r) => setImmediate(r)); // records queued by the last responses
+      o.recorder.close();
     },
   };
 }

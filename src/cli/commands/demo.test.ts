@@ -44,7 +44,7 @@ test('ballast demo --json: measure, plan, predict and gate on the bundled trace'
 
   // 3. Predict: held-out policies, all named; linear is the throughput baseline.
   const names = r.simulation.policies.map((p: { name: string }) => p.name);
-  assert.deepEqual(names, ['linear', 'deepseek', 'ballast', 'oracle', 'periodic']);
+  assert.deepEqual(names, ['linear', 'deepseek', 'ballast', 'oracle', 'vllm-eplb']);
   assert.equal(r.simulation.policies[0].throughputVsLinear, 1);
 
   // 4. Gate: one verdict per candidate, each a known verdict with its reasons.

@@ -133,12 +133,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     model,
     cluster,
     redundant: o.redundant,
-    policies: ['linear', 'deepseek', 'ballast', 'oracle', 'periodic'],
+    policies: ['linear', 'deepseek', 'ballast', 'oracle', 'vllm-eplb'],
     batchTokens: o.batchTokens,
     trainFraction: o.trainFraction,
-    window: 4,
-    interval: 4,
-    periodicSolver: 'deepseek',
     oracleSolver: 'ballast',
   });
 

@@ -29,6 +29,8 @@ import type { PlanGateResult } from '../../predict/plan-gate.ts';
 import { runPlanGate } from '../../predict/plan-gate-run.ts';
 import { solveInputForTrace } from '../../plan/solve-input.ts';
 import { bar, fmt, useColor } from '../../show/term.ts';
+import { planForReorder, type ReorderPlanReport, renderReorderPlan, routingForModel } from '../../act/reorder/plan-for-reorder.ts';
+import { nextSteps } from '../../act/next-steps.ts';
 import { DEFAULT_DECODE_TOKENS, DEFAULT_PREFILL_TOKENS, type PhaseFlags, phasePlanToReport, renderPhasePlanRun, runPhasePlan } from './plan-phase.ts';
 
 /** Parsed options of `ballast plan`. */
@@ -68,6 +70,8 @@ export interface PlanOptions {
   hbmHeadroom?: number;
   /** Gate: the MoE layers are served with tensor parallelism. */
   moeTp?: boolean;
+  /** 'reorder': a plan `ballast reorder` can carry out (config.json's routing constraints, from --model). */
+  for?: 'reorder';
 }
 
 export interface PlanRun {
@@ -85,6 +89,8 @@ export interface PlanRun {
   gate?: PlanGateResult;
   /** Why there is no gate, or how its model was chosen. */
   gateNotes: string[];
+  /** --for reorder: what the routing constraint costs (act/reorder/plan-for-reorder.ts). */
+  reorder?: ReorderPlanReport;
 }
 
 export const DEFAULT_SOLVER = 'ballast';
@@ -95,6 +101,11 @@ export async function runPlan(opts: PlanOptions): Promise<PlanRun> {
   const cluster = opts.cluster !== undefined ? loadCluster(opts.cluster) : undefined;
   // The gate's model is read before anything is solved or written, so a bad --model stops early.
   const gateModel = opts.gate !== false && opts.model !== undefined ? loadModelConfig(opts.model) : undefined;
+  // --for reorder reads config.json's routing before anything is solved; no replicas.
+  const reorderRouting = opts.for === 'reorder' ? routingForModel(opts.model) : undefined;
+  if (reorderRouting && ((opts.redundant ?? 0) > 0 || opts.memoryBudget !== undefined || opts.variableSlots)) {
+    throw new InputError('--for', '', 'reorder plans have one slot per expert: drop --redundant, --memory-budget and --variable-slots');
+  }
   const data = await readInput(opts.trace, { format: opts.format });
   const trace = data.load;
   const { numLayers: L, numExperts: E } = trace;
@@ -158,7 +169,7 @@ export async function runPlan(opts: PlanOptions): Promise<PlanRun> {
   checkSolveInput(input);
 
   const t0 = performance.now();
-  const plan = await solver.solve(input);
+  let plan = await solver.solve(input);
   const solveMs = performance.now() - t0;
 
   try {
@@ -169,6 +180,8 @@ export async function runPlan(opts: PlanOptions): Promise<PlanRun> {
   }
   if (plan.numRanks !== G) throw new Error(`solver ${solver.name} produced a plan for ${plan.numRanks} ranks, not ${G}`);
   if (trace.meta.model && !plan.model) plan.model = trace.meta.model;
+  let reorder: ReorderPlanReport | undefined;
+  if (reorderRouting) ({ plan, report: reorder } = planForReorder(plan, load, reorderRouting));
   const stats = planStats(plan, load, { current, expertBytes: opts.expertBytes, routes: data.routes, cluster });
   plan.stats = stats;
 
@@ -198,7 +211,7 @@ export async function runPlan(opts: PlanOptions): Promise<PlanRun> {
       moeTp: opts.moeTp,
     }));
   }
-  return { plan, stats, solveMs, input, data, cluster, current, reference, gate, gateNotes };
+  return { plan, stats, solveMs, input, data, cluster, current, reference, gate, gateNotes, reorder };
 }
 
 /**
@@ -256,6 +269,7 @@ export function planToReport(run: PlanRun, out?: string): object {
     reference: run.reference,
     gate: run.gate,
     gateNotes: run.gateNotes,
+    reorder: run.reorder,
     timing: { solveMs: run.solveMs },
   };
 }
@@ -294,6 +308,7 @@ export function renderPlanRun(run: PlanRun, opts: { color?: boolean; out?: strin
     lines.push(c.yellow('  note       this plan puts two replicas of one expert on one GPU (the solver allowed it)'));
   }
   lines.push(`  solve      ${fmt(run.solveMs, 1)} ms`);
+  if (run.reorder) lines.push(...renderReorderPlan(run.reorder));
   // Worst layer's rank loads.
   const l = stats.worstLayer;
   const E = plan.numExperts;
@@ -325,7 +340,7 @@ export function renderPlanRun(run: PlanRun, opts: { color?: boolean; out?: strin
     lines.push(renderGate(g).split('\n').slice(1).map((x) => `  ${x}`).join('\n'));
   }
   for (const n of run.gateNotes) lines.push(c.dim(`  note       ${n}`));
-  lines.push(opts.out ? `  wrote ${opts.out}` : c.dim('  (pass --out plan.json to save the plan)'));
+  lines.push(...nextSteps({ plan, verdict: run.gate?.verdict, out: opts.out }));
   return lines.join('\n');
 }
 
@@ -369,6 +384,7 @@ interface PlanFlags {
   horizonSteps?: string;
   hbmHeadroom?: string;
   moeTp?: boolean;
+  for?: string;
   phase?: string;
   prefillTokens?: string;
   decodeTokens?: string;
@@ -402,7 +418,9 @@ export function planOptionsFromFlags(trace: string, f: PlanFlags): PlanOptions {
   }
   const expertBytes = f.expertBytes !== undefined ? parseBytes(f.expertBytes, '--expert-bytes') : undefined;
   if (expertBytes === 0) throw new InputError('--expert-bytes', '', 'expected a positive byte count');
+  if (f.for !== undefined && f.for !== 'reorder') throw new InputError('--for', '', `expected "reorder", got "${f.for}"`);
   return {
+    for: f.for as 'reorder' | undefined,
     trace,
     format: f.format,
     ranks: intFlag(f.ranks, '--ranks', 1),
@@ -461,10 +479,12 @@ export function register(program: Command): void {
     .option('--decode-per-prefill <m>', '--phase mix: decode steps per prefill step (default: measured from the recorded phases)')
     .option('--any-phase', '--phase prefill|decode on a trace that does not record phase: plan all of it as that phase\'s traffic')
     .option('--no-gate', 'skip the gate (apply / keep current)')
+    .option('--for <target>', 'reorder: a plan `ballast reorder` can carry out, under the routing constraints of --model\'s config.json (group-limited routing, hash layers); reports what the constraint costs')
     .option('--json', 'print {plan, stats, gate, timing} as JSON')
     .action(async (trace: string, flags: PlanFlags) => {
       const opts = planOptionsFromFlags(trace, flags);
       const pf = phaseFlagsFrom(flags);
+      if (pf && opts.for !== undefined) throw new InputError('--for', '', '--for reorder makes one plan for the checkpoint; it does not combine with --phase');
       if (pf) {
         const pr = await runPhasePlan(opts, pf);
         if (flags.json) process.stdout.write(`${JSON.stringify(phasePlanToReport(pr), null, 2)}\n`);

@@ -31,7 +31,11 @@ export function register(program: Command): void {
           `  ${r.tensorsPermuted} tensors permuted, ${r.tensorsCopied} copied unchanged`,
           `  shards rewritten: ${r.shardsRewritten.length} (${(r.bytesWritten / 2 ** 20).toFixed(1)} MiB), hard-linked: ${r.shardsLinked.length}`,
           o.verify ? `  verified ${r.tensorsVerified} tensors against their source bytes (SHA-256)` : '  not verified (pass --verify to hash-check every tensor and re-route each layer)',
-          ...(o.verify ? [`  routers re-run on 64 random inputs: ${r.layersRouteChecked} layers choose the same experts at their new slots${r.layersRouteUnchecked.length ? `; ${r.layersRouteUnchecked.length} quantized routers checked by bytes only (layers ${r.layersRouteUnchecked.join(', ')})` : ''}`] : []),
+          ...(o.verify
+            ? [
+                `  function check: ${r.layersRouteChecked} of ${r.layersRouteChecked + r.layersRouteUnchecked.length} permuted layers re-routed on 64 random inputs choose the same experts at their new slots${r.layersRouteUnchecked.length ? `; routers of layers ${r.layersRouteUnchecked.join(', ')} are quantized, checked by bytes only` : ''}`,
+              ]
+            : []),
           `  inverse permutation per layer: ${o.out}/${REORDER_FILE} (old_to_new, new_to_old)`,
           '',
         ].join('\n'),

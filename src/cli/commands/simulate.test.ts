@@ -17,10 +17,10 @@ function ballast(args: string[]): { code: number; stdout: string; stderr: string
 }
 
 test('ballast simulate on the bundled ESFT law trace: JSON side by side, held-out, checked against the metrics module', async () => {
-  const r = ballast(['simulate', LAW, '--ranks', '8', '--redundant', '8', '--policies', 'linear,deepseek,ballast,oracle,periodic', '--json']);
+  const r = ballast(['simulate', LAW, '--ranks', '8', '--redundant', '8', '--policies', 'linear,deepseek,ballast,oracle,vllm-eplb', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
-  assert.deepEqual(j.policies.map((p: { name: string }) => p.name), ['linear', 'deepseek', 'ballast', 'oracle', 'periodic']);
+  assert.deepEqual(j.policies.map((p: { name: string }) => p.name), ['linear', 'deepseek', 'ballast', 'oracle', 'vllm-eplb']);
   assert.equal(j.model, 'DeepSeek-V2-Lite');
   assert.equal(j.shape.layers, 26);
   // Cut at the first sequence boundary at or after 8327 / 2 = 4163.5: token 4252 (from the trace's
@@ -47,8 +47,18 @@ test('ballast simulate on the bundled ESFT law trace: JSON side by side, held-ou
   const oracle = j.policies.find((p: { name: string }) => p.name === 'oracle');
   for (const p of j.policies) assert.ok(oracle.perBatchMaxOverMean.mean <= p.perBatchMaxOverMean.mean + 1e-9);
   assert.ok(Array.isArray(j.oracleGap) && j.oracleGap.length === 4);
-  // Periodic re-plans move replicas and pay for it.
-  assert.ok(j.policies[4].expertsMoved > 0);
+  // vLLM's defaults on 15 steps (8 planning + 7 scored): the first re-plan is at step 750, so it stays
+  // linear, and a note says so and what it models.
+  assert.equal(j.policies[4].replans, 0);
+  assert.equal(j.policies[4].expertsMoved, 0);
+  assert.equal(j.policies[4].predictedMoeTimeUs, linear.predictedMoeTimeUs);
+  assert.ok(j.notes.some((n: string) => /^vllm-eplb: this trace gives 15 steps .*first re-plans after 750 steps/.test(n)));
+  assert.ok(j.notes.some((n: string) => /^vllm-eplb: vLLM EPLB: .*last 1000 steps.*every 3000/.test(n)));
+  // Scaled down explicitly: async re-plans happen (first after 4 // 4 = 1 step) and move experts; the
+  // output says the window and interval are not vLLM's defaults.
+  const sc = JSON.parse(ballast(['simulate', LAW, '--ranks', '8', '--redundant', '8', '--policies', 'linear,vllm-eplb', '--eplb-window', '4', '--eplb-interval', '4', '--json']).stdout);
+  assert.ok(sc.policies[1].expertsMoved > 0);
+  assert.ok(sc.notes.some((n: string) => /overridden by --eplb-window/.test(n)));
 });
 
 test('ballast simulate: text table, --explain sources, skewed-top1 scenario, bad input exits 2', () => {

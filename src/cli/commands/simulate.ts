@@ -27,9 +27,8 @@ interface SimulateFlags {
   inSample?: boolean;
   train?: string;
   test?: string;
-  window: string;
-  interval: string;
-  periodicSolver: string;
+  eplbWindow?: string;
+  eplbInterval?: string;
   oracleSolver: string;
   routing: string;
   threads?: string;
@@ -43,7 +42,7 @@ interface SimulateFlags {
   seed: string;
 }
 
-const DEFAULT_POLICIES = 'linear,deepseek,ballast,oracle,periodic';
+const DEFAULT_POLICIES = 'linear,deepseek,ballast,oracle,vllm-eplb';
 
 export function register(program: Command): void {
   program
@@ -55,15 +54,14 @@ export function register(program: Command): void {
     .option('--cluster <file|preset>', 'cluster JSON or preset (default: H100-SXM nodes of 8 for --ranks)')
     .option('--ranks <G>', 'EP size (GPUs)')
     .option('--redundant <R>', 'redundant expert slots per layer for replica-capable solvers', '0')
-    .option('--policies <list>', 'comma-separated: solver names, oracle, periodic', DEFAULT_POLICIES)
+    .option('--policies <list>', 'comma-separated: solver names, oracle, vllm-eplb, sglang-eplb', DEFAULT_POLICIES)
     .option('--batch-tokens <N>', 'tokens per batch (step); load windows are scaled to it', '512')
     .option('--train-fraction <f>', 'plan on the sequences ending before f of the tokens, score the rest (default 0.5)')
     .option('--in-sample', 'plan and score on the whole trace (optimistic)')
     .option('--train <file>', 'plan on this trace ...')
     .option('--test <file>', '... and score on this one')
-    .option('--window <W>', 'periodic: batches of history per re-plan (vLLM window_size)', '4')
-    .option('--interval <S>', 'periodic: re-plan every S batches (vLLM step_interval)', '4')
-    .option('--periodic-solver <name>', 'solver the periodic policy re-plans with', 'deepseek')
+    .option('--eplb-window <W>', 'vllm-eplb / sglang-eplb: steps of load per re-plan (default: the engine\'s, vLLM 1000, SGLang 1000)')
+    .option('--eplb-interval <S>', 'vllm-eplb / sglang-eplb: steps between re-plans (default: the engine\'s, vLLM 3000, SGLang 1000)')
     .option('--oracle-solver <name>', 'solver the oracle re-plans each batch with', 'ballast')
     .option('--routing <token-mod|least-loaded>', 'which replica serves a (token, expert) choice', 'token-mod')
     .option('--threads <N>', 'threads replaying static plans of a large trace, this one included (default: available cores, at most 8; 1 = no workers)')
@@ -86,8 +84,8 @@ export async function runSimulate(trace: string | undefined, flags: SimulateFlag
   const ranks = intFlag(flags.ranks, '--ranks');
   const redundant = intFlag(flags.redundant, '--redundant', 0) ?? 0;
   const batchTokens = intFlag(flags.batchTokens, '--batch-tokens')!;
-  const window = intFlag(flags.window, '--window')!;
-  const interval = intFlag(flags.interval, '--interval')!;
+  const eplbWindow = intFlag(flags.eplbWindow, '--eplb-window');
+  const eplbInterval = intFlag(flags.eplbInterval, '--eplb-interval');
   const seed = intFlag(flags.seed, '--seed', 0)!;
   const trainFraction = fractionFlag(flags.trainFraction, '--train-fraction');
   if (flags.routing !== 'token-mod' && flags.routing !== 'least-loaded') {
@@ -106,9 +104,8 @@ export async function runSimulate(trace: string | undefined, flags: SimulateFlag
     batchTokens,
     trainFraction,
     inSample: flags.inSample,
-    window,
-    interval,
-    periodicSolver: flags.periodicSolver,
+    eplbWindow,
+    eplbInterval,
     oracleSolver: flags.oracleSolver,
     routing: flags.routing as ReplicaRouting,
     windowsAreSteps: flags.windowsAreSteps,

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseHTML } from 'linkedom';
 import { defaultPlan } from '../../core/default-placements.ts';
+import { makeLoadTrace } from '../../core/load-trace.ts';
 import { buildReportModel, buildTraceView, defaultRanks, heatmapView } from './build.ts';
 import { renderReportHtml } from './html.ts';
 import { swapPlan, syntheticTrace, tinyInput, tinyTrace } from './fixtures.ts';
@@ -126,4 +127,76 @@ test('simulation JSON: policies become a table, scalars are flattened', async ()
   const html = renderReportHtml({ format: 'ballast-report', version: 1, title: 't', createdMs: 0, traces: [], plans: [], simulations: [v], notes: [] });
   const { document } = parseHTML(html);
   assert.deepEqual([...document.querySelectorAll('#sim0-predictedBatchTimeUs rect.bar')].map((b) => b.getAttribute('data-value')), ['100', '90']);
+});
+
+/** DeepSeek-V2-Lite-shaped counts (64 experts, top-6): expert e of layer l gets 10 + ((l * 5 + e * 7 + w * 3) % 40) per window. */
+function v2LiteInput(W: number): import('../../ingest/readers.ts').InputData {
+  const L = 3;
+  const E = 64;
+  const counts = new Float64Array(W * L * E);
+  for (let w = 0; w < W; w++) for (let l = 0; l < L; l++) for (let e = 0; e < E; e++) counts[(w * L + l) * E + e] = 10 + ((l * 5 + e * 7 + w * 3) % 40);
+  const load = makeLoadTrace({ model: 'DeepSeek-V2-Lite', layerIds: [1, 2, 3], topK: 6, sources: [] }, L, E, counts, Array.from({ length: W }, (_, i) => ({ step: i })));
+  return { path: `/tmp/v2lite-${W}.ballast`, format: 'ballast', load, warnings: [] };
+}
+
+test('report gate: held out with several windows, "in-sample" in the headline with one', async () => {
+  for (const [W, heldOut] of [[4, true], [1, false]] as const) {
+    const model = await buildReportModel({ traces: [v2LiteInput(W)], plans: [], simulations: [], reports: [] }, { ranks: 8, redundantSlots: 8, now: 0 });
+    const g = model.traces[0].placements!.gate!;
+    assert.equal(g.heldOut, heldOut, `W=${W}`);
+    assert.ok(g.headline!.startsWith(`${g.verdict.toUpperCase()} (${heldOut ? 'held out: a ballast plan made on load windows [0, 2) of 4' : 'in-sample:'}`), g.headline);
+    // Predicted time per step sits beside token balance; proposed = current - gain per step.
+    assert.ok(g.time!.currentUs > 0 && g.balance!.current >= 1);
+    assert.equal(g.figures['predicted MoE time per step, current (µs)'], g.time!.currentUs);
+    assert.ok('expert replicas moved' in g.figures, 'R = 8: replicas');
+    const html = renderReportHtml(model);
+    const { document } = parseHTML(html);
+    assert.equal(document.querySelector('#t0 .gate-verdict')!.textContent, g.verdict.toUpperCase());
+    assert.match(document.querySelector('#t0 .gate-judged')!.textContent!, heldOut ? /^held out/ : /^in-sample/);
+  }
+  // At 0 redundant slots what moves are experts.
+  const m0 = await buildReportModel({ traces: [v2LiteInput(4)], plans: [], simulations: [], reports: [] }, { ranks: 8, now: 0 });
+  assert.ok('experts moved' in m0.traces[0].placements!.gate!.figures);
+});
+
+test('report: a plan for another model or shape is an InputError; --cluster keeps its node layout', async () => {
+  const other = { ...swapPlan(), numExperts: 8, phy2log: [Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7]), Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7])] };
+  await assert.rejects(
+    buildReportModel({ traces: [tinyInput()], plans: [{ path: '/x/other.json', plan: other }], simulations: [], reports: [] }, { now: 0 }),
+    /the plan is for 2 layers x 8 experts but tiny.ballast is 2 x 4 \(tiny-moe\); expected a plan for the trace given/,
+  );
+  await assert.rejects(
+    buildReportModel({ traces: [tinyInput()], plans: [{ path: '/x/mix.json', plan: { ...swapPlan(), model: 'mistralai/Mixtral-8x7B' } }], simulations: [], reports: [] }, { now: 0 }),
+    /the plan is for mistralai\/Mixtral-8x7B but tiny.ballast was recorded from tiny-moe/,
+  );
+  // 4 nodes x 8 H800: 32 GPUs, 8 per node (not 32 on one node).
+  const model = await buildReportModel({ traces: [v2LiteInput(2)], plans: [], simulations: [], reports: [] }, { cluster: '4x8xH800-IB', solver: 'linear', noPredict: true, now: 0 });
+  const pl = model.traces[0].placements!;
+  assert.equal(pl.current.numRanks, 32);
+  assert.equal(pl.current.ranksPerNode, 8);
+  assert.equal(pl.recommended!.ranksPerNode, 8);
+  await assert.rejects(
+    buildReportModel({ traces: [v2LiteInput(2)], plans: [], simulations: [], reports: [] }, { cluster: '4x8xH800-IB', ranks: 8, noPredict: true, now: 0 }),
+    /the cluster 4x8xH800-IB has 32 GPUs \(4 nodes x 8\) but the placement is over 8 ranks/,
+  );
+});
+
+test('simulation section: labelled tables with units, lists of records as tables, notes as a list', async () => {
+  const { simulationView } = await import('./build.ts');
+  const v = simulationView('/x/sim.json', {
+    trace: 't.ballast', batchTokens: 512,
+    policies: [{ name: 'linear', predictedBatchTimeUs: 100, perBatchMaxOverMean: { mean: 1.4 } }],
+    oracleGap: [{ policy: 'linear', maxOverMeanGap: 0.4, timeGapPct: -8.5 }],
+    notes: ['scored held out'],
+  });
+  assert.deepEqual(v.tables, [{ key: 'oracleGap', columns: ['policy', 'maxOverMeanGap', 'timeGapPct'], rows: [['linear', 0.4, -8.5]] }]);
+  assert.deepEqual(v.notes, ['scored held out']);
+  const { document } = parseHTML(renderReportHtml({ format: 'ballast-report', version: 1, title: 't', createdMs: 0, traces: [], plans: [], simulations: [v], notes: [] }));
+  const th = [...document.querySelectorAll('#sim0 th')].map((x) => x.textContent);
+  assert.ok(th.includes('predicted MoE time per batch (µs)'), th.join('|'));
+  assert.ok(th.includes('per-batch max/mean rank load, mean (×)'));
+  assert.ok(th.includes('tokens per batch'));
+  assert.ok(th.includes('predicted time above the oracle (%)'));
+  assert.ok(!document.querySelector('#sim0')!.textContent!.includes('oracleGap[0]'));
+  assert.equal(document.querySelector('#sim0 .sim-notes li')!.textContent, 'scored held out');
 });

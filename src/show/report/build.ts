@@ -9,6 +9,8 @@
  *   buildReportModel(inputs, opts) -> ReportModel, solving for a recommended plan with the default
  *                                     solver when a trace has none and this build has solvers.
  */
+import { captureInfo, captureLabel } from '../../core/capture-info.ts';
+import { phaseColumns } from './phases.ts';
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { InputError } from '../../core/errors.ts';
@@ -143,6 +145,7 @@ export function traceMetaView(input: InputData, total: Float64Array): TraceMetaV
   let sum = 0;
   for (const v of total) sum += v;
   const tokensKnown = load.windows.length > 0 && load.windows.every((w) => typeof w.tokens === 'number');
+  const capture = captureInfo(load.meta);
   return {
     label: basename(input.path),
     path: input.path,
@@ -156,6 +159,7 @@ export function traceMetaView(input: InputData, total: Float64Array): TraceMetaV
     phase: load.meta.phase,
     attribution: load.meta.attribution,
     sources: load.meta.sources.map((s) => ({ path: s.path, format: s.format })),
+    ...(capture ? { capture: captureLabel(capture) } : {}),
     totalAssignments: sum,
     tokens: input.routes ? input.routes.numTokens : tokensKnown ? load.windows.reduce((s, w) => s + (w.tokens ?? 0), 0) : undefined,
     hasRoutes: Boolean(input.routes),
@@ -463,6 +467,8 @@ export async function buildReportModel(inputs: ReportInputs, opts: BuildOptions 
   inputs.plans.forEach((p, i) => {
     if (!usedPlans.has(i)) model.plans.push(planSummary(p.path, p.plan));
   });
+  const phases = phaseColumns(inputs.plans);
+  if (phases.length) model.phases = phases;
   for (const r of inputs.reports) {
     model.traces.push(...r.model.traces);
     model.plans.push(...r.model.plans);

@@ -70,6 +70,7 @@ export function planGateView(
       'batches scored': g.uncertainty.batches,
       model: g.model,
       cluster: g.cluster,
+      'top-k (experts per token)': g.topK !== undefined ? `${g.topK} (${g.topKSource ?? 'source not recorded'})` : 'unknown',
     },
   };
 }

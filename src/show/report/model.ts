@@ -4,6 +4,8 @@
  * (traces, plans, simulations, solvers, the gate); each part is optional, so a view shows what exists.
  */
 
+import type { PhaseColumn } from './phases.ts';
+
 export const REPORT_FORMAT = 'ballast-report';
 
 export interface ReportModel {
@@ -15,6 +17,8 @@ export interface ReportModel {
   /** Plans given without a trace of matching shape (summary only). */
   plans: PlanSummary[];
   simulations: SimulationView[];
+  /** Plans made per serving phase (plan --phase), side by side (phases.ts); absent when none. */
+  phases?: PhaseColumn[];
   /** Lines for the reader: what was computed and what could not be (e.g. no solver in this build). */
   notes: string[];
 }
@@ -32,6 +36,8 @@ export interface TraceMetaView {
   phase?: string;
   attribution?: string;
   sources: { path: string; format: string }[];
+  /** Capture point, engine and version, for traces written by the capture agent ("vllm-capture-fn (vllm 0.11.0)"). */
+  capture?: string;
   /** Sum of all counts (token-expert assignments). */
   totalAssignments: number;
   /** Tokens, when every window says how many it had. */

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { writePlanFile } from '../../plan/plan-file.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeTraceFile } from '../../ingest/ballast/writer.ts';
@@ -25,6 +26,13 @@ test('CLI: report, diff and dashboard argument errors are one line with exit cod
     r = ballast(['report', a, '--ranks', '3', '--json', join(dir, 'x.json')]);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /^ballast: --ranks: 4 experts do not divide evenly over 3 ranks\n$/);
+    // A plan for another model (8 experts) beside a 4-expert trace: exit 2, one line, nothing written.
+    const other = join(dir, 'other.json');
+    writePlanFile(other, { version: 1, numLayers: 2, numExperts: 8, numRanks: 2, ranksPerNode: 2, layerIds: [3, 5], phy2log: [Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7]), Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7])] });
+    r = ballast(['report', a, other, '--json', join(dir, 'y.json')]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /^ballast: [^\n]*other\.json: the plan is for 2 layers x 8 experts but a\.ballast is 2 x 4 \(tiny-moe\); expected a plan for the trace given\n$/);
+    assert.ok(!existsSync(join(dir, 'y.json')));
     r = ballast(['diff', a, b]);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /has 8 experts per layer but .* has 4; expected the same model/);

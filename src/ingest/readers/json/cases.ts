@@ -23,6 +23,13 @@ export const cases: ReaderCases = {
       expect: { layers: 2, experts: 2, windows: 2, counts: [11, 20, 5, 6] },
     },
     {
+      // SGLang rows are decoder layers: row 0 (a dense layer, zero in every pass) is dropped, the MoE
+      // rows keep their row index as layer id.
+      name: 'logical_count over decoder layers with a dense first layer',
+      make: file('sgl.json', JSON.stringify({ logical_count: [[0, 0, 0], [1, 2, 3], [4, 0, 6]] })),
+      expect: { layers: 2, experts: 3, windows: 1, layerIds: [1, 2], counts: [1, 2, 3, 4, 0, 6], totalByLayer: [6, 10] },
+    },
+    {
       name: 'bare nested array, no .json extension',
       make: file('counts.txt', '[[7, 0, 1, 2]]\n'),
       expect: { layers: 1, experts: 4, windows: 1, counts: [7, 0, 1, 2] },

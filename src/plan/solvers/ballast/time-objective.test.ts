@@ -7,6 +7,7 @@ import { buildCostModel } from '../../../predict/cost-model.ts';
 import { loadModelConfig } from '../../../predict/model-config.ts';
 import { layerStepTime, resampleStarts, stepTimeScratch } from './step-time.ts';
 import { solveBallastTime } from './time-objective.ts';
+import { activationSwapSearch } from './activation-search.ts';
 
 // DeepSeek-V2-Lite on H100s: H = 2048, F = 1408, bf16. Worked from the definitions in cost-model.ts:
 //   expert bytes B_e = 3 * 2048 * 1408 * 2 = 17 301 504; memUs = B_e / 3.35e6 B/us = 5.164628... us
@@ -116,4 +117,15 @@ test('time objective: a count-only trace samples routes with the model top-k and
   const to = p.params!.timeObjective as { routes: string };
   assert.match(to.routes, /count-only trace: 512 tokens of routes sampled from the counts with top-2/);
   assert.throws(() => solveBallastTime(input, { cm, steps: [{ name: 'decode', tokens: 16, weight: 1 }] }), InputError);
+});
+
+test('activationSwapSearch: experts that wake together are split over GPUs (worked by hand)', () => {
+  // 4 experts, top-1, 2 GPUs. Batch 0 (tokens 0,1) wakes e0 and e1; batch 1 (tokens 2,3) wakes e2, e3.
+  // Row [0,1 | 2,3]: each batch wakes 2 experts on one GPU -> busiest GPU 2 in both: mean 2.
+  // Pairs are tried in order: (e0, e1) share a GPU; (e0, e2) is the first improving swap, giving
+  // [2,1 | 0,3]: each batch wakes one expert per GPU -> mean 1, the optimum; no swap improves on it.
+  const r = activationSwapSearch(routes1([0, 1, 2, 3], 4), 0, Int32Array.of(0, 1, 2, 3), Int32Array.of(0, 2), 2, 2);
+  assert.equal(r.before, 2);
+  assert.equal(r.after, 1);
+  assert.deepEqual(Array.from(r.row), [2, 1, 0, 3]);
 });

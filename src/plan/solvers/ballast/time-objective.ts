@@ -14,10 +14,13 @@
  *   3. replica options: R = 0 and multiples of G while the memory budget (bytes per GPU for replicas,
  *      over all layers) allows one more replica per GPU in every layer (uniform slots) — at most
  *      `maxReplicaSteps` of them — or the fixed input.redundantSlots when no budget is given;
- *   4. candidates per R: ballast balanced (tolerance 0), ballast trading balance for locality
+ *   4. candidates per R: ballast balanced (tolerance 0), ballast spreading co-activated experts over
+ *      GPUs (its variance step with within-token co-activation counted, at the smallest step size),
+ *      ballast trading balance for locality
  *      (tolerances 0.02 and 0.05, which the comm-tradeoff bench shows cut distinct GPUs per token by up
  *      to 18%), ballast packing the expected per-step slot time of each expert (step-time.ts
- *      expertStepWeights: the decode objective, activated experts), DeepSeek EPLB (when it places no two
+ *      expertStepWeights: the decode objective, activated experts) and, at R = 0, that packing improved
+ *      by a swap search on the busiest GPU's activated experts (activation-search.ts), DeepSeek EPLB (when it places no two
  *      replicas of an expert on one GPU) and, at R = 0, the engines' linear default;
  *   5. every candidate row of every layer is timed on the resampled batches (layerStepTime, weighted
  *      over the step specs); each layer takes its fastest row; the layers' sum is the predicted step
@@ -38,6 +41,7 @@ import type { SolveInput } from '../../solver.ts';
 import { emptyPlan } from '../check-input.ts';
 import { solveDeepseek } from '../deepseek/index.ts';
 import { solveBallast } from './index.ts';
+import { activationSwapSearch } from './activation-search.ts';
 import { expertStepWeights, layerStepTime, REPLICA_ROUTING, resampleStarts, type StepRouting, stepTimeScratch } from './step-time.ts';
 
 export interface StepSpec {
@@ -190,9 +194,22 @@ export function solveBallastTime(input: SolveInput, opts: TimeObjectiveOptions):
     const inR = { ...base, redundantSlots: R };
     list.push(time('balanced', R, solveBallast({ ...inR, balanceTolerance: 0 }).phy2log));
     if (input.routes) {
+      // Experts the same tokens choose spread over GPUs (the variance step counting co-activation):
+      // fewer of one GPU's experts wake up together in a small step.
+      list.push(time('spread', R, solveBallast({ ...inR, balanceTolerance: 0 }, { coactivationVariance: true, batchTokens: Math.min(...opts.steps.map((s) => s.tokens)) }).phy2log));
       for (const tol of opts.tolerances ?? [0.02, 0.05]) list.push(time(`locality-${tol}`, R, solveBallast({ ...inR, balanceTolerance: tol }).phy2log));
     }
-    list.push(time('activation', R, solveBallast({ ...inR, load: actW, routes: undefined, windows: undefined, numWindows: undefined }).phy2log));
+    const actRows = solveBallast({ ...inR, load: actW, routes: undefined, windows: undefined, numWindows: undefined }).phy2log;
+    list.push(time('activation', R, actRows));
+    if (R === 0 && E % G === 0) {
+      // Swap search on the busiest GPU's activated experts at the smallest step (activation-search.ts).
+      let si = 0;
+      opts.steps.forEach((s, i) => {
+        if (s.tokens < opts.steps[si].tokens) si = i;
+      });
+      const rows = actRows.map((row, l) => activationSwapSearch(stepRoutes[si], l, row, starts[si], opts.steps[si].tokens, G).row);
+      list.push(time('activation-search', R, rows));
+    }
     const ds = solveDeepseek(inR);
     if (!ds.phy2log.some((row) => hasColocated(row, G))) list.push(time('deepseek', R, ds.phy2log));
     if (R === 0 && E % G === 0) list.push(time('linear', R, defaultPlan('linear', L, E, G, input.layerIds).phy2log));
