@@ -39,11 +39,15 @@ export function nextSteps({ plan, verdict, out }: NextStepsInput): string[] {
   } else {
     lines.push('    SGLang   needs one slot count for every layer: re-plan without --variable-slots');
   }
+  const forReorder = plan.params?.for === 'reorder';
   if (R === 0 && uniform) {
     lines.push(`    vLLM     ballast reorder CHECKPOINT --plan ${file} --out NEW_CHECKPOINT --verify   then serve NEW_CHECKPOINT with --enable-expert-parallel: the default linear placement is then this plan`);
+    if (!forReorder) {
+      lines.push('             (group-routed models such as DeepSeek-V3 or Kimi: make the plan with --for reorder --model CHECKPOINT; reorder refuses plans that would change what the model computes)');
+    }
   } else {
     lines.push(
-      `    vLLM     no vLLM release loads a placement with ${R > 0 ? `${R} redundant slots` : 'a different slot count per layer'}, and reorder carries none: re-plan with --redundant 0 for \`ballast reorder\`, or let vLLM place replicas online: --enable-expert-parallel --enable-eplb${R > 0 ? ` --eplb-config.num_redundant_experts ${R}` : ''}`,
+      `    vLLM     no vLLM release loads a placement with ${R > 0 ? `${R} redundant slots` : 'a different slot count per layer'}, and reorder carries none: re-plan with --for reorder --model CHECKPOINT for \`ballast reorder\`, or let vLLM place replicas online: --enable-expert-parallel --enable-eplb${R > 0 ? ` --eplb-config.num_redundant_experts ${R}` : ''}`,
     );
   }
   lines.push('             (--to vllm-jsonl / --to expert-map follow open vLLM PRs #41141 / #34811; no vLLM release loads them. `ballast run --apply` is not built)');

@@ -59,14 +59,14 @@ test('analyze law.tgz --ranks 8 --json: structure, and rank loads equal load_cou
   assert.ok(Math.abs(a.summary.balancednessVllm! - sumMean / sumMax) < 1e-12);
   assert.equal(a.summary.ranks, 8);
   assert.equal(a.summary.placement, 'linear');
-  assert.equal(a.summary.batchTokens, 256);
-  assert.equal(a.summary.batches, Math.floor(8327 / 256));
+  assert.equal(a.summary.batchTokens, 512);
+  assert.equal(a.summary.batches, Math.floor(8327 / 512));
   assert.equal(a.summary.tokens, 8327);
 });
 
 const PY = `
 import sys, tarfile, re, json, math
-path, G, B, k, E = sys.argv[1], 8, 256, 6, 64
+path, G, B, k, E = sys.argv[1], 8, 512, 6, 64
 layers = {}
 with tarfile.open(path) as tf:
     for m in tf.getmembers():

@@ -24,8 +24,8 @@ import { normalizedEntropy } from './normalized-entropy.ts';
 import { rankLoads } from './rank-loads.ts';
 import { topShare } from './top-share.ts';
 
-/** Tokens per batch for the per-batch replay when none is given. */
-export const DEFAULT_BATCH_TOKENS = 256;
+/** Tokens per batch for the per-batch replay when none is given (512, as plan, simulate, report and demo). */
+export const DEFAULT_BATCH_TOKENS = 512;
 
 export interface AnalyzeOptions {
   /** EP size G. Needed for a default placement; taken from the plan when a Plan is given. */

@@ -10,6 +10,7 @@
  *   GET  /healthz          "ok"
  * With a token, every endpoint wants `Authorization: Bearer <token>` (or `?token=` for EventSource).
  */
+import { statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { listenOn } from './listen.ts';
 import { createAdaptorServer } from '@hono/node-server';
@@ -375,7 +376,8 @@ export class Collector {
     };
     try {
       this.writer = new TraceWriter(out, meta, this.shape.experts, { sync: true });
-      this.journal = new Journal(journalPath(out), () => this.openState(), (e) => this.failWrite(e));
+      // A device or pipe as --out (/dev/null) gets no journal beside it.
+      if (statSync(out).isFile()) this.journal = new Journal(journalPath(out), () => this.openState(), (e) => this.failWrite(e));
     } catch (e) {
       this.failWrite(e);
     }

@@ -10,6 +10,7 @@ import { before, test } from 'node:test';
 import { FIXTURE, PYTHON, runBounded } from './test-helpers.ts';
 
 interface Case {
+  chained_calls?: number[];
   name: string;
   counts?: number[][];
   truth?: number[][];
@@ -117,4 +118,22 @@ test('transformers tp_plan (rank-local expert ids) is refused in one line, nothi
   assert.deepEqual(c.counts, []);
   assert.equal(c.log.length, 1);
   assert.match(c.log[0], /capture disabled: transformers tensor parallel \(tp_plan, tp_size=2\)/);
+});
+
+test('vLLM: a capture function already bound (--enable-return-routed-experts) keeps receiving every call; dual-batch overlap is refused in one line', () => {
+  const c = get('vllm_capture_fn_chained_and_dbo_refused');
+  // 2 layers: profile run (64 tokens), a real step padded to 4, then the DBO step (padded to 4) still reaches it
+  assert.deepEqual(c.chained_calls, [64, 64, 4, 4, 4, 4]);
+  assert.equal(c.enabled, false);
+  const lines = c.log.filter((l) => l.includes('capture disabled'));
+  assert.equal(lines.length, 1);
+  assert.match(lines[0], /dual-batch overlap \(--enable-dbo\).*relaunch without --enable-dbo/);
+});
+
+test('vLLM whose model runner the agent cannot find: refused in one line (it could not tell dummy runs and padding from real tokens)', () => {
+  const c = get('vllm_unknown_runner_refused');
+  assert.equal(c.enabled, false);
+  assert.deepEqual(c.counts, []);
+  assert.equal(c.log.length, 1, c.log.join('\n'));
+  assert.match(c.log[0], /capture disabled: vLLM 9\.9\.9-mirror: GPUModelRunner\.execute_model not found .*capture is off/);
 });

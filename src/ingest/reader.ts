@@ -25,6 +25,8 @@ export interface ReadOptions {
   numExperts?: number;
   /** Experts per token k, for formats that do not carry it (esft); default inferred. */
   topK?: number;
+  /** The table picked with FILE#NAME, for files that hold several (count-tables). */
+  table?: string;
 }
 
 /** What a reader returns: a load trace, token routes, or both. */

@@ -2,7 +2,7 @@
  * Every trace reader, and `readInput`, which picks one by content (or by --format) and always
  * returns a load trace (derived from token routes when the file holds only routes).
  */
-import { readdirSync, statSync, openSync, readSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { InputError } from '../core/errors.ts';
 import type { LoadTrace } from '../core/load-trace.ts';
 import type { TokenRoutes } from '../core/token-routes.ts';
@@ -19,6 +19,7 @@ import { reader as vllm_logReader } from './readers/vllm-log/index.ts';
 import { reader as vllm_routedReader } from './readers/vllm-routed/index.ts';
 import { reader as sglang_logReader } from './readers/sglang-log/index.ts';
 import { reader as prom_scrapeReader } from './readers/prom-scrape/index.ts';
+import { reader as countTablesReader } from './readers/count-tables/index.ts';
 
 export const ballastReader: TraceReader = {
   name: 'ballast',
@@ -37,6 +38,7 @@ export const READERS: TraceReader[] = [
   npyReader,
   vllm_jsonlReader,
   jsonReader,
+  countTablesReader,
   csvReader,
   esftReader,
   vllm_logReader,
@@ -55,7 +57,9 @@ export interface InputData {
 
 const PROBE_BYTES = 65536;
 
-export function probePath(path: string): Probe {
+/** The first bytes of `path` (FILE#NAME: of FILE) for detect(). */
+export function probePath(input: string): Probe {
+  const path = splitTableSelector(input).file;
   let st;
   try {
     st = statSync(path);
@@ -84,7 +88,57 @@ export function findReader(name: string): TraceReader {
   return r;
 }
 
-/** Pick the reader with the highest detect() score for `path`. */
+/**
+ * `FILE#NAME` selects a table inside FILE (count-tables); a path that exists as given is never split.
+ * Returns the file to open and the table name, if any.
+ */
+export function splitTableSelector(path: string): { file: string; table?: string } {
+  const i = path.lastIndexOf('#');
+  if (i <= 0 || i === path.length - 1 || existsSync(path)) return { file: path };
+  const file = path.slice(0, i);
+  return existsSync(file) ? { file, table: path.slice(i + 1) } : { file: path };
+}
+
+/** Reader names by file extension, for the closest reader when none detects the content. */
+const BY_EXTENSION: [RegExp, string][] = [
+  [/\.ballast$/i, 'ballast'],
+  [/\.npy$/i, 'npy'],
+  [/\.jsonl$/i, 'vllm-jsonl'],
+  [/\.json$/i, 'json'],
+  [/\.(csv|tsv)$/i, 'csv'],
+  [/\.(pt|pth)$/i, 'sglang-dump'],
+  [/\.(tgz|tar\.gz|tar)$/i, 'esft'],
+  [/\.(prom|metrics)$/i, 'prom-scrape'],
+];
+
+/**
+ * The reader whose own error is most useful when no reader detects `probe`: by the first bytes
+ * (NumPy magic, zip = torch.save, gzip = tar.gz, '{' / '[' = JSON, comma-separated text = CSV),
+ * then by extension. Undefined when neither says anything.
+ */
+export function closestReader(probe: Probe): TraceReader | undefined {
+  const h = probe.head;
+  const ascii = (s: string) => s.split('').every((c, i) => h[i] === c.charCodeAt(0));
+  let name: string | undefined;
+  if (probe.isDirectory) name = 'esft';
+  else if (h.length >= 6 && h[0] === 0x93 && ascii('\x93NUMPY')) name = 'npy';
+  else if (h.length >= 2 && h[0] === 0x50 && h[1] === 0x4b) name = 'sglang-dump';
+  else if (h.length >= 2 && h[0] === 0x1f && h[1] === 0x8b) name = 'esft';
+  else {
+    const text = Buffer.from(h.subarray(0, 4096)).toString('utf8').trimStart();
+    const ext = BY_EXTENSION.find(([re]) => re.test(probe.path))?.[1];
+    if (text.startsWith('{') || text.startsWith('[')) {
+      // One JSON object per line is vLLM's offline-EPLB JSONL; a tables file is count-tables.
+      if (ext === 'vllm-jsonl' || /^\{[^\n]*\}\s*\n\s*\{/.test(text)) name = 'vllm-jsonl';
+      else if (/"(tasks|models|domains)"\s*:/.test(text)) name = 'count-tables';
+      else name = 'json';
+    } else if (ext) name = ext;
+    else if (/^[^\n]*,[^\n]*,/.test(text)) name = 'csv';
+  }
+  return name ? READERS.find((r) => r.name === name) : undefined;
+}
+
+/** Pick the reader with the highest detect() score for `path`; else the closest reader (see closestReader). */
 export function detectReader(path: string): TraceReader {
   const probe = probePath(path);
   if (!probe.isDirectory && probe.head.length === 0) throw new InputError(path, '', 'empty file');
@@ -97,16 +151,22 @@ export function detectReader(path: string): TraceReader {
       bestScore = s;
     }
   }
+  // No reader claims it: the closest one reads it anyway, so the error is its own line-numbered one.
+  best ??= closestReader(probe);
   if (!best) {
     throw new InputError(path, '', `unrecognised format; expected one of ${READERS.map((x) => x.name).join(', ')} (or pass --format)`);
   }
   return best;
 }
 
-/** Read one input, auto-detecting its format unless `format` is given. */
+/** Read one input, auto-detecting its format unless `format` is given. `FILE#NAME` picks a table. */
 export async function readInput(path: string, opts: ReadOptions & { format?: string } = {}): Promise<InputData> {
-  const reader = opts.format ? findReader(opts.format) : detectReader(path);
-  const raw = await reader.read(path, opts);
+  const { file, table } = splitTableSelector(path);
+  const reader = opts.format ? findReader(opts.format) : detectReader(file);
+  if (table !== undefined && reader.name !== 'count-tables') {
+    throw new InputError(path, '', `#${table} picks a table, but ${file} is read as ${reader.name}, which holds one; drop the #${table}`);
+  }
+  const raw = await reader.read(file, table !== undefined ? { ...opts, table } : opts);
   const load = raw.load ?? (raw.routes ? loadFromRoutes(raw.routes) : undefined);
   if (!load) throw new InputError(path, '', `the ${reader.name} reader found no routing data`);
   return { path, format: reader.name, load, routes: raw.routes, warnings: raw.warnings ?? [] };

@@ -114,21 +114,30 @@ export function solveGroupedLayer(load: ArrayLike<number>, E: number, G: number,
   }
 
   // Local search: swap two whole blocks' contents (slot by slot), or two slots inside a block.
-  let cur = score(rankLoads(load, perm, G));
+  // Rank loads are kept up to date; a move costs O(gs + G).
+  const cur = rankLoads(load, perm, G);
+  let curScore = score(cur);
+  const swapSlots = (a: number, b: number) => {
+    const ra = rankOf(a);
+    const rb = rankOf(b);
+    if (ra !== rb) {
+      const d = load[perm[b]] - load[perm[a]];
+      cur[ra] += d;
+      cur[rb] -= d;
+    }
+    const t = perm[a];
+    perm[a] = perm[b];
+    perm[b] = t;
+  };
   const tryMove = (swap: () => void): boolean => {
     swap();
-    const sc = score(rankLoads(load, perm, G));
-    if (better(sc, cur)) {
-      cur = sc;
+    const sc = score(cur);
+    if (better(sc, curScore)) {
+      curScore = sc;
       return true;
     }
     swap();
     return false;
-  };
-  const swapSlots = (a: number, b: number) => {
-    const t = perm[a];
-    perm[a] = perm[b];
-    perm[b] = t;
   };
   for (let iter = 0; iter < 200; iter++) {
     let improved = false;

@@ -1,7 +1,7 @@
 /**
  * The cluster the cost model runs on: a preset name or cluster JSON file (through the plan area's
  * cluster loader), or, when none is given, H100-SXM nodes of 8 GPUs (NVLink4 450 GB/s inside a node,
- * InfiniBand NDR 50 GB/s per GPU between nodes; REFERENCE.md §2) holding `numRanks` GPUs.
+ * InfiniBand NDR 50 GB/s per GPU between nodes; docs/cost-model.md#gpus) holding `numRanks` GPUs.
  *
  * Shapes: returns a Cluster with gpus[G], G = numRanks (checked against the file when both are given).
  */

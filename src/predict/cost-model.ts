@@ -1,5 +1,5 @@
 /**
- * Time model of one MoE layer under expert parallelism (REFERENCE.md §2).
+ * Time model of one MoE layer under expert parallelism (docs/cost-model.md: every constant and its source).
  *
  * Notation: H hidden size, F expert FFN size, G ranks, n tokens on one (rank, expert) slot,
  * B_e = 3*H*F*bytes_per_weight bytes of one expert.
@@ -16,8 +16,8 @@
  *                               MB2 combine (attention is not modelled).
  *
  * FLOPS is the GPU's dense BF16 throughput, doubled for FP8/INT8 weights (tensor-core rate of the weight
- * type). With H100 constants the crossover n* = bytes_per_weight * eff * FLOPS / (2 * hbmEff * HBM)
- * is 295 tokens per expert for both BF16 (989 TFLOP/s) and FP8 (1979 TFLOP/s) weights.
+ * type). The crossover n* = bytes_per_weight * eff * FLOPS / (2 * hbmEff * HBM) is 295 tokens per expert
+ * at peak on H100 for both BF16 and FP8 weights, 256 with the default efficiencies (0.78 / 0.9).
  *
  * Every constant can be overridden (`--set name=value`); `explainCostModel` lists each with its source.
  * Units: microseconds, bytes, GB/s (1e9 bytes/s), TFLOP/s (1e12/s).
@@ -87,9 +87,25 @@ export const CONSTANT_INFO: Record<ConstantName, { unit: string; what: string }>
   overlap: { unit: '', what: '1 = two-micro-batch overlap' },
 };
 
-/** Sources of the defaults (REFERENCE.md §2 unless stated). */
+/** Defaults and their public sources: docs/cost-model.md (one section per constant). */
 const H100_HBM_GBS = 3350;
 const H100_BF16_TFLOPS = 989;
+/** FlashMLA (deepseek-ai/FlashMLA README): up to 3000 GB/s memory-bound on H800 SXM5 (3350 GB/s HBM3). */
+export const DEFAULT_HBM_EFF = 0.9;
+/** DeepGEMM (deepseek-ai/DeepGEMM README, 2025.04.18): up to 1550 FP8 TFLOP/s on H800 (1979 dense peak). */
+export const DEFAULT_EFF = 0.78;
+/**
+ * DeepGEMM README (2025.02) normal GEMMs at M = 64 on H800: 206 TFLOP/s at 1688 GB/s (N 2112, K 7168),
+ * 289 at 2455 (N 24576, K 1536), 219 at 2143 (N 32768, K 512): each takes 2.3-4.0 us longer than
+ * streaming its weights at 0.9 x 3350 GB/s; the low end per active expert.
+ */
+export const DEFAULT_C0_US = 2.3;
+/**
+ * DeepEP README low-latency kernels on H800 (128 tokens, H 7168, top-8; FP8 dispatch, BF16 combine):
+ * dispatch / combine 77 / 114 us at EP8, 118 / 195 at EP16, 155 / 273 at EP32. Fitting t = L + bytes / B
+ * to each dispatch-combine pair (7.57 MB and 14.68 MB) gives L = 37.6, 36.0 and 29.5 us; the low end.
+ */
+export const DEFAULT_COMM_LATENCY_US = 29.5;
 
 export interface CostModel {
   constants: CostConstants;
@@ -163,10 +179,10 @@ export function buildCostModel(opts: BuildCostModelOptions): CostModel {
     expertFfnSize: model.expertFfnSize,
     bytesPerWeight: model.bytesPerWeight,
     hbmGBs: g0?.hbmGBs ?? H100_HBM_GBS,
-    hbmEff: 1,
+    hbmEff: DEFAULT_HBM_EFF,
     tflops: fp8Like ? 2 * baseTflops : baseTflops,
-    eff: 1,
-    c0Us: 0,
+    eff: DEFAULT_EFF,
+    c0Us: DEFAULT_C0_US,
     dispatchBytesPerToken: H + (H / 128) * 4,
     combineBytesPerToken: 2 * H,
     linkEff: 1,
@@ -180,18 +196,19 @@ export function buildCostModel(opts: BuildCostModelOptions): CostModel {
   src.hiddenSize = model.fieldSources.hiddenSize ?? model.source;
   src.expertFfnSize = model.fieldSources.expertFfnSize ?? model.source;
   src.bytesPerWeight = model.fieldSources.bytesPerWeight ?? model.source;
-  src.hbmGBs = g0?.hbmGBs !== undefined ? `cluster ${cluster.name}: gpus[0].hbmGBs (H100 HBM3 3.35 TB/s, REFERENCE.md §2)` : 'REFERENCE.md §2: H100 HBM3 3.35 TB/s';
-  src.hbmEff = 'default 1 (nominal bandwidth, gives REFERENCE.md §2 crossover ~295 tokens); fit with --calibrate';
-  src.tflops = `${g0?.tflops !== undefined ? `cluster ${cluster.name}: gpus[0].tflops` : 'H100 SXM datasheet'} ${baseTflops} dense BF16 TFLOP/s${fp8Like ? ', x2 for FP8 weights' : ''}`;
-  src.eff = 'default 1 (REFERENCE.md §2 crossover ~295 tokens/expert on H100 assumes peak); fit with --calibrate';
-  src.c0Us = 'default 0 (REFERENCE.md §2 gives no value); fit with --calibrate';
-  src.dispatchBytesPerToken = `REFERENCE.md §2: FP8 dispatch + scales = H + 4*H/128 = ${c.dispatchBytesPerToken} (H from ${src.hiddenSize})`;
-  src.combineBytesPerToken = `REFERENCE.md §2: BF16 combine = 2*H = ${c.combineBytesPerToken}`;
-  src.linkEff = 'default 1 (cluster link bandwidths are taken as achieved)';
+  const doc = (section: string) => `docs/cost-model.md#${section}`;
+  src.hbmGBs = `${g0?.hbmGBs !== undefined ? `cluster ${cluster.name}: gpus[0].hbmGBs` : 'H100 SXM default'} (GPU datasheet; ${doc('gpus')})`;
+  src.hbmEff = `FlashMLA 3000 of 3350 GB/s on H800 (${doc('hbmeff')}); fit with --calibrate`;
+  src.tflops = `${g0?.tflops !== undefined ? `cluster ${cluster.name}: gpus[0].tflops` : 'H100 SXM datasheet'} ${baseTflops} dense BF16 TFLOP/s${fp8Like ? ', x2 for FP8 weights' : ''} (${doc('gpus')})`;
+  src.eff = `DeepGEMM 1550 of 1979 FP8 TFLOP/s on H800 (${doc('eff')}); fit with --calibrate`;
+  src.c0Us = `DeepGEMM M=64 GEMMs: 2.3-4.0 us above weight streaming (${doc('c0us')}); fit with --calibrate`;
+  src.dispatchBytesPerToken = `FP8 dispatch + per-128-channel fp32 scales = H + 4*H/128 = ${c.dispatchBytesPerToken} (${doc('bytes-per-token')})`;
+  src.combineBytesPerToken = `BF16 combine = 2*H = ${c.combineBytesPerToken} (${doc('bytes-per-token')})`;
+  src.linkEff = `1: cluster link bandwidths are per-direction achieved figures where measured (${doc('linkeff')})`;
   src.nvlinkGBs = src.pcieGBs = src.networkGBs = `0 = per-pair bandwidths of cluster ${cluster.name}`;
-  src.commLatencyUs = 'default 0';
-  src.lowLatency = 'default 0: normal kernels, one copy per distinct destination rank (node across nodes), REFERENCE.md §2';
-  src.overlap = 'default 0: layer = max dispatch + max compute + max combine (REFERENCE.md §2)';
+  src.commLatencyUs = `0 with normal kernels (no published fixed latency; bandwidth-bound at engine batch sizes), ${DEFAULT_COMM_LATENCY_US} with low-latency kernels (DeepEP fit) (${doc('commlatencyus')})`;
+  src.lowLatency = `default 0: normal kernels, one copy per distinct destination rank (node across nodes) (${doc('kernels')})`;
+  src.overlap = `default 0: layer = max dispatch + max compute + max combine (${doc('overlap')})`;
   for (const [k, v] of Object.entries(opts.calibrated ?? {})) {
     (c as unknown as Record<string, number>)[k] = v as number;
     src[k] = `calibration (${opts.calibrationSource ?? 'measurements'})`;
@@ -199,6 +216,11 @@ export function buildCostModel(opts: BuildCostModelOptions): CostModel {
   for (const [k, v] of Object.entries(opts.overrides ?? {})) {
     (c as unknown as Record<string, number>)[k] = v as number;
     src[k] = 'user override (--set)';
+  }
+  // Low-latency kernels pay DeepEP's measured fixed latency unless it was set or calibrated.
+  if (c.lowLatency >= 1 && opts.overrides?.commLatencyUs === undefined && opts.calibrated?.commLatencyUs === undefined) {
+    c.commLatencyUs = DEFAULT_COMM_LATENCY_US;
+    src.commLatencyUs = `DeepEP low-latency kernels: dispatch/combine fit gives ${DEFAULT_COMM_LATENCY_US}-37.6 us fixed per phase (${doc('commlatencyus')})`;
   }
   if (!(c.hbmEff > 0) || !(c.eff > 0) || !(c.hbmGBs > 0) || !(c.tflops > 0) || !(c.linkEff > 0)) {
     throw new InputError('--set', '', 'hbmGBs, hbmEff, tflops, eff and linkEff must be positive');
@@ -374,9 +396,9 @@ export function explainCostModel(cm: CostModel): ExplainRow[] {
   for (const name of Object.keys(CONSTANT_INFO) as ConstantName[]) {
     rows.push({ name, value: cm.constants[name], unit: CONSTANT_INFO[name].unit, what: CONSTANT_INFO[name].what, source: cm.sources[name] ?? '' });
   }
-  rows.push({ name: 'expertBytes', value: cm.expertBytes, unit: 'B', what: 'B_e = 3*H*F*bytesPerWeight', source: 'derived (REFERENCE.md §2)' });
+  rows.push({ name: 'expertBytes', value: cm.expertBytes, unit: 'B', what: 'B_e = 3*H*F*bytesPerWeight', source: 'derived (docs/cost-model.md#model-terms)' });
   rows.push({ name: 'memUs', value: cm.memUs[0], unit: 'us', what: 'B_e / (hbmEff*HBM), rank 0', source: 'derived' });
-  rows.push({ name: 'crossoverTokens', value: crossoverTokens(cm), unit: 'tok', what: 'tokens/expert where compute = memory time', source: 'derived (REFERENCE.md §2: ~295 on H100)' });
+  rows.push({ name: 'crossoverTokens', value: crossoverTokens(cm), unit: 'tok', what: 'tokens/expert where compute = memory time', source: 'derived: bytesPerWeight * eff * tflops / (2 * hbmEff * hbmGBs) (docs/cost-model.md#model-terms)' });
   rows.push({ name: 'moeLayers', value: cm.model.moeLayerIds.length, unit: '', what: 'MoE layers in the model', source: cm.model.fieldSources.moeLayerIds ?? cm.model.source });
   rows.push({ name: 'numRanks', value: cm.numRanks, unit: '', what: 'EP ranks (cluster GPUs)', source: `cluster ${cm.cluster.name}` });
   return rows;

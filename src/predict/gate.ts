@@ -121,7 +121,7 @@ export function gateDecision(input: GateInput): GateDecision {
     reasons.push(`per-batch max/mean rank load ${imbalance.current.toFixed(2)} now, ${imbalance.proposed.toFixed(2)} proposed`);
   }
   reasons.push(
-    `moving replicas costs ${fmtUs(input.moveCostUs)}, ${fmtUs(amortised)} per step over ${horizon} steps` +
+    `moving expert weights costs ${fmtUs(input.moveCostUs)}, ${fmtUs(amortised)} per step over ${horizon} steps` +
       (Number.isFinite(breakEven) ? `; pays back after ${Math.ceil(breakEven)} steps` : ''),
   );
   if (!(net > 0)) {

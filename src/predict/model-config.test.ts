@@ -60,6 +60,12 @@ test('model ids resolve by family and size: vLLM docs ids, dtype and release suf
   // -FP8 of a bf16 preset: 1 byte per expert weight (Maverick FP8 stores experts in fp8).
   assert.equal(loadModelConfig('meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8').bytesPerWeight, 1);
   assert.equal(loadModelConfig('meta-llama/Llama-4-Maverick-17B-128E-Instruct').bytesPerWeight, 2);
+  // Releases named by their weight width: 4-bit, 8-bit, and a BF16 upcast of the FP8 DeepSeek-V3.
+  assert.equal(loadModelConfig('Qwen/Qwen3-30B-A3B-GPTQ-Int4').bytesPerWeight, 0.5);
+  assert.equal(loadModelConfig('Qwen/Qwen3-30B-A3B-GPTQ-Int8').bytesPerWeight, 1);
+  assert.equal(loadModelConfig('Qwen/Qwen3-235B-A22B-AWQ').bytesPerWeight, 0.5);
+  assert.equal(loadModelConfig('deepseek-ai/DeepSeek-V3-BF16').bytesPerWeight, 2);
+  assert.equal(loadModelConfig('deepseek-ai/DeepSeek-V3').bytesPerWeight, 1);
   // Scout: 16 experts, every one of 48 layers MoE (HF config interleave_moe_layer_step 1).
   const scout = loadModelConfig('meta-llama/Llama-4-Scout-17B-16E-Instruct');
   assert.equal(scout.numExperts, 16);

@@ -51,7 +51,7 @@ export interface ModelConfig {
   fieldSources: Record<string, string>;
 }
 
-/** Bytes of one routed expert in one layer: B_e = 3 * H * F * bytes_per_weight (REFERENCE.md §2). */
+/** Bytes of one routed expert in one layer: B_e = 3 * H * F * bytes_per_weight (docs/cost-model.md#formulas). */
 export function expertBytes(m: ModelConfig): number {
   return 3 * m.hiddenSize * m.expertFfnSize * m.bytesPerWeight;
 }
@@ -255,26 +255,35 @@ const RELEASE_SUFFIX = /^(instruct|chat|base|hf|thinking|fp8|bf16|fp16|awq|gptq|
  * tuning and dtype parts are dropped (`-Instruct`, `-0324`, `-FP8`, `-v0.1`, ...) and what is left must
  * name the preset exactly. Returns the preset, how it matched and whether the id says FP8 weights.
  */
-export function resolveModelPreset(spec: string): { preset: PresetDef; how: string; fp8: boolean } | undefined {
+export function resolveModelPreset(spec: string): { preset: PresetDef; how: string; fp8: boolean; weight?: { dtype: string; bytes: number; suffix: string } } | undefined {
   const exact = MODEL_PRESETS.find((p) => normName(p.name) === normName(spec) || normName(p.hfId) === normName(spec));
   const last = spec.trim().split('/').pop() ?? spec;
   const parts = last.split('-');
   let fp8 = false;
+  let weight: { dtype: string; bytes: number; suffix: string } | undefined;
   while (parts.length > 1 && RELEASE_SUFFIX.test(parts[parts.length - 1])) {
-    if (/^fp8$/i.test(parts[parts.length - 1])) fp8 = true;
+    const w = parts[parts.length - 1].toLowerCase();
+    if (w === 'fp8') fp8 = true;
+    // Quantised releases named by their weight width (GPTQ/AWQ releases are 4-bit unless they say Int8).
+    if (weight === undefined || weight.dtype === 'int4') {
+      if (w === 'fp8') weight = { dtype: 'fp8', bytes: 1, suffix: w };
+      else if (w === 'bf16' || w === 'fp16') weight = { dtype: w, bytes: 2, suffix: w };
+      else if (w === 'int8' || w === 'w8a8') weight = { dtype: 'int8', bytes: 1, suffix: w };
+      else if (weight === undefined && (w === 'int4' || w === 'w4a16' || w === 'awq' || w === 'gptq')) weight = { dtype: 'int4', bytes: 0.5, suffix: w };
+    }
     parts.pop();
   }
-  if (exact) return { preset: exact, how: 'named', fp8 };
+  if (exact) return { preset: exact, how: 'named', fp8, weight };
   const key = normName(parts.join('-'));
   const byName = MODEL_PRESETS.find((p) => normName(p.name) === key || normName(p.hfId.split('/')[1]) === key);
-  if (byName) return { preset: byName, how: 'family and size of', fp8 };
+  if (byName) return { preset: byName, how: 'family and size of', fp8, weight };
   const alias = MODEL_ID_ALIASES[key];
   if (alias) {
     const p = MODEL_PRESETS.find((x) => x.name === alias);
-    if (p) return { preset: p, how: 'family and size of', fp8 };
+    if (p) return { preset: p, how: 'family and size of', fp8, weight };
   }
   const loose = findModelPreset(spec);
-  return loose ? { preset: loose, how: 'family name', fp8 } : undefined;
+  return loose ? { preset: loose, how: 'family name', fp8, weight } : undefined;
 }
 
 /**
@@ -306,11 +315,13 @@ export function loadModelConfig(spec: string): ModelConfig {
       hfId: preset.hfId,
       source: 'preset',
     });
-    if (hit.fp8 && cfg.bytesPerWeight !== 1) {
-      // An -FP8 release of a bf16 preset (e.g. Llama-4-Maverick-17B-128E-Instruct-FP8) stores experts in fp8.
-      cfg.weightDtype = 'fp8';
-      cfg.bytesPerWeight = 1;
-      cfg.fieldSources.bytesPerWeight = cfg.fieldSources.weightDtype = `model id "${spec}" ends in -FP8 (1 byte per weight)`;
+    const w = hit.weight;
+    if (w && cfg.bytesPerWeight !== w.bytes) {
+      // A release in another width than the preset (Llama-4-Maverick-17B-128E-Instruct-FP8, -AWQ,
+      // -GPTQ-Int4; a -BF16 upcast of the FP8 DeepSeek-V3).
+      cfg.weightDtype = w.dtype;
+      cfg.bytesPerWeight = w.bytes;
+      cfg.fieldSources.bytesPerWeight = cfg.fieldSources.weightDtype = `model id "${spec}" names a ${w.suffix.toUpperCase()} release (${w.bytes} bytes per weight)`;
     }
     return cfg;
   }

@@ -100,7 +100,7 @@ export async function gatePlan(input: PlanGateInput): Promise<PlanGateResult> {
   r.warnings.push(
     routes
       ? `scored in-sample: the trace has no full ${input.batchTokens}-token batch after the ${f} split, so the verdict is optimistic`
-      : `scored in-sample on ${IN_SAMPLE_BATCHES} batches sampled from the one load window, so the verdict is optimistic; record several windows (or routes) for a held-out verdict`,
+      : 'scored in-sample: a trace of one load window has nothing to hold out, so the verdict is optimistic; record several windows (or routes) for a held-out verdict',
   );
   return { ...r, heldOut: false, plannedOn: 'the whole trace', against: input.currentName };
 }

@@ -21,7 +21,7 @@ export function renderSimulation(r: SimulationResult): string {
   if (r.modelNote) out.push(`  ${r.modelNote}`);
   out.push(`  planned on ${r.split.planned}; scored on ${r.split.scored}: ${r.split.batches} batch(es) of ${r.batchTokens} tokens`);
   out.push('');
-  const header = ['policy', 'R', 'max/mean', 'p50', 'p99', 'act/rank max', 'ranks/tok', 'nodes/tok', 'layer us', 'x linear', 'moved'];
+  const header = ['policy', 'R', 'max/mean', 'p50', 'p99', 'act/GPU', 'GPUs/tok', 'nodes/tok', 'layer us', 'x linear', 'moved'];
   const rows = r.policies.map((p) => [
     p.name,
     String(p.redundant),
@@ -45,7 +45,7 @@ export function renderSimulation(r: SimulationResult): string {
   }
   out.push('');
   out.push('  max/mean: per batch, mean over layers of max rank tokens / mean rank tokens (mean, p50, p99 over batches)');
-  out.push('  act/rank max: experts with tokens on the busiest rank; layer us: predicted MoE layer time; x linear: throughput vs linear');
+  out.push('  act/GPU: experts with tokens on the busiest GPU; layer us: predicted MoE layer time; x linear: throughput vs linear');
   for (const n of r.notes) out.push(`  note: ${n}`);
   return out.join('\n');
 }

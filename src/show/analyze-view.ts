@@ -24,7 +24,7 @@ export interface RenderOptions {
 
 type Colors = ReturnType<typeof pc.createColors>;
 
-const BAR_WIDTH = 24;
+const BAR_WIDTH = 20;
 
 export function renderAnalysis(a: AnalysisJson, opts: RenderOptions): string {
   const c = pc.createColors(opts.color);

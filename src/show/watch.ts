@@ -15,6 +15,13 @@ export interface WatchOptions {
   maxLayers?: number;
 }
 
+/** Which ranks' agents reported, as a count and the ids: "1 agent (rank 0)", "2 agents (ranks 0,1)". */
+export function agentRanks(ranks: (number | null)[]): string {
+  if (ranks.length === 0) return 'no agents yet';
+  const ids = ranks.map((r) => (r === null ? '?' : String(r))).join(',');
+  return ranks.length === 1 ? `1 agent (rank ${ids})` : `${ranks.length} agents (ranks ${ids})`;
+}
+
 /** Render one frame. Returns text ending in a newline. */
 export function renderWatch(s: CollectorSnapshot, opts: WatchOptions = {}): string {
   const c = colors();
@@ -27,7 +34,7 @@ export function renderWatch(s: CollectorSnapshot, opts: WatchOptions = {}): stri
   const age = s.lastUpdateMs !== null ? `${Math.max(0, (now - s.lastUpdateMs) / 1000).toFixed(1)} s ago` : 'never';
   lines.push(bold(`ballast session ${s.session || '-'}`) + `  model ${s.model ?? '-'}  ${s.layers} layers x ${s.experts} experts${s.topK ? `, top-${s.topK}` : ''}`);
   lines.push(
-    `windows ${s.windowsMerged} (${s.windowsReceived} from agents, ${s.droppedWindows} dropped)  tokens ${s.tokens}  ranks ${s.ranks.map((r) => r.rank).join(',') || '-'}  updated ${age}` +
+    `windows ${s.windowsMerged} (${s.windowsReceived} from agents, ${s.droppedWindows} dropped)  tokens ${s.tokens}  ${agentRanks(s.ranks.map((r) => r.rank))}  updated ${age}` +
       (s.writeError ? `  TRACE NOT WRITTEN: ${s.writeError}` : ''),
   );
   if (s.layers === 0) {

@@ -7,15 +7,20 @@ How it works
   * When `torch` is first imported, a global forward pre-hook is installed. The first module called
     (the outermost model) is scanned for MoE blocks (HF transformers / vLLM class names, or any module
     with an `experts` child and a `gate`/`router` child) and for standalone `*TopKRouter` modules.
-    A forward hook goes on each router; the global hook is then removed.
-  * Per router call: top-k (k from the module) on the logits -- or the router's own indices when it
-    returns them -- then `scatter_add_` into a persistent device tensor counts[phase][L][E]. No host
-    synchronisation, no Python loop over tokens.
+    Each layer gets one capture point (docs/capture.md, "Capture point, per layer"): vLLM's router
+    capture fn (ids copied into a device buffer inside the moe_forward op, counted after each real
+    step, so compiled/CUDA-graph mode, dummy runs and padding are handled), else a wrapper on the
+    experts module that receives the dispatched ids (transformers v5, GPT-OSS incl. MXFP4, SGLang),
+    else a forward hook on the router. The global hook is then removed.
+  * Per call: `scatter_add_`/`index_add_` into a persistent device tensor counts[phase][L][E] (top-k on
+    the logits first on the router-hook path). No host synchronisation, no Python loop over tokens.
+  * Each window is checked: per layer, assignments == tokens x top-k, else one `check failed` line.
   * Once per flush interval (checked at step boundaries, plus an idle flush from the background
     thread): snapshot = counts.clone(); counts.sub_(snapshot); snapshot -> pinned host memory
     (non_blocking) + CUDA event. A background thread polls the events and hands finished windows to
     one sender thread per collector (bounded queues; full -> drop and count).
   * Any internal error disables the agent with one `[ballast]` line on stderr; the host never sees it.
+  * `capture(model, out=...)` does the same from a script or notebook (context manager, summary at exit).
 
 Environment
   BALLAST_AGENT=1             enable
@@ -555,6 +560,8 @@ class Agent(object):
         for lay in layers:
             _choose_path(self, lay)
         self._install_paths(layers)
+        if not self.enabled:
+            return
         first = layers[0]
         if first.block is not None and first.path != "vllm-capture-fn":
             self.handles.append(first.block.register_forward_pre_hook(self._phase_hook))
@@ -585,6 +592,12 @@ class Agent(object):
                 self.handles.append(lay.router.register_forward_hook(self._make_router_hook(lay)))
         if self.engine == "vllm":
             self._patch_vllm_runner()
+            if any(l.path == "vllm-capture-fn" for l in layers) and not self.vllm_runner:
+                # Without step boundaries, profile/dummy runs and CUDA-graph padding would be counted.
+                self.disable("vLLM %s: GPUModelRunner.execute_model not found in vllm.v1.worker.gpu_model_runner, so "
+                             "real steps cannot be told from dummy runs and padding; capture is off (please report "
+                             "this vLLM version)" % (self.engine_version or ""))
+                return
         if self.sample_n and self.vllm_runner:
             _log("route sampling is not available on the vLLM capture-fn path; sampling is off")
             self.sample_n = 0
@@ -686,7 +699,8 @@ class Agent(object):
         self.dirty = True
         if self.sample_n and not self.routes_bad:
             start = (-self.token_counter_at_step) % self.sample_n
-            self.route_chunks[lay.index].append(idx2[start::self.sample_n])
+            cols = idx2[:, :idx2.shape[1] - lay.fused_shared] if lay.fused_shared else idx2  # SGLang: shared slot last
+            self.route_chunks[lay.index].append(cols[start::self.sample_n])
         if lay.index == self.last_index:
             self.in_forward = False
 
@@ -794,8 +808,9 @@ class Agent(object):
     def _patch_vllm_runner(self):
         """Wrap vLLM's GPUModelRunner.execute_model to learn real steps and their token counts. Profile,
         dummy and CUDA-graph capture runs go through _dummy_run, never through execute_model, so they are
-        never counted (vllm-project/vllm vllm/v1/worker/gpu_model_runner.py: execute_model(scheduler_output),
-        scheduler_output.total_num_scheduled_tokens; _dummy_run from profile_run / capture_model)."""
+        never counted (vllm-project/vllm vllm/v1/worker/gpu_model_runner.py @4e1790651fc758c06c7a903dd4cd82364ac91b27:
+        execute_model(scheduler_output, intermediate_tensors=None), scheduler_output.total_num_scheduled_tokens,
+        real tokens first and CUDA-graph padding after them; _dummy_run from profile_run / capture_model)."""
         mod = sys.modules.get("vllm.v1.worker.gpu_model_runner")
         cls = getattr(mod, "GPUModelRunner", None) if mod is not None else None
         if cls is None or not hasattr(cls, "execute_model"):
@@ -1586,8 +1601,8 @@ class _CaptureContext(object):
                     self.proc.wait(timeout=30)
                 except Exception:
                     self.proc.kill()
-        if ag is not None and ag.layers and not self.quiet:
-            _log(self.handle.summary())
+        if ag is not None and ag.layers and ag.enabled and not self.quiet:
+            _log(self.handle.summary())  # a disabled agent has already said why, in one line
         return False
 
 

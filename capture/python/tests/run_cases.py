@@ -137,6 +137,47 @@ case(vllm_case("deepseek", "vllm_capture_fn_grouped"))
 
 
 @case
+def vllm_chain_and_dbo():
+    def body():
+        import types
+        m = mirrors.install_vllm_mirror()
+        try:
+            torch.manual_seed(2)
+            model = m.VModel("mixtral", 2, 16, 8, 2).eval()
+            runner = m.GPUModelRunner(model)
+            seen = []  # vLLM's own capturer (--enable-return-routed-experts) already bound
+            for b in model.blocks:
+                b.experts.router.set_capture_fn(lambda ids: seen.append(int(ids.shape[0])))
+            with ballast_agent.capture(model, flush_ms=60000) as cap:
+                runner.profile_run()
+                runner.execute_model(m.sched(3), torch.ones(3, dtype=torch.long))
+                ub = types.ModuleType("vllm.v1.worker.ubatching")
+                ub.dbo_current_ubatch_id = lambda: 1  # a second micro-batch of a dual-batch-overlap step
+                sys.modules[ub.__name__] = ub
+                runner.execute_model(m.sched(3), torch.ones(3, dtype=torch.long))
+            return {"chained_calls": seen, "enabled": cap.agent.enabled}
+        finally:
+            mirrors.uninstall_mirrors()
+    return "vllm_capture_fn_chained_and_dbo_refused", body
+
+
+@case
+def vllm_unknown_runner():
+    def body():
+        m = mirrors.install_vllm_mirror(version="9.9.9-mirror")
+        try:
+            del sys.modules["vllm.v1.worker.gpu_model_runner"]  # a vLLM whose runner lives elsewhere
+            model = m.VModel("mixtral", 2, 16, 8, 2).eval()
+            with ballast_agent.capture(model, flush_ms=60000) as cap:
+                with torch.no_grad():
+                    model(torch.ones(4, dtype=torch.long))
+            return {"enabled": cap.agent.enabled, "counts": cap.counts}
+        finally:
+            mirrors.uninstall_mirrors()
+    return "vllm_unknown_runner_refused", body
+
+
+@case
 def vllm_old_compiled():
     def body():
         m = mirrors.install_vllm_mirror(version="0.8.0-mirror", with_capture_fn=False)

@@ -185,6 +185,10 @@ test('vllm-project/vllm@840e797 config/parallel.py "EPLB requires tensor_paralle
   const r = await runDoctor({ argv: sh('vllm serve Qwen/Qwen3-30B-A3B -ep --enable-eplb --max-model-len 8192') });
   assert.match(find(r.findings, 'eplb-single-rank')!.message, /TP=1, DP=1/);
   assert.ok(!ids((await runDoctor({ argv: sh('vllm serve Qwen/Qwen3-30B-A3B -dp 2 -ep --enable-eplb --max-model-len 8192') })).findings).includes('eplb-single-rank'));
+  // Newer main spans EP over TP x PCP x DP: -pcp 2 gives an EP group of 2.
+  const pcp = await runDoctor({ argv: sh('vllm serve Qwen/Qwen3-30B-A3B -pcp 2 -ep --enable-eplb --max-model-len 8192') });
+  assert.equal(pcp.facts.epSize, 2);
+  assert.ok(!ids(pcp.findings).includes('eplb-single-rank'));
 });
 
 test('vllm-project/vllm@840e797 config/parallel.py "num_redundant_experts is set to ... but EPLB is not enabled."', async () => {
@@ -281,4 +285,28 @@ test('vllm-project/vllm fused_moe/layer.py determine_expert_placement_strategy: 
   assert.ok(!ids(ds.findings).includes('round-robin-ignored'));
   const dsE = await runDoctor({ argv: sh('vllm serve deepseek-ai/DeepSeek-V3 -tp 8 -ep --enable-eplb --expert-placement-strategy round_robin --max-model-len 8192') });
   assert.match(find(dsE.findings, 'round-robin-ignored')!.message, /EPLB is on/);
+});
+
+test('sgl-project/sglang@6270b01 eplb/expert_location.py: --init-expert-location rows are decoder layers (num_hidden_layers), E + R wide, every expert placed in MoE rows', async () => {
+  const row = Array.from({ length: 64 }, (_, e) => e);
+  const write = (name: string, rows: number[][]) => {
+    const p = join(dir, name);
+    writeFileSync(p, JSON.stringify({ physical_to_logical_map: rows }));
+    return p;
+  };
+  const launch = (f: string) => sh(`python -m sglang.launch_server --model-path deepseek-ai/DeepSeek-V2-Lite --tp 8 --ep-size 8 --context-length 8192 --init-expert-location ${f}`);
+  // DeepSeek-V2-Lite: 27 decoder layers, 64 experts, R = 0.
+  const ok = await runDoctor({ argv: launch(write('ok.json', Array.from({ length: 27 }, () => row))) });
+  assert.match(find(ok.findings, 'init-expert-location-ok')!.message, /27 rows x 64 match DeepSeek-V2-Lite/);
+  // MoE layers only (what ballast wrote before): 26 rows, shifted.
+  const moeOnly = await runDoctor({ argv: launch(write('moe.json', Array.from({ length: 26 }, () => row))) });
+  const f = find(moeOnly.findings, 'init-expert-location-mismatch')!;
+  assert.equal(f.severity, 'error');
+  assert.match(f.message, /26 rows for 27 decoder layers .*shifted by the leading dense layers/);
+  // Expert 5 missing from MoE row 3 (expert 4 twice).
+  const holes = Array.from({ length: 27 }, (_, l) => (l === 3 ? row.map((e) => (e === 5 ? 4 : e)) : row));
+  assert.match(find((await runDoctor({ argv: launch(write('hole.json', holes)) })).findings, 'init-expert-location-mismatch')!.message, /row 3 \(a MoE layer\) has no slot for expert 5/);
+  // Width: with --ep-num-redundant-experts 8 SGLang expects 72 slots.
+  const wide = await runDoctor({ argv: [...launch(write('ok2.json', Array.from({ length: 27 }, () => row))), '--ep-num-redundant-experts', '8'] });
+  assert.match(find(wide.findings, 'init-expert-location-mismatch')!.message, /row 0 has 64 entries, expected 72/);
 });

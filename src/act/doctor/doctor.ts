@@ -39,6 +39,8 @@
  *   max-model-len-unset      max_position_embeddings > 32K and no --max-model-len / --context-length
  *   hierarchical-disabled    several nodes, but GPUs or expert groups (n_group) do not divide by them:
  *                            DeepSeek EPLB silently falls back to global balancing
+ *   init-expert-location-*   SGLang --init-expert-location JSON checked against num_hidden_layers, E + R and
+ *                            the experts each MoE row must hold (expert_location.py; error when it does not fit)
  *   rocm-launch              (info) HIP_VISIBLE_DEVICES / ROCR_VISIBLE_DEVICES set: the GPU memory used
  *   model-config-unavailable (info) the config could not be read; only flag checks ran
  *   log-*                    from --vllm-log / --sglang-log (see docs/engines.md)
@@ -180,6 +182,8 @@ function derive(spec: LaunchSpec): Derived {
   }
   const tp = numFlag(spec, '--tensor-parallel-size') ?? 1;
   const dp = numFlag(spec, '--data-parallel-size') ?? 1;
+  // Newer vLLM main spans the EP group over TP x PCP x DP (prefill context parallel); 1 when unset.
+  const pcp = numFlag(spec, '--prefill-context-parallel-size') ?? 1;
   const ep = switchOn(spec, '--enable-expert-parallel');
   let cfg: Record<string, unknown> = {};
   let eplbConfigError: string | undefined;
@@ -209,7 +213,7 @@ function derive(spec: LaunchSpec): Derived {
     tp,
     dp,
     expertParallel: ep,
-    epSize: ep ? tp * dp : undefined,
+    epSize: ep ? tp * pcp * dp : undefined,
     eplb: switchOn(spec, '--enable-eplb'),
     redundantExperts: Number.isInteger(R) ? (R as number) : 0,
     memoryUtilization: numFlag(spec, '--gpu-memory-utilization') ?? 0.9,
@@ -356,7 +360,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
       flag: '--enable-expert-parallel',
     });
   }
-  if (d.eplb && (vllm ? d.tp * d.dp <= 1 : (G ?? 1) <= 1)) {
+  if (d.eplb && (vllm ? (G ?? d.tp * d.dp) <= 1 : (G ?? 1) <= 1)) {
     findings.push({
       id: 'eplb-single-rank',
       severity: 'error',
@@ -373,6 +377,12 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
       message: `vLLM refuses num_redundant_experts ${d.redundantExperts} without EPLB: "num_redundant_experts is set to ${d.redundantExperts} but EPLB is not enabled." (vllm/config/parallel.py)`,
       flag: '--enable-eplb, or drop num_redundant_experts',
     });
+  }
+
+  // SGLang --init-expert-location FILE: the shape SGLang will index (expert_location.py).
+  const initLoc = d.engine === 'sglang' ? flag(spec, '--init-expert-location') : undefined;
+  if (typeof initLoc === 'string' && initLoc !== 'trivial' && initLoc.endsWith('.json')) {
+    findings.push(...initExpertLocationFindings(initLoc, cfg, d.redundantExperts, G));
   }
 
   // round_robin placement: vLLM fused_moe/layer.py determine_expert_placement_strategy falls back to
@@ -519,6 +529,53 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
   if (input.vllmLog) findings.push(...vllmLogFindings(input.vllmLog, input.trace?.load, input.ranks ?? G));
   if (input.sglangLog) findings.push(...sglangLogFindings(input.sglangLog));
   return { facts, findings };
+}
+
+/**
+ * Check an SGLang --init-expert-location JSON against what SGLang does with it
+ * (sgl-project/sglang @ 6270b014 python/sglang/srt/eplb/expert_location.py): a physical_to_logical_map
+ * must have one row per decoder layer (num_hidden_layers; MoE layer `layer_id` reads row layer_id through
+ * ExpertLocationDispatchInfo.init_new) and E + R columns; every expert of a MoE row needs a slot, or the
+ * static dispatch map has no candidate for it. A logical_count needs the same rows and E columns.
+ */
+export function initExpertLocationFindings(path: string, cfg: ModelConfig | undefined, R: number, G: number | undefined): Finding[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file here' : `not JSON (${(e as Error).message})`;
+    return [{ id: 'init-expert-location-unchecked', severity: 'info', message: `--init-expert-location ${path}: ${why}; not checked` }];
+  }
+  const o = (json && typeof json === 'object' ? json : {}) as Record<string, unknown>;
+  const key = Array.isArray(o.physical_to_logical_map) ? 'physical_to_logical_map' : Array.isArray(o.logical_count) ? 'logical_count' : undefined;
+  if (!key) {
+    return [{ id: 'init-expert-location-mismatch', severity: 'error', message: `--init-expert-location ${path} has neither physical_to_logical_map nor logical_count; SGLang raises NotImplementedError("Unknown init_expert_location format")`, flag: '--init-expert-location (a ballast export --to sglang / --to json file)' }];
+  }
+  let rows = o[key] as unknown[];
+  if (key === 'logical_count' && Array.isArray(rows[0]) && Array.isArray((rows[0] as unknown[])[0])) rows = rows[0] as unknown[];
+  if (!cfg) return [{ id: 'init-expert-location-unchecked', severity: 'info', message: `--init-expert-location ${path}: ${rows.length} rows; the model config is needed to check them against num_hidden_layers` }];
+  const problems: string[] = [];
+  if (rows.length !== cfg.numLayers) {
+    problems.push(`${rows.length} rows for ${cfg.numLayers} decoder layers (num_hidden_layers): SGLang reads row l for decoder layer l${rows.length === cfg.moeLayerIds.length ? ', so a file of MoE layers only is shifted by the leading dense layers' : ''}`);
+  }
+  const width = key === 'physical_to_logical_map' ? cfg.numExperts + R : cfg.numExperts;
+  const bad = rows.findIndex((r) => !Array.isArray(r) || r.length !== width);
+  if (bad >= 0) problems.push(`row ${bad} has ${Array.isArray(rows[bad]) ? (rows[bad] as unknown[]).length : 'no'} entries, expected ${width} (${key === 'physical_to_logical_map' ? `${cfg.numExperts} experts + ${R} redundant (--ep-num-redundant-experts)` : `${cfg.numExperts} experts`})`);
+  if (key === 'physical_to_logical_map' && bad < 0) {
+    for (const l of cfg.moeLayerIds) {
+      const r = rows[l] as number[] | undefined;
+      if (!r) continue;
+      const seen = new Set(r);
+      const missing = Array.from({ length: cfg.numExperts }, (_, e) => e).filter((e) => !seen.has(e));
+      const out = r.filter((v) => !Number.isInteger(v) || v < 0 || v >= cfg.numExperts);
+      if (out.length > 0) problems.push(`row ${l} holds expert id ${out[0]}, outside 0..${cfg.numExperts - 1}`);
+      else if (missing.length > 0) problems.push(`row ${l} (a MoE layer) has no slot for expert ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}: SGLang's static dispatch has no physical expert to send its tokens to`);
+      if (problems.length > 3) break;
+    }
+    if (G !== undefined && width % G !== 0) problems.push(`${width} slots do not divide over ${G} EP ranks`);
+  }
+  if (problems.length === 0) return [{ id: 'init-expert-location-ok', severity: 'info', message: `--init-expert-location ${path}: ${rows.length} rows x ${width} match ${cfg.name} (${cfg.numLayers} decoder layers, ${cfg.numExperts} experts${key === 'physical_to_logical_map' ? ` + ${R} redundant` : ''})` }];
+  return [{ id: 'init-expert-location-mismatch', severity: 'error', message: `--init-expert-location ${path}: ${problems.join('; ')}`, flag: `ballast export PLAN --to sglang --model ${cfg.source === 'preset' ? cfg.name : cfg.source} (one row per decoder layer)` }];
 }
 
 function stats(xs: number[]): { mean: number; min: number; last: number } {

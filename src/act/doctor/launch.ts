@@ -30,6 +30,7 @@ const ALIASES: Record<string, string> = {
   '-pp': '--pipeline-parallel-size',
   '-ep': '--enable-expert-parallel',
   '-dpl': '--data-parallel-size-local',
+  '-pcp': '--prefill-context-parallel-size',
 };
 
 export function parseLaunch(argv: string[]): LaunchSpec {

@@ -30,8 +30,10 @@ export interface DecoderLayers {
 export interface DecoderLayerHints {
   /** From --model (a config.json path or a preset name), resolved at the CLI edge. */
   explicit?: { numHiddenLayers: number; source: string };
-  /** Trace metadata `extra` (a capture may record num_hidden_layers). */
+  /** Trace metadata `extra` (a capture may record num_hidden_layers), or a plan's params. */
   metaExtra?: Record<string, unknown>;
+  /** What metaExtra is, for the note (default 'the trace metadata'). */
+  metaLabel?: string;
   /** Model name carried by the trace or plan. */
   model?: string;
 }
@@ -54,7 +56,7 @@ export function resolveDecoderLayers(layerIds: number[], hints: DecoderLayerHint
   if (hints.explicit) found = { ...hints.explicit, inferred: false };
   else {
     const x = hints.metaExtra?.num_hidden_layers ?? hints.metaExtra?.numHiddenLayers;
-    if (positiveInt(x)) found = { numHiddenLayers: x, source: 'the trace metadata (num_hidden_layers)', inferred: false };
+    if (positiveInt(x)) found = { numHiddenLayers: x, source: `${hints.metaLabel ?? 'the trace metadata'} (num_hidden_layers)`, inferred: false };
   }
   if (!found && hints.model) {
     // Readers name converted checkpoints "<id> (<architecture> arch)" (the ESFT traces do).

@@ -6,7 +6,7 @@
  *   - plain top-k (softmax or sigmoid scores, optional router bias or correction bias): any permutation
  *     of a layer's experts keeps its function when the router rows move with the experts.
  *     mixtral, qwen2_moe, qwen3_moe, qwen3_next, olmoe, gpt_oss, llama4(_text), hunyuan_v1_moe,
- *     minimax_m2, ernie4_5_moe, glm4_moe (n_group 1), kimi_k2 / deepseek_v3 with n_group 1.
+ *     minimax_m2, ernie4_5_moe, glm4_moe (n_group 1), kimi_k2 / deepseek_v3 / deepseek_v32 with n_group 1.
  *   - group-limited top-k (DeepSeek-V2 `topk_method: group_limited_greedy`, DeepSeek-V3 / Kimi-K2 /
  *     GLM-4.5 `noaux_tc`, `n_group` or `num_group` groups of E / n_group contiguous experts, `topk_group`
  *     chosen): transformers `models/deepseek_v3/modeling_deepseek_v3.py` DeepseekV3TopkRouter /
@@ -65,6 +65,7 @@ const KNOWN: Record<string, ScoreFn> = {
   glm4_moe: 'sigmoid',
   deepseek_v2: 'softmax',
   deepseek_v3: 'sigmoid',
+  deepseek_v32: 'sigmoid',
   deepseek_v4: 'sqrtsoftplus',
   kimi_k2: 'sigmoid',
 };
@@ -130,7 +131,7 @@ export function readModelRouting(dir: string): ModelRouting {
     ? { method: q.quant_method, bits: Number.isInteger(q.bits) ? (q.bits as number) : undefined, groupSize: Number.isInteger(q.group_size) ? (q.group_size as number) : undefined }
     : undefined;
   const layer = (l: number): LayerRouting => {
-    const topK = int(['moe_topk', 'num_experts_per_tok', 'moe_top_k', 'num_experts_per_token', 'moe_k'], l) ?? 1;
+    const topK = int(['moe_topk', 'num_experts_per_tok', 'experts_per_token', 'moe_top_k', 'num_experts_per_token', 'moe_k'], l) ?? 1;
     if (l < hashLayers) return { kind: 'hash', topK };
     const g = int(['n_group', 'num_group', 'num_expert_group'], l) ?? 1;
     const tg = int(['topk_group'], l) ?? g;

@@ -239,3 +239,69 @@ test('an SGLang map over every decoder layer (dense rows as the identity) maps r
   writeFileSync(pf, JSON.stringify({ physical_to_logical_map: [[1, 0, 2, 3], [3, 2, 1, 0], [0, 1, 2, 3]] }));
   await assert.rejects(() => reorderCheckpoint({ checkpointDir: ck, plan: readPlanFile(pf, { permutationOnly: true }), outDir: join(root, 'out7b') }), (e: unknown) => e instanceof InputError && /the plan moves experts of layer 0, which has no experts in the checkpoint \(MoE layers 1,2\)/.test(e.message));
 });
+
+test('refusals: a router that cannot be found, an expert naming reorder does not know', async () => {
+  const mk = (name: string, names: string[]) => {
+    const d = join(root, name);
+    mkdirSync(d);
+    writeFileSync(join(d, 'config.json'), JSON.stringify({ model_type: 'qwen3_moe', num_experts: 4, hidden_size: 2 }));
+    writeFileSync(join(d, 'model.safetensors'), encodeSafetensors(names.map((n) => ({ name: n, dtype: 'U8', shape: [2], data: bytes(2, 1) }))));
+    return d;
+  };
+  const p = { version: 1 as const, numLayers: 1, numExperts: E, numRanks: 2, ranksPerNode: 2, layerIds: [0], phy2log: [Int32Array.of(1, 0, 3, 2)] };
+  const noRouter = mk('ck8', Array.from({ length: E }, (_, e) => `model.layers.0.mlp.experts.${e}.down_proj.weight`));
+  await assert.rejects(() => reorderCheckpoint({ checkpointDir: noRouter, plan: p, outDir: join(root, 'o8') }), (e: unknown) => e instanceof InputError && /layer 0.*no router found in model\.layers\.0\.mlp \(expected gate\.weight/.test(`${e.where} ${e.message}`));
+  const unknown = mk('ck9', Array.from({ length: E }, (_, e) => `model.layers.0.mlp.expert_list.${e}.w1.weight`));
+  await assert.rejects(() => reorderCheckpoint({ checkpointDir: unknown, plan: p, outDir: join(root, 'o9') }), (e: unknown) => e instanceof InputError && /no MoE expert tensors found/.test(e.message));
+  assert.ok(!existsSync(join(root, 'o8')) && !existsSync(join(root, 'o9')));
+  assert.deepEqual(readdirSync(root).filter((n) => /^\.o[89]\.tmp-/.test(n)), []);
+});
+
+test('issue 16 item 3: every written file and the temp dir are fsynced before the rename, the parent after (strace)', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const probe = spawnSync('strace', ['-qq', '-e', 'trace=none', 'true'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    t.skip(`strace cannot trace here (${(probe.stderr || String(probe.error)).trim().split('\n')[0]})`);
+    return;
+  }
+  const ck = join(root, 'ck10');
+  makeCheckpoint(ck);
+  const planFile = join(root, 'plan10.json');
+  writeFileSync(planFile, JSON.stringify(plan));
+  const out = join(root, 'out10');
+  const log = join(root, 'strace10.log');
+  const bin = fileURLToPath(new URL('../../../bin/ballast.js', import.meta.url));
+  const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=openat,fsync,fdatasync,rename,renameat,renameat2', '-o', log, process.execPath, bin, 'reorder', ck, '--plan', planFile, '--out', out], { encoding: 'utf8', timeout: 60000 });
+  assert.equal(r.status, 0, r.stderr);
+  const fdPath = new Map<string, string>();
+  const written = new Set<string>();
+  const synced = new Set<string>();
+  let renamed = false;
+  let parentSyncedAfter = false;
+  let tmpDir = '';
+  for (const line of readFileSync(log, 'utf8').split('\n')) {
+    let m = /^(\d+)\s+openat\(AT_FDCWD, "([^"]+)", ([A-Z_|]+)(?:, \d+)?\) = (\d+)/.exec(line);
+    if (m) {
+      fdPath.set(`${m[1]}:${m[4]}`, m[2]);
+      if (m[2].includes('.out10.tmp-') && /O_CREAT/.test(m[3])) written.add(m[2]);
+      continue;
+    }
+    m = /^(\d+)\s+f(?:data)?sync\((\d+)\)\s+= 0/.exec(line);
+    if (m) {
+      const p = fdPath.get(`${m[1]}:${m[2]}`) ?? '?';
+      if (!renamed) synced.add(p);
+      else if (p === root) parentSyncedAfter = true;
+      continue;
+    }
+    m = /rename(?:at2?)?\(.*?"([^"]*\.out10\.tmp-[^"]+)".*"([^"]+out10)"/.exec(line);
+    if (m) {
+      renamed = true;
+      tmpDir = m[1];
+    }
+  }
+  assert.ok(renamed, 'the temp dir was renamed onto --out');
+  assert.ok(written.size >= 4, `files written: ${[...written]}`); // 2 rewritten shards, index, ballast-reorder.json
+  for (const f of written) assert.ok(synced.has(f), `${f} not fsynced before the rename`);
+  assert.ok(synced.has(tmpDir), 'temp dir fsynced before the rename');
+  assert.ok(parentSyncedAfter, 'parent dir fsynced after the rename');
+});

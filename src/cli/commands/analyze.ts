@@ -12,7 +12,7 @@ import { type AnalysisJson, analyzeTrace, DEFAULT_BATCH_TOKENS } from '../../ana
 import { readInputs } from '../../ingest/read-inputs.ts';
 import { readPlanFile } from '../../plan/plan-file.ts';
 import { renderAnalyses } from '../../show/analyze-view.ts';
-import { useColor } from '../../show/term.ts';
+import { useColor, wrapText } from '../../show/term.ts';
 
 interface AnalyzeFlags {
   format?: string;
@@ -39,7 +39,7 @@ export function register(program: Command): void {
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(analyses.length === 1 ? analyses[0] : analyses, null, 2)}\n`);
       } else {
-        process.stdout.write(`${renderAnalyses(analyses, { color: useColor(process.stdout) })}\n`);
+        process.stdout.write(`${wrapText(renderAnalyses(analyses, { color: useColor(process.stdout) }))}\n`);
       }
     });
 }
@@ -50,6 +50,8 @@ export async function runAnalyze(inputs: string[], flags: AnalyzeFlags): Promise
   const ranksPerNode = optionalPositiveInt(flags.ranksPerNode, '--ranks-per-node');
   const batchTokens = optionalPositiveInt(flags.batchTokens, '--batch-tokens');
   const data = await readInputs(inputs, { format: flags.format });
+  // What a reader had to assume (e.g. float loads read as weights) goes to stderr, one line each.
+  for (const d of data) for (const w of d.warnings) process.stderr.write(`ballast: ${d.path}: ${w}\n`);
   const first = data[0].load;
 
   let placement: 'linear' | 'round-robin' | Plan;

@@ -26,7 +26,7 @@ import { loadModelConfig } from '../../predict/model-config.ts';
 import { renderSimulation } from '../../predict/render-simulation.ts';
 import { guessModel, simulate } from '../../predict/simulate.ts';
 import { renderAnalysis } from '../../show/analyze-view.ts';
-import { colors, fmt, useColor } from '../../show/term.ts';
+import { colors, fmt, useColor, wrapText } from '../../show/term.ts';
 import { performance } from 'node:perf_hooks';
 
 /** The bundled demo trace (converted from data/esft-dsv2lite/raw/law.tgz by scripts/make-demo-data.ts). */
@@ -220,6 +220,6 @@ export function register(program: Command): void {
       };
       const r = await runDemo(o);
       if (f.json) process.stdout.write(`${JSON.stringify(r, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
-      else process.stdout.write(`${renderDemo(r, o, useColor())}\n`);
+      else process.stdout.write(`${wrapText(renderDemo(r, o, useColor()))}\n`);
     });
 }

@@ -11,7 +11,7 @@ import { renderDiffHtml } from '../../show/diff/html.ts';
 import { renderDiffText } from '../../show/diff/text.ts';
 import { REPORT_FORMAT, type ReportModel } from '../../show/report/model.ts';
 import { defaultRanks } from '../../show/report/build.ts';
-import { useColor } from '../../show/term.ts';
+import { useColor, wrapText } from '../../show/term.ts';
 import { parsePositiveInt } from './report.ts';
 
 /** A saved report (`ballast report --json`) or any trace readInput reads. */
@@ -60,6 +60,6 @@ export function register(program: Command): void {
         process.stderr.write(`ballast: wrote ${o.html}\n`);
       }
       if (o.json) process.stdout.write(`${JSON.stringify(diff)}\n`);
-      else process.stdout.write(renderDiffText(diff, { color: useColor() }));
+      else process.stdout.write(wrapText(renderDiffText(diff, { color: useColor() })));
     });
 }

@@ -11,7 +11,7 @@ import { GPU_MEMORY_GIB, doctorExitCode, renderDoctor, runDoctor } from '../../a
 export function register(program: Command): void {
   program
     .command('doctor')
-    .description('Check vLLM / SGLang launch flags (and engine logs) against the model config and a routing trace.')
+    .description('Check a vLLM / SGLang launch (CUDA or ROCm; and engine logs) against the engines\' start-up rules, the model config and a routing trace. Exit 1 when a finding is an ERROR.')
     .argument('[launch...]', 'the launch command after --, e.g. -- vllm serve deepseek-ai/DeepSeek-V3 --tensor-parallel-size 8')
     .option('--trace <file>', 'routing trace (any format ballast reads) for the EPLB pay-off check')
     .option('--gpu-memory-gb <n>', 'GPU HBM in GiB (default: --gpu\'s; MI300X 192 on a ROCm launch; else 80)')

@@ -41,6 +41,10 @@ test('plan forms: a ballast plan file exported --to sglang gives its phy2log as 
   const msg4 = await runExport(planPath, { to: 'sglang', out, model: cfgPath });
   assert.match(msg4, /^ {2}4 decoder layers/m);
   assert.equal((JSON.parse(readFileSync(out, 'utf8')) as { physical_to_logical_map: number[][] }).physical_to_logical_map.length, 4);
+  // A plan that carries num_hidden_layers in params (from the trace metadata) needs no --model.
+  const withN = join(dir, 'plan-n.json');
+  writeFileSync(withN, JSON.stringify({ ...JSON.parse(readFileSync(planPath, 'utf8')), params: { num_hidden_layers: 5 } }));
+  assert.match(await runExport(withN, { to: 'sglang', out }), /^ {2}5 decoder layers .* from the plan's params \(num_hidden_layers\)/m);
   // A config with fewer layers than the plan's ids: refused, nothing silently cut.
   writeFileSync(cfgPath, JSON.stringify({ hidden_size: 8, moe_intermediate_size: 4, n_routed_experts: 4, num_experts_per_tok: 2, num_hidden_layers: 2 }));
   await assert.rejects(runExport(planPath, { to: 'sglang', out, model: cfgPath }), /MoE layer id 2 is out of range for 2 decoder layers/);

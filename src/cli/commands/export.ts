@@ -34,13 +34,37 @@ const VLLM_PR_NOTE: Record<string, string> = {
   deepseek: 'DeepSeek EPLB output (phy2log/log2phy/logcnt): for tools that take rebalance_experts results; no engine loads this file as is.',
 };
 
-function layersFor(o: ExportOptions, layerIds: number[], extra: Record<string, unknown> | undefined, model: string | undefined, where: string): DecoderLayers {
+function layersFor(o: ExportOptions, layerIds: number[], extra: Record<string, unknown> | undefined, model: string | undefined, where: string, metaLabel?: string): DecoderLayers {
   const explicit = o.model !== undefined ? decoderLayersFromModel(o.model) : undefined;
-  return resolveDecoderLayers(layerIds, { explicit, metaExtra: extra, model }, where);
+  return resolveDecoderLayers(layerIds, { explicit, metaExtra: extra, metaLabel, model }, where);
 }
 
 function layersNote(d: DecoderLayers): string {
   return `${d.inferred ? 'note: ' : ''}${d.numHiddenLayers} decoder layers (row l = decoder layer l, dense layers filled) from ${d.source}`;
+}
+
+/**
+ * Read the trace for a load export; a plan given instead is refused with what to run (a plan holds
+ * a placement, not loads: there is nothing to write as csv/npy/json/parquet).
+ */
+async function readTraceNotPlan(input: string, o: ExportOptions) {
+  try {
+    return await readInput(input, { format: o.format });
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    let plan;
+    try {
+      plan = readPlanFile(input);
+    } catch {
+      throw e;
+    }
+    throw new InputError(
+      input,
+      '',
+      `is a plan (${plan.numLayers} layers x ${plan.numExperts} experts over ${plan.numRanks} GPUs), not a trace: --to ${o.to} writes a trace's load. ` +
+        `To write the plan use --to ${PLAN_EXPORT_FORMS.join('|')}; for the load, export the trace it was made from (ballast export TRACE --to ${o.to} --out ${o.out})`,
+    );
+  }
 }
 
 /** Run one export; returns the lines printed on success. */
@@ -63,7 +87,8 @@ export async function runExport(input: string, o: ExportOptions): Promise<string
     const plan = readPlanFile(input, { numRanks });
     const lines = [`wrote ${o.to} plan (${plan.numLayers} layers x ${plan.numExperts} experts over ${plan.numRanks} ranks) to ${o.out}`];
     if (o.to === 'sglang') {
-      const layers = layersFor(o, plan.layerIds, undefined, plan.model, input);
+      // A plan may carry num_hidden_layers in params (copied from the trace metadata by whoever made it).
+      const layers = layersFor(o, plan.layerIds, plan.params, plan.model, input, "the plan's params");
       writePlanExport(plan, 'sglang', o.out, { layers });
       lines.push(`  ${layersNote(layers)}`);
       lines.push(`  SGLang loads it with: ${sglangLaunchFlags(plan, o.out).join(' ')}`);
@@ -74,7 +99,7 @@ export async function runExport(input: string, o: ExportOptions): Promise<string
     }
     return lines.join('\n');
   }
-  const d = await readInput(input, { format: o.format });
+  const d = await readTraceNotPlan(input, o);
   let layers: DecoderLayers | undefined;
   if (o.to === 'json') layers = layersFor(o, d.load.meta.layerIds, d.load.meta.extra, d.load.meta.model, input);
   writeLoadExport({ load: d.load, routes: d.routes }, o.to as LoadExportFormat, o.out, { layers });

@@ -15,8 +15,9 @@ import { register as dashboard } from './dashboard.ts';
 import { register as diff } from './diff.ts';
 import { register as reorder } from './reorder.ts';
 import { register as doctor } from './doctor.ts';
+import { register as detect } from './detect.ts';
 import { register as agentPath } from './agent-path.ts';
 
 export const COMMANDS: ((program: Command) => void)[] = [
-  analyze, exportCmd, demo, plan, simulate, run, capture, sessions, watch, collect, report, dashboard, diff, reorder, doctor, agentPath,
+  analyze, exportCmd, demo, plan, simulate, detect, run, capture, sessions, watch, collect, report, dashboard, diff, reorder, doctor, agentPath,
 ];

@@ -114,7 +114,7 @@ test('impossible shapes exit 2 with one line naming the numbers', async () => {
     [['--ranks', '4', '--current', bad], /plan is for 3 layers x 8 experts but the trace has 2 layers x 8 experts/],
     [['--ranks', '4', '--solver', 'nope'], /unknown solver 'nope'/],
     [['--ranks', 'four'], /--ranks: expected an integer >= 1, got "four"/],
-    [['--ranks', '4', '--cluster', 'discover'], /nvidia-smi is not available on this host/],
+    [['--ranks', '4', '--cluster', 'discover'], /neither nvidia-smi nor rocm-smi is available on this host/],
     [['--ranks', '4', '--cluster', 'no-such-preset'], /neither a preset \(8xH100-SXM/],
     [['--ranks', '4', '--variable-slots'], /--variable-slots: needs --memory-budget/],
   ];

@@ -7,6 +7,7 @@
  * --json object and `renderPlanRun` the terminal summary. Impossible shapes are InputErrors naming the
  * numbers, before any solver runs.
  */
+import { PRESET_NAMES } from '../../plan/cluster/presets.ts';
 import type { Command } from 'commander';
 import { performance } from 'node:perf_hooks';
 import type { Cluster } from '../../core/cluster.ts';
@@ -28,7 +29,7 @@ import { loadModelConfig } from '../../predict/model-config.ts';
 import type { PlanGateResult } from '../../predict/plan-gate.ts';
 import { runPlanGate } from '../../predict/plan-gate-run.ts';
 import { solveInputForTrace } from '../../plan/solve-input.ts';
-import { bar, fmt, useColor } from '../../show/term.ts';
+import { bar, fmt, useColor, wrapText } from '../../show/term.ts';
 import { planForReorder, type ReorderPlanReport, renderReorderPlan, routingForModel } from '../../act/reorder/plan-for-reorder.ts';
 import { nextSteps } from '../../act/next-steps.ts';
 import { DEFAULT_DECODE_TOKENS, DEFAULT_PREFILL_TOKENS, type PhaseFlags, phasePlanToReport, renderPhasePlanRun, runPhasePlan } from './plan-phase.ts';
@@ -269,6 +270,7 @@ export function planToReport(run: PlanRun, out?: string): object {
     reference: run.reference,
     gate: run.gate,
     gateNotes: run.gateNotes,
+    traceWarnings: run.data.warnings,
     reorder: run.reorder,
     timing: { solveMs: run.solveMs },
   };
@@ -336,9 +338,10 @@ export function renderPlanRun(run: PlanRun, opts: { color?: boolean; out?: strin
   if (run.gate) {
     const g = run.gate;
     const verdict = g.verdict === 'apply' ? c.green(c.bold('APPLY')) : c.yellow(c.bold('KEEP CURRENT'));
-    lines.push(`  gate       ${verdict} vs ${g.against}: ${g.heldOut ? `a ${plan.solver} plan made on ${g.plannedOn}, scored on the rest` : 'scored on the trace the plan was made on'}`);
+    lines.push(`  gate       ${verdict} vs ${g.against}: ${g.heldOut ? `a ${plan.solver} plan made on ${g.plannedOn}, scored on the rest` : 'in-sample, scored on the trace the plan was made on (too short to hold a part out)'}`);
     lines.push(renderGate(g).split('\n').slice(1).map((x) => `  ${x}`).join('\n'));
   }
+  for (const n of run.data.warnings) lines.push(c.yellow(`  note       ${n}`));
   for (const n of run.gateNotes) lines.push(c.dim(`  note       ${n}`));
   lines.push(...nextSteps({ plan, verdict: run.gate?.verdict, out: opts.out }));
   return lines.join('\n');
@@ -460,7 +463,7 @@ export function register(program: Command): void {
     .option('--memory-budget <bytes>', 'HBM per GPU for the expert weights of all MoE layers (one copy of each expert plus replicas), e.g. 40GB')
     .option('--expert-bytes <bytes>', 'bytes of one expert in one layer, e.g. 44MB')
     .option('--variable-slots', 'let the solver choose slots per layer under --memory-budget (exports: ballast JSON or deepseek only)')
-    .option('--cluster <spec>', 'cluster: a preset (8xH100-SXM, 8xH100-PCIe-2socket, 4xA100-PCIe, 2x8xH100-IB, 4x8xH800-IB, 8xRTX3090-PCIe), a JSON file, or "discover"')
+    .option('--cluster <spec>', `cluster: a preset (${PRESET_NAMES.join(', ')}), a JSON file, or "discover"`)
     .option('--solver <name>', `placement solver (${SOLVERS.map((s) => s.name).join(', ')})`, DEFAULT_SOLVER)
     .option('--current <plan>', 'placement in force now (any plan form), to count and limit moves')
     .option('--allow-colocated-replicas', 'allow two replicas of one expert on one GPU')
@@ -488,11 +491,11 @@ export function register(program: Command): void {
       if (pf) {
         const pr = await runPhasePlan(opts, pf);
         if (flags.json) process.stdout.write(`${JSON.stringify(phasePlanToReport(pr), null, 2)}\n`);
-        else process.stdout.write(`${renderPhasePlanRun(pr)}\n`);
+        else process.stdout.write(`${wrapText(renderPhasePlanRun(pr))}\n`);
         return;
       }
       const run = await runPlan(opts);
       if (flags.json) process.stdout.write(`${JSON.stringify(planToReport(run, opts.out), null, 2)}\n`);
-      else process.stdout.write(`${renderPlanRun(run, { color: useColor(process.stdout), out: opts.out })}\n`);
+      else process.stdout.write(`${wrapText(renderPlanRun(run, { color: useColor(process.stdout), out: opts.out }))}\n`);
     });
 }

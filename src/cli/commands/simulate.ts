@@ -14,6 +14,7 @@ import { renderSimulation } from '../../predict/render-simulation.ts';
 import { guessModel, policyNames, type SimInput, simulate } from '../../predict/simulate.ts';
 import { skewedScenario } from '../../predict/skewed-scenario.ts';
 import type { ReplicaRouting } from '../../predict/replay.ts';
+import { wrapText } from '../../show/term.ts';
 
 interface SimulateFlags {
   format?: string;
@@ -75,7 +76,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (trace: string | undefined, flags: SimulateFlags) => {
       const text = await runSimulate(trace, flags);
-      process.stdout.write(`${text}\n`);
+      process.stdout.write(`${flags.json ? text : wrapText(text)}\n`);
     });
 }
 
@@ -120,7 +121,7 @@ export async function runSimulate(trace: string | undefined, flags: SimulateFlag
     const res = await skewedScenario({ ...common, seed, model: flags.model, overrides });
     if (flags.json) return JSON.stringify({ scenario: 'skewed-top1', ...res }, null, 2);
     const parts = res.runs.map((r) => renderSimulation(r));
-    return [...parts, ['why the published "3.64x" overstates the gain:', ...res.explanation.map((l) => `  ${l}`)].join('\n')].join('\n\n');
+    return [...parts, ['why the back-of-envelope "3.64x" estimate (seed scenario, not a published measurement) overstates the gain:', ...res.explanation.map((l) => `  ${l}`)].join('\n')].join('\n\n');
   }
 
   const read = async (p: string): Promise<SimInput> => {

@@ -10,6 +10,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
 import { crc32 } from 'node:zlib';
 import { InputError } from '../../core/errors.ts';
+import { nestsDeeperThan } from '../../core/json-depth.ts';
 import { type LoadTrace, makeLoadTrace, type TraceMeta, type WindowInfo } from '../../core/load-trace.ts';
 import { allocExpertIds, makeTokenRoutes, type TokenRoutes } from '../../core/token-routes.ts';
 import { type LoadHeader, MAGIC, type MetaHeader, type RoutesHeader, Tag } from './format.ts';
@@ -105,6 +106,9 @@ export function readBallastTrace(path: string, opts: BallastReadOptions = {}): B
         }
         throw new InputError(path, msg, `expected a JSON record header for ${tag}`);
       }
+      // Headers are shallow (META's extra/sources nest a few levels): refuse hostile nesting before anything recursive sees it.
+      if (nestsDeeperThan(header, 32)) throw new InputError(path, `byte ${pos + 16}`, `${tag.trim()} record header nests deeper than 32 levels`);
+      if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new InputError(path, `byte ${pos + 16}`, `expected a JSON object as the ${tag.trim()} record header`);
       records.push({ tag, offset: pos, header, payloadOffset: pos + 16 + hLen, payloadLen: pLen, headerBytes: hb });
       pos = end;
       if (tag === Tag.END) {
@@ -119,6 +123,14 @@ export function readBallastTrace(path: string, opts: BallastReadOptions = {}): B
     if (mh.format !== 'ballast-trace' || !Array.isArray(mh.layerIds) || !(mh.numExperts > 0)) {
       throw new InputError(path, `byte ${MAGIC.length}`, 'META record lacks format/layerIds/numExperts');
     }
+    if (!Number.isSafeInteger(mh.numExperts) || mh.numExperts > 1 << 20) throw new InputError(path, 'META.numExperts', `expected an integer in 1..${1 << 20}, got ${String(mh.numExperts).slice(0, 40)}`);
+    if (mh.layerIds.length === 0 || mh.layerIds.length > 1 << 16 || !mh.layerIds.every((x) => Number.isSafeInteger(x) && x >= 0)) {
+      throw new InputError(path, 'META.layerIds', 'expected 1..65536 non-negative integer layer ids');
+    }
+    for (const k of ['model', 'attribution'] as const) {
+      if (mh[k] !== undefined && typeof mh[k] !== 'string') throw new InputError(path, `META.${k}`, 'expected a string');
+    }
+    if (mh.topK !== undefined && !(Number.isSafeInteger(mh.topK) && mh.topK > 0)) throw new InputError(path, 'META.topK', 'expected a positive integer');
     if (mh.moeParallel !== undefined && mh.moeParallel !== 'ep' && mh.moeParallel !== 'tp') {
       throw new InputError(path, 'META.moeParallel', `expected "ep" or "tp", got ${JSON.stringify(mh.moeParallel)}`);
     }
@@ -211,7 +223,21 @@ export function readBallastTrace(path: string, opts: BallastReadOptions = {}): B
         check(r, buf);
         const dv = new DataView(buf.buffer);
         const o = w * L * E;
-        for (let i = 0; i < L * E; i++) counts[o + i] = elem === 4 ? dv.getUint32(i * 4, true) : dv.getFloat64(i * 8, true);
+        if (elem === 4) for (let i = 0; i < L * E; i++) counts[o + i] = dv.getUint32(i * 4, true);
+        else {
+          for (let i = 0; i < L * E; i++) {
+            const v = dv.getFloat64(i * 8, true);
+            // docs/formats.md: every format refuses NaN, infinite and negative loads.
+            if (!(v >= 0 && v < Infinity)) {
+              throw new InputError(path, `byte ${r.payloadOffset + i * 8}`, `LOAD window ${w} layer ${Math.floor(i / E)} expert ${i % E} is ${v}; expected a finite non-negative load`);
+            }
+            counts[o + i] = v;
+          }
+        }
+        for (const k of ['step', 'timeMs', 'tokens', 'rank'] as const) {
+          const v = (h as unknown as Record<string, unknown>)[k];
+          if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new InputError(path, `byte ${r.offset}`, `LOAD header ${k} is ${String(v).slice(0, 40)}; expected a non-negative number`);
+        }
         const { dtype: _d, layers: _l, experts: _e, ...info } = h;
         windows.push(info);
       });

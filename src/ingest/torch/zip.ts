@@ -5,6 +5,7 @@
  * inflated with fflate.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { inflateSync } from 'fflate';
 import { InputError } from '../../core/errors.ts';
 
@@ -14,6 +15,8 @@ export interface ZipEntry {
   compressedSize: number;
   size: number;
   localHeaderOffset: number;
+  /** CRC-32 of the uncompressed bytes, from the central directory. */
+  crc: number;
 }
 
 export class ZipFile {
@@ -87,6 +90,7 @@ export class ZipFile {
         throw new InputError(this.path, `byte ${cdOffset + p}`, `bad central directory entry ${i}`);
       }
       const method = cd.readUInt16LE(p + 10);
+      const crc = cd.readUInt32LE(p + 16);
       let compressedSize = cd.readUInt32LE(p + 20);
       let size = cd.readUInt32LE(p + 24);
       const nameLen = cd.readUInt16LE(p + 28);
@@ -114,7 +118,7 @@ export class ZipFile {
         }
         e += 4 + len;
       }
-      this.entries.set(name, { name, method, compressedSize, size, localHeaderOffset });
+      this.entries.set(name, { name, method, compressedSize, size, localHeaderOffset, crc });
       p = eEnd + commentLen;
     }
   }
@@ -131,7 +135,7 @@ export class ZipFile {
     return entry.localHeaderOffset + 30 + h.readUInt16LE(26) + h.readUInt16LE(28);
   }
 
-  /** The member's bytes (whole). */
+  /** The member's bytes (whole), inflated when deflated, checked against the size and CRC-32 the directory gives. */
   read(name: string): Uint8Array {
     const entry = this.entries.get(name);
     if (!entry) throw new InputError(this.path, `member ${name}`, 'missing from the archive');
@@ -140,9 +144,24 @@ export class ZipFile {
       throw new InputError(this.path, `member ${name}`, `data runs past the end of the file (needs ${entry.compressedSize} bytes at byte ${start}); the file is truncated`);
     }
     const raw = this.readAt(start, entry.compressedSize);
-    if (entry.method === 0) return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-    if (entry.method === 8) return inflateSync(raw, { out: new Uint8Array(entry.size) });
-    throw new InputError(this.path, `member ${name}`, `unsupported zip compression method ${entry.method}`);
+    let data: Uint8Array;
+    if (entry.method === 0) data = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+    else if (entry.method === 8) {
+      // The output buffer is the directory's size: a stream that inflates to more cannot grow it.
+      let out: Uint8Array;
+      try {
+        out = inflateSync(raw, { out: new Uint8Array(entry.size) });
+      } catch (e) {
+        throw new InputError(this.path, `member ${name}`, `corrupt deflate data (${(e as Error).message ?? String(e)})`);
+      }
+      if (out.length !== entry.size) throw new InputError(this.path, `member ${name}`, `inflates to ${out.length} bytes; the directory says ${entry.size}`);
+      data = out;
+    } else throw new InputError(this.path, `member ${name}`, `unsupported zip compression method ${entry.method}`);
+    if (data.length !== entry.size) throw new InputError(this.path, `member ${name}`, `holds ${data.length} bytes; the directory says ${entry.size}`);
+    if ((crc32(data) >>> 0) !== entry.crc) {
+      throw new InputError(this.path, `member ${name}`, `fails its CRC-32 check (stored ${entry.crc.toString(16).padStart(8, '0')}, computed ${(crc32(data) >>> 0).toString(16).padStart(8, '0')}); the file is corrupt`);
+    }
+    return data;
   }
 }
 

@@ -25,6 +25,13 @@ test('every preset loads with the documented shape', () => {
     '2x8xH100-IB': [2, 8],
     '4x8xH800-IB': [4, 8],
     '8xRTX3090-PCIe': [1, 8],
+    '8xH100': [1, 8],
+    '8xH200': [1, 8],
+    '8xH20': [1, 8],
+    '8xB200': [1, 8],
+    'GB200-NVL72': [1, 72],
+    '8xMI300X': [1, 8],
+    '8xMI355X': [1, 8],
   };
   assert.deepEqual(PRESET_NAMES.slice().sort(), Object.keys(shapes).sort());
   for (const [name, [nodes, per]] of Object.entries(shapes)) {
@@ -206,4 +213,27 @@ test('discoverCluster returns undefined when nvidia-smi is absent', () => {
   // On this machine (no GPU) the real probe must not throw either.
   const real = discoverCluster();
   assert.ok(real === undefined || real.gpus.length > 0);
+});
+
+test('datasheet presets: H200, H20, B200, GB200 NVL72, MI300X, MI355X (per-direction links = bidirectional headline / 2)', () => {
+  // [preset, GPUs, HBM GB/s, dense BF16 TFLOP/s, HBM GB, link GB/s per direction] from the datasheets in
+  // gpu-types.ts: e.g. B200 NVLink5 1.8 TB/s bidirectional -> 900; MI300X xGMI 128 GB/s per link -> 64.
+  const rows: Array<[string, number, number, number, number, number]> = [
+    ['8xH200', 8, 4800, 989, 141, 450],
+    ['8xH20', 8, 4000, 148, 96, 450],
+    ['8xB200', 8, 8000, 2250, 180, 900],
+    ['GB200-NVL72', 72, 8000, 2500, 186, 900],
+    ['8xMI300X', 8, 5300, 1307, 192, 64],
+    ['8xMI355X', 8, 8000, 2500, 288, 76.8],
+  ];
+  for (const [name, G, hbm, tf, gb, link] of rows) {
+    const c = loadCluster(name);
+    assert.equal(c.gpus.length, G, name);
+    assert.equal(c.numNodes, 1, name);
+    assert.equal(c.gpus[0].hbmGBs, hbm, name);
+    assert.equal(c.gpus[0].tflops, tf, name);
+    assert.equal(c.gpus[0].hbmBytes, gb * 1e9, name);
+    assert.equal(linkKindOf(c, 0, G - 1), LinkKind.NVLINK, name);
+    assert.equal(linkBandwidth(c, 0, G - 1), link, name);
+  }
 });

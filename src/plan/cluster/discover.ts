@@ -17,6 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { type Cluster, type GpuInfo, LinkKind, type Link, makeCluster } from '../../core/cluster.ts';
 import { InputError } from '../../core/errors.ts';
+import { clusterFromRocmTopo, parseRocmProductNames, parseRocmTopo } from './discover-rocm.ts';
 import { gpuTypeFromProductName, NVLINK_GBS_PER_LINK, pcieAchievableGBs } from './gpu-types.ts';
 
 export interface TopoMatrix {
@@ -223,13 +224,19 @@ export interface DiscoverOptions {
 }
 
 /**
- * This host's GPUs as a one-node Cluster, or undefined when nvidia-smi is absent, fails, or lists no
- * GPUs. Throws InputError only when its output cannot be parsed.
+ * This host's GPUs as a one-node Cluster (nvidia-smi, else rocm-smi), or undefined when neither is
+ * present, works, or lists GPUs. Throws InputError only when an output cannot be parsed.
  */
 export function discoverCluster(opts: DiscoverOptions = {}): Cluster | undefined {
   const run = opts.run ?? tryRun;
   const topoText = run('nvidia-smi', ['topo', '-m']);
-  if (topoText === undefined || !/\bGPU0\b/.test(topoText)) return undefined;
+  if (topoText === undefined || !/\bGPU0\b/.test(topoText)) {
+    // AMD: rocm-smi --showtopo (discover-rocm.ts).
+    const rocm = run('rocm-smi', ['--showtopo']);
+    if (rocm === undefined || !/Link Type between two GPUs/.test(rocm) || !/\bGPU0\b/.test(rocm)) return undefined;
+    const names = run('rocm-smi', ['--showproductname']);
+    return clusterFromRocmTopo(parseRocmTopo(rocm), names ? parseRocmProductNames(names) : []);
+  }
   const topo = parseTopoMatrix(topoText);
   if (topo.numGpus === 0) return undefined;
   const queryText = run('nvidia-smi', [`--query-gpu=${GPU_QUERY_FIELDS}`, '--format=csv,noheader,nounits']);

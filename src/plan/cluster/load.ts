@@ -1,5 +1,5 @@
 /**
- * `loadCluster(spec)`: a preset name (see presets.ts), `discover` (this host, via nvidia-smi), or a path
+ * `loadCluster(spec)`: a preset name (see presets.ts), `discover` (this host, via nvidia-smi or rocm-smi), or a path
  * to a cluster JSON file (cluster-json.ts). Returns a validated Cluster.
  */
 import { readFileSync } from 'node:fs';
@@ -20,7 +20,7 @@ export function loadCluster(spec: string): Cluster {
   if (preset) return preset;
   if (spec === 'discover') {
     const c = discoverCluster();
-    if (!c) throw new InputError('--cluster discover', '', 'nvidia-smi is not available on this host (or lists no GPUs); pass a preset or a cluster JSON file');
+    if (!c) throw new InputError('--cluster discover', '', 'neither nvidia-smi nor rocm-smi is available on this host (or they list no GPUs); pass a preset or a cluster JSON file');
     return c;
   }
   let text: string;

@@ -64,7 +64,7 @@ export const POLICY_LABELS: Record<string, Label> = {
   'phaseUs.dispatch': { label: 'dispatch per batch', unit: 'µs' },
   'phaseUs.compute': { label: 'expert compute per batch', unit: 'µs' },
   'phaseUs.combine': { label: 'combine per batch', unit: 'µs' },
-  'phaseUs.move': { label: 'moving replicas per batch', unit: 'µs' },
+  'phaseUs.move': { label: 'moving expert weights per batch', unit: 'µs' },
   throughputVsLinear: { label: 'throughput vs linear', unit: '×' },
   expertsMoved: { label: 'experts (or replicas) moved' },
   replans: { label: 're-plans' },

@@ -83,13 +83,20 @@ export function listTar(tar: Uint8Array, file: string): TarMember[] {
   return out;
 }
 
-/** Gunzip when the bytes start with the gzip magic, else return them unchanged. */
-export function maybeGunzip(b: Uint8Array, file: string): Uint8Array {
+/**
+ * Gunzip when the bytes start with the gzip magic, else return them unchanged. Inflation stops at
+ * `maxOut` bytes (a gzip bomb is refused in one line without taking the memory).
+ */
+export function maybeGunzip(b: Uint8Array, file: string, maxOut = 1 << 30): Uint8Array {
   if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) {
     try {
-      return gunzipSync(b);
+      return gunzipSync(b, { maxOutputLength: maxOut });
     } catch (e) {
-      throw new InputError(file, '', `corrupt gzip data (${(e as Error).message})`);
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
+        throw new InputError(file, '', `inflates to more than ${maxOut} bytes, more than routing text of this archive's size needs (or memory allows); refusing it`);
+      }
+      throw new InputError(file, '', `corrupt gzip data (${err.message})`);
     }
   }
   return b;
@@ -98,7 +105,7 @@ export function maybeGunzip(b: Uint8Array, file: string): Uint8Array {
 /** Decompress as much of a (possibly cut-off) gzip prefix as possible; for detection only. */
 export function gunzipPrefix(b: Uint8Array): Uint8Array {
   try {
-    return gunzipSync(b, { finishFlush: constants.Z_SYNC_FLUSH });
+    return gunzipSync(b, { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: 8 << 20 });
   } catch {
     return new Uint8Array(0);
   }

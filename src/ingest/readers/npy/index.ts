@@ -2,8 +2,10 @@
  * NumPy .npy load reader: a 2-D [layers][experts] array, the DeepSeek EPLB `weight` input.
  *
  * Accepts format versions 1/2/3, float32/float64/int32/int64 (and the other integer widths), little-
- * and big-endian, C and Fortran order. Counts must be non-negative integers (a float array holding
- * whole numbers is fine). Result: one window [1][L][E], layer ids 0..L-1.
+ * and big-endian, C and Fortran order. Integer arrays hold token counts; a float array may hold
+ * non-integer load weights (DeepSeek EPLB's `weight`, float32 [layers, experts]): they are read as
+ * given, with a warning (loadWeightsNote) and meta.extra.loadWeights. Negative, NaN and infinite
+ * values are refused. Result: one window [1][L][E], layer ids 0..L-1.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { InputError } from '../../../core/errors.ts';
@@ -20,6 +22,15 @@ function readAt(fd: number, buf: Uint8Array, pos: number): number {
     got += n;
   }
   return got;
+}
+
+/** What ballast assumes when loads are weights, not whole token counts (one line for every output). */
+export function loadWeightsNote(fractional: number, total: number): string {
+  return (
+    `${fractional} of ${total} loads are not whole numbers: read as load weights (as DeepSeek EPLB's \`weight\`), ` +
+    'not token counts; balance ratios do not depend on the unit, and statistics per token (tokens per batch, GPUs ' +
+    'per token, sampled batches) take one unit of weight as one token-expert assignment'
+  );
 }
 
 function read(path: string, opts: ReadOptions): RawRead {
@@ -56,20 +67,32 @@ function read(path: string, opts: ReadOptions): RawRead {
     readAt(fd, data, h.dataOffset);
     const dv = new DataView(data.buffer);
     const counts = new Float64Array(L * E);
+    const isFloat = dtype.name.startsWith('float');
+    let fractional = 0;
     for (let l = 0; l < L; l++) {
       for (let e = 0; e < E; e++) {
         const idx = h.fortranOrder ? e * L + l : l * E + e;
         const off = idx * dtype.size;
         const v = dtype.get(dv, off, little);
-        if (!Number.isFinite(v) || v < 0 || !Number.isSafeInteger(v)) {
+        if (isFloat && Number.isFinite(v) && v >= 0) {
+          // A float array may hold load weights (DeepSeek EPLB's `weight`): fractions are fine.
+          if (!Number.isInteger(v)) fractional++;
+        } else if (!Number.isFinite(v) || v < 0 || !Number.isSafeInteger(v)) {
           const what = Number.isNaN(v) ? 'NaN' : !Number.isFinite(v) ? String(v) : v < 0 ? `negative ${v}` : Number.isInteger(v) ? `${v} (beyond 2^53)` : `non-integer ${v}`;
           throw new InputError(path, `byte ${h.dataOffset + off}`, `expected a non-negative integer count at [${l}][${e}], got ${what}`);
         }
         counts[l * E + e] = v;
       }
     }
-    const load = makeLoadTrace({ layerIds: defaultLayerIds(L), sources: [{ path, format: 'npy' }] }, L, E, counts, [{}]);
-    return { load };
+    const weights = fractional > 0;
+    const load = makeLoadTrace(
+      { layerIds: defaultLayerIds(L), sources: [{ path, format: 'npy' }], extra: weights ? { loadWeights: true } : undefined },
+      L,
+      E,
+      counts,
+      [{}],
+    );
+    return { load, warnings: weights ? [loadWeightsNote(fractional, L * E)] : undefined };
   } finally {
     closeSync(fd);
   }

@@ -7,6 +7,7 @@
  * E = P - num_redundant_experts when the meta line gives it, else max p2l id + 1.
  * `eplb_initial_mapping` lines (plans) are skipped. Streams the file line by line.
  */
+import { nestsDeeperThan } from '../../../core/json-depth.ts';
 import { InputError } from '../../../core/errors.ts';
 import { defaultLayerIds, makeLoadTrace, type WindowInfo } from '../../../core/load-trace.ts';
 import type { Probe, RawRead, ReadOptions, TraceReader } from '../../reader.ts';
@@ -53,6 +54,8 @@ function read(path: string, opts: ReadOptions): RawRead {
       throw new InputError(path, where, `not valid JSON (${(e as Error).message})`);
     }
     if (rec === null || typeof rec !== 'object' || Array.isArray(rec)) throw new InputError(path, where, 'expected a JSON object per line');
+    // Records nest 3 deep (expert_load: [[...]]); deeper is hostile and would overflow the stack in String(...) below.
+    if (nestsDeeperThan(rec, 8)) throw new InputError(path, where, 'nests deeper than 8 levels; expected eplb_* records of [layers][slots] arrays');
     const type = rec.record_type;
     if (type === 'eplb_initial_mapping') {
       skippedPlans++;
