@@ -130,7 +130,7 @@ export class Collector {
   private server: Server | undefined;
   private writer: TraceWriter | undefined;
   private writeError: string | null = null;
-  private shape: { layerIds: number[]; experts: number; topK?: number; model: string; moeParallel?: 'ep' | 'tp'; capture?: CaptureSource } | undefined;
+  private shape: { layerIds: number[]; experts: number; topK?: number; model: string; moeParallel?: 'ep' | 'tp'; capture?: CaptureSource; numHiddenLayers?: number } | undefined;
   private readonly stages: StageGate;
   private refusals = new Set<string>();
   private merger: WindowMerger | undefined;
@@ -178,7 +178,11 @@ export class Collector {
   /** Reopen a trace this collector (or an earlier run of it) wrote, replay the journaled open window, and say what was recovered. */
   private resume(out: string, rec: Recovery): void {
     const m = rec.meta;
-    this.initShape({ layerIds: m.layerIds, experts: m.numExperts, topK: m.topK, model: m.model ?? '', moeParallel: m.moeParallel });
+    const nhl = m.extra?.num_hidden_layers;
+    this.initShape({
+      layerIds: m.layerIds, experts: m.numExperts, topK: m.topK, model: m.model ?? '', moeParallel: m.moeParallel,
+      ...(typeof nhl === 'number' && Number.isSafeInteger(nhl) && nhl > 0 ? { numHiddenLayers: nhl } : {}),
+    });
     this.totals!.set(rec.totals);
     this.windowsMerged = rec.windows;
     this.tokens = rec.tokens;
@@ -331,12 +335,25 @@ export class Collector {
 
   private acceptShaped(w: AgentWindow): string | undefined {
     if (!this.shape) {
-      this.initShape({ layerIds: w.layerIds, experts: w.experts, topK: w.topK, model: w.model, moeParallel: w.moeParallel, capture: w.capture });
+      // num_hidden_layers counts decoder layers, so it must exceed every layer id (after a pipeline-parallel
+      // union too); a value that does not is dropped with one line rather than written into the trace.
+      let nhl = w.numHiddenLayers;
+      if (nhl !== undefined && nhl <= Math.max(...w.layerIds)) {
+        this.log(`num_hidden_layers ${nhl} is not above the largest MoE layer id ${Math.max(...w.layerIds)}; the trace does not record it`);
+        nhl = undefined;
+      }
+      this.initShape({
+        layerIds: w.layerIds, experts: w.experts, topK: w.topK, model: w.model, moeParallel: w.moeParallel, capture: w.capture,
+        ...(nhl !== undefined ? { numHiddenLayers: nhl } : {}),
+      });
       this.openWriter();
     } else {
       const s = this.shape;
       if (s.experts !== w.experts || s.layerIds.length !== w.layerIds.length || s.layerIds.some((x, i) => x !== w.layerIds[i])) {
         return `window shape ${w.layerIds.length}x${w.experts} does not match the session's ${s.layerIds.length}x${s.experts}`;
+      }
+      if (s.numHiddenLayers !== undefined && w.numHiddenLayers !== undefined && w.numHiddenLayers !== s.numHiddenLayers) {
+        return `num_hidden_layers ${w.numHiddenLayers} does not match the session's ${s.numHiddenLayers}`;
       }
     }
     this.windowsReceived++;
@@ -372,6 +389,8 @@ export class Collector {
         ...(this.shape.capture
           ? { capturePath: this.shape.capture.path, engine: this.shape.capture.engine, engineVersion: this.shape.capture.engineVersion }
           : {}),
+        // Decoder layers of the model (dense ones included): SGLang's expert-location rows (act/export/decoder-layers.ts).
+        ...(this.shape.numHiddenLayers !== undefined ? { num_hidden_layers: this.shape.numHiddenLayers } : {}),
       },
     };
     try {

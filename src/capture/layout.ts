@@ -9,6 +9,8 @@
  *   widen(w): counts [Ls][E] of the stage -> [L][E] of the union (zeros elsewhere); tokens kept only for the
  *   stage that holds the first MoE layer (every stage routes the same tokens); sampled routes dropped
  *   (they cover one stage's layers only).
+ * Every stage reads the same model config, so stages that send num_hidden_layers must send the same value
+ * (else the later stage is refused); a stage without it takes the others' (the largest value seen wins).
  * A stage whose layers overlap another stage's, or that changes its layers, or that arrives with new
  * layers after the layout is fixed, is refused with a reason (the collector answers 409).
  */
@@ -21,6 +23,8 @@ export class StageGate {
   private readonly release: (ws: AgentWindow[]) => void;
   private readonly log: (line: string) => void;
   private stages = new Map<number, number[]>();
+  /** num_hidden_layers per stage that sent one. */
+  private decoderLayers = new Map<number, number>();
   private held: AgentWindow[] = [];
   private timer: NodeJS.Timeout | undefined;
   private union: number[] | undefined;
@@ -55,6 +59,8 @@ export class StageGate {
       }
       return { windows: [this.widen(w)] };
     }
+    const nhlProblem = this.noteDecoderLayers(rank, w.numHiddenLayers);
+    if (nhlProblem) return { refuse: nhlProblem };
     if (!known) {
       for (const [r, ids] of this.stages) {
         const overlap = w.layerIds.filter((x) => ids.includes(x));
@@ -75,6 +81,21 @@ export class StageGate {
       this.timer.unref();
     }
     return { windows: [] };
+  }
+
+  /** Record a stage's num_hidden_layers; a reason when it contradicts another stage's. */
+  private noteDecoderLayers(rank: number, n: number | undefined): string | undefined {
+    if (n === undefined) return undefined;
+    for (const [r, m] of this.decoderLayers) {
+      if (m !== n) return `pipeline stages ${r} and ${rank} report num_hidden_layers ${m} and ${n}; every stage reads the same model config`;
+    }
+    if (!this.union) this.decoderLayers.set(rank, n);
+    return undefined;
+  }
+
+  /** The stages' num_hidden_layers (the largest; they agree), or undefined when none sent it. */
+  private get numHiddenLayers(): number | undefined {
+    return this.decoderLayers.size > 0 ? Math.max(...this.decoderLayers.values()) : undefined;
   }
 
   /** Fix the layout now and hand back what was held (collector stop). */
@@ -110,7 +131,10 @@ export class StageGate {
       rows.forEach((r, l) => counts.set(p.counts.subarray(l * E, (l + 1) * E), r * E));
       return { ...p, tokens: w.ppRank === this.firstStage ? p.tokens : 0, counts };
     });
-    return { ...w, layerIds: union, parts, routes: undefined };
+    const out: AgentWindow = { ...w, layerIds: union, parts, routes: undefined };
+    const n = this.numHiddenLayers;
+    if (n !== undefined) out.numHiddenLayers = n;
+    return out;
   }
 }
 

@@ -59,9 +59,10 @@ test('sequence-parallel MoE (TP=2, each rank its own chunk) plus a second DP ran
   assert.equal(trace.load!.windows.reduce((s, w) => s + (w.tokens ?? 0), 0), 3 * 18);
 });
 
-function win(o: { pid: number; pp?: [number, number]; ids: number[]; counts: number[]; tp?: number; sp?: boolean; tokens?: number }): AgentWindow {
+function win(o: { pid: number; pp?: [number, number]; ids: number[]; counts: number[]; tp?: number; sp?: boolean; tokens?: number; nhl?: unknown }): AgentWindow {
   return parseAgentWindow({
     v: 1, pid: o.pid, host: 'h', rank: o.pid, tp_rank: o.tp ?? null, layer_ids: o.ids, experts: 2, seq: 0, flush_ms: 100,
+    ...(o.nhl !== undefined ? { num_hidden_layers: o.nhl } : {}),
     ...(o.pp ? { pp_rank: o.pp[0], pp_size: o.pp[1] } : {}),
     ...(o.sp ? { sequence_parallel: true } : {}),
     parts: [{ phase: null, steps: 1, tokens: o.tokens ?? 4, counts: o.counts }],
@@ -109,4 +110,31 @@ test('TP replicas are skipped unless the MoE is sequence parallel; capture sourc
   assert.equal(isReplica(win({ pid: 1, ids: [0], counts: [1, 1], tp: 0 })), false);
   assert.deepEqual(win({ pid: 1, ids: [0], counts: [1, 1] }).capture, { path: 'vllm-capture-fn', engine: 'vllm', engineVersion: '0.11.0', check: 'ok' });
   assert.throws(() => win({ pid: 1, pp: [2, 2], ids: [0], counts: [1, 1] }), (e: Error & { where?: string }) => e.where === 'key pp_rank' && /expected a stage below pp_size 2, got 2/.test(e.message));
+});
+
+test('num_hidden_layers: an optional integer above every layer id, refused otherwise with the key named', () => {
+  assert.equal(win({ pid: 1, ids: [1, 3], counts: [1, 1, 1, 1], nhl: 4 }).numHiddenLayers, 4);
+  assert.equal(win({ pid: 1, ids: [1, 3], counts: [1, 1, 1, 1] }).numHiddenLayers, undefined);
+  assert.equal(win({ pid: 1, ids: [1, 3], counts: [1, 1, 1, 1], nhl: null }).numHiddenLayers, undefined);
+  for (const bad of [0, -4, 2.5, '4', true, 1e300, [4]]) {
+    assert.throws(() => win({ pid: 1, ids: [1, 3], counts: [1, 1, 1, 1], nhl: bad }), (e: Error & { where?: string }) => e.where === 'key num_hidden_layers' && /expected an integer >= 1/.test(e.message), String(bad));
+  }
+  // 3 decoder layers cannot hold MoE layer 3 (ids are 0-based decoder ids).
+  assert.throws(() => win({ pid: 1, ids: [1, 3], counts: [1, 1, 1, 1], nhl: 3 }), (e: Error & { where?: string }) => e.where === 'key num_hidden_layers' && /more decoder layers than the largest layer id 3, got 3/.test(e.message));
+});
+
+test('stage gate: stages agree on num_hidden_layers, a stage without it takes the others\', a contradicting stage is refused', () => {
+  const g = new StageGate(60_000, () => {}, () => {});
+  assert.deepEqual(g.admit(win({ pid: 1, pp: [0, 2], ids: [1, 2], counts: [1, 0, 0, 1], nhl: 6 })), { windows: [] });
+  const clash = g.admit(win({ pid: 2, pp: [1, 2], ids: [3, 5], counts: [1, 0, 0, 1], nhl: 7 })) as { refuse: string };
+  assert.match(clash.refuse, /pipeline stages 0 and 1 report num_hidden_layers 6 and 7/);
+  const fixed = g.admit(win({ pid: 3, pp: [1, 2], ids: [3, 5], counts: [1, 0, 0, 1] })) as { windows: AgentWindow[] };
+  assert.equal(fixed.windows.length, 2);
+  assert.deepEqual(fixed.windows.map((w) => w.numHiddenLayers), [6, 6], 'the stage without it gets the other stage\'s');
+  assert.equal((g.admit(win({ pid: 3, pp: [1, 2], ids: [3, 5], counts: [0, 1, 1, 0] })) as { windows: AgentWindow[] }).windows[0].numHiddenLayers, 6);
+  // No stage sends it: nothing is made up.
+  const h = new StageGate(60_000, () => {}, () => {});
+  h.admit(win({ pid: 1, pp: [0, 2], ids: [0], counts: [1, 1] }));
+  const ws = (h.admit(win({ pid: 2, pp: [1, 2], ids: [1], counts: [1, 1] })) as { windows: AgentWindow[] }).windows;
+  assert.deepEqual(ws.map((w) => w.numHiddenLayers), [undefined, undefined]);
 });

@@ -21,6 +21,8 @@ interface Case {
   enabled?: boolean;
   experts?: number;
   tokens?: number;
+  layer_ids?: number[];
+  num_hidden_layers?: number | null;
   log: string[];
   error?: string;
 }
@@ -136,4 +138,27 @@ test('vLLM whose model runner the agent cannot find: refused in one line (it cou
   assert.deepEqual(c.counts, []);
   assert.equal(c.log.length, 1, c.log.join('\n'));
   assert.match(c.log[0], /capture disabled: vLLM 9\.9\.9-mirror: GPUModelRunner\.execute_model not found .*capture is off/);
+});
+
+test('num_hidden_layers comes from the model config each engine builds from (dense layers included), never from the MoE layers', () => {
+  // DeepSeek-V2 style mirror: decoder layer 0 dense, MoE layers 1..3; its config says 4 decoder layers.
+  const ds = get('deepseek_v2_dense_first');
+  assert.deepEqual(ds.layer_ids, [1, 2, 3]);
+  assert.equal(ds.num_hidden_layers, 4);
+  assert.deepEqual(ds.counts, ds.truth);
+  // Llama 4: config.text_config.num_hidden_layers (6), not the vision tower's (34).
+  assert.equal(get('llama4_text_config').num_hidden_layers, 6);
+  // vLLM: the model carries none here; GPUModelRunner.model_config.hf_text_config says 4.
+  const v = get('vllm_runner_model_config');
+  assert.deepEqual(v.layer_ids, [1, 2, 3]);
+  assert.equal(v.num_hidden_layers, 4);
+  // SGLang: the model's config (3 layers, all MoE).
+  assert.equal(get('sglang_topk_grouped_fused_shared').num_hidden_layers, 3);
+  // A model without it in its config sends none.
+  assert.equal(get('mixtral').num_hidden_layers, null);
+  // A config that contradicts the layer names (2 decoder layers for MoE layer ids 0..2) is not sent; one line says so.
+  const bad = get('num_hidden_layers_below_layer_ids');
+  assert.equal(bad.num_hidden_layers, null);
+  assert.ok(bad.log.some((l) => /num_hidden_layers 2 in the model config is not above the largest MoE layer id 2/.test(l)), bad.log.join('\n'));
+  assert.deepEqual(bad.counts, bad.truth);
 });

@@ -10,7 +10,9 @@
  *     routes?: { tokens: T, top_k: k, every: N, id_type: 'i16'|'i32', ids_b64: base64 LE [T][L][k], phase: [T] },
  *     capture?: { path, engine, engine_version, check },   (which capture point, engine and version counted)
  *     pp_rank?, pp_size?: pipeline stage of this process,  sequence_parallel?: true when every TP rank routes
- *     its own chunk of the tokens (vLLM sequence-parallel MoE) }
+ *     its own chunk of the tokens (vLLM sequence-parallel MoE),
+ *     num_hidden_layers?: int >= 1 (decoder layers of the model, dense ones included, from its config; more
+ *     than the largest layer id) }
  */
 import { InputError } from '../core/errors.ts';
 import { describeJson, nestsDeeperThan } from '../core/json-depth.ts';
@@ -65,6 +67,8 @@ export interface AgentWindow {
   ppSize?: number;
   /** Every TP rank routes its own tokens (its counts are not a replica of tp_rank 0's). */
   sequenceParallel?: boolean;
+  /** Decoder layers of the model (config num_hidden_layers, dense layers included), when the agent knew it. */
+  numHiddenLayers?: number;
 }
 
 const MAX_LAYERS = 4096;
@@ -166,6 +170,14 @@ export function parseAgentWindow(body: unknown): AgentWindow {
     ppRank = int(b.pp_rank, 'key pp_rank');
     if (ppRank >= ppSize) throw new InputError('agent window', 'key pp_rank', `expected a stage below pp_size ${ppSize}, got ${ppRank}`);
   }
+  let numHiddenLayers: number | undefined;
+  if (b.num_hidden_layers !== undefined && b.num_hidden_layers !== null) {
+    numHiddenLayers = int(b.num_hidden_layers, 'key num_hidden_layers', 1);
+    const maxId = Math.max(...layerIds);
+    if (numHiddenLayers <= maxId) {
+      throw new InputError('agent window', 'key num_hidden_layers', `expected more decoder layers than the largest layer id ${maxId}, got ${numHiddenLayers}`);
+    }
+  }
   return {
     session: typeof b.session === 'string' ? b.session.slice(0, 256) : '',
     pid: int(b.pid ?? 0, 'key pid'),
@@ -188,5 +200,6 @@ export function parseAgentWindow(body: unknown): AgentWindow {
     ...(capture ? { capture } : {}),
     ...(ppSize !== undefined && ppSize > 1 ? { ppRank, ppSize } : {}),
     ...(b.sequence_parallel === true ? { sequenceParallel: true } : {}),
+    ...(numHiddenLayers !== undefined ? { numHiddenLayers } : {}),
   };
 }

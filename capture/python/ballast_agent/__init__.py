@@ -194,6 +194,45 @@ def _parallel_info(layers):
     return info
 
 
+def _config_layers(cfg):
+    """num_hidden_layers of a model config (its text part first: Llama 4 / VL configs keep the decoder in
+    `text_config`, vLLM's ModelConfig names it `hf_text_config`), or None."""
+    if cfg is None:
+        return None
+    for sub in (getattr(cfg, "hf_text_config", None), getattr(cfg, "text_config", None), getattr(cfg, "hf_config", None), cfg):
+        if sub is None:
+            continue
+        v = getattr(sub, "num_hidden_layers", None)
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+            return v
+    return None
+
+
+def _decoder_layers(root):
+    """Decoder layers of the model (dense layers included) from the config the engine built it from, or None.
+
+    transformers: `model.config.num_hidden_layers`, or `config.text_config.num_hidden_layers` (Llama 4:
+      huggingface/transformers src/transformers/models/llama4/configuration_llama4.py
+      @b17cfe48c5a9631dcf9f57f3865a055903800f81, Llama4Config.text_config).
+    vLLM: the model classes keep `self.config = vllm_config.model_config.hf_config` (vllm-project/vllm
+      vllm/model_executor/models/deepseek_v2.py @b863fe5bf4e19680572603b4e166faefc5725551,
+      DeepseekV2ForCausalLM.__init__); the runner's
+      `model_config.hf_text_config` is read at the first step when the model has none (_patch_vllm_runner).
+    SGLang: the model classes keep `self.config = config` (sgl-project/sglang
+      python/sglang/srt/models/deepseek_v2.py @3e4a39ee73308590c5c753108bdcb8d333f7f1c6,
+      DeepseekV2ForCausalLM.__init__), the config SGLang's
+      expert-location code reads `num_hidden_layers` from (python/sglang/srt/eplb/expert_location.py
+      @6270b01498692d05d29267efe96d0eb7d9824545)."""
+    for owner in (root, getattr(root, "model", None), getattr(root, "language_model", None)):
+        if owner is None:
+            continue
+        for attr in ("config", "model_config"):
+            v = _config_layers(getattr(owner, attr, None))
+            if v is not None:
+                return v
+    return None
+
+
 def _layout_refusal(root, layers):
     """A reason to refuse capture for this model layout, or None."""
     if "vllm" in sys.modules or "sglang" in sys.modules:
@@ -381,6 +420,9 @@ class Agent(object):
         self.vllm_wrapped = False    # vLLM's execute_model is wrapped: count only inside real steps
         self.vllm_in_step = False
         self.vllm_steps = 0
+        self.num_hidden_layers = None  # decoder layers of the model (config), sent with every window when known
+        self.ids_from_names = False
+        self.nhl_runner_read = False
         self._reset_runtime()
 
     # ----- per-process runtime state (reset after fork) -----
@@ -490,7 +532,8 @@ class Agent(object):
         for name, _, _ in found:
             nums = re.findall(r"(?:^|\.)(\d+)(?=\.|$)", name)
             layer_ids.append(int(nums[-1]) if nums else None)
-        if None in layer_ids or len(set(layer_ids)) != len(layer_ids):
+        ids_from_names = not (None in layer_ids or len(set(layer_ids)) != len(layer_ids))
+        if not ids_from_names:
             layer_ids = list(range(len(found)))
         layers = []
         for i, (name, block, router) in enumerate(found):
@@ -557,6 +600,10 @@ class Agent(object):
         self.model_name = self._model_name(root)
         self.engine, self.engine_version = _engine_info()
         self.parallel = _parallel_info(layers)
+        # Decoder ids are only known when the layer ids came from the module names.
+        self.ids_from_names = ids_from_names
+        self.num_hidden_layers = None
+        self._set_decoder_layers(_decoder_layers(root) if ids_from_names else None, "the model config")
         for lay in layers:
             _choose_path(self, lay)
         self._install_paths(layers)
@@ -575,6 +622,17 @@ class Agent(object):
         _log("capturing %d MoE layers x %d experts (top-%s) in %s, rank %d, via %s (%s %s)"
              % (len(layers), self.num_experts, self._top_k_label(), self.model_name, self.rank(),
                 self.capture_path(), self.engine, self.engine_version or "version unknown"))
+
+    def _set_decoder_layers(self, n, where):
+        """Keep num_hidden_layers `n` (from `where`) for the windows when it is above every MoE layer id."""
+        if n is None or not self.layers:
+            return
+        top = max(l.layer_id for l in self.layers)
+        if n <= top:
+            _log("num_hidden_layers %d in %s is not above the largest MoE layer id %d; the trace will not record it"
+                 % (n, where, top))
+            return
+        self.num_hidden_layers = n
 
     # ----- capture paths -----
     def capture_path(self):
@@ -829,6 +887,13 @@ class Agent(object):
             if agent is not None:
                 try:
                     n = int(getattr(scheduler_output, "total_num_scheduled_tokens", 0) or 0)
+                    if agent.num_hidden_layers is None and not agent.nhl_runner_read:
+                        # GPUModelRunner keeps vllm_config.model_config (vllm/v1/worker/gpu_model_runner.py
+                        # @4e1790651fc758c06c7a903dd4cd82364ac91b27); its hf_text_config has the decoder count.
+                        agent.nhl_runner_read = True
+                        if agent.ids_from_names:
+                            agent._set_decoder_layers(_config_layers(getattr(runner, "model_config", None)),
+                                                      "vLLM's model_config")
                     if agent.vllm_runner and n > 0:
                         if agent.vllm_max_tokens is None:
                             agent.vllm_max_tokens = getattr(runner, "max_num_tokens", None)
@@ -1306,6 +1371,7 @@ class Agent(object):
             "pp_rank": self.parallel.get("pp_rank"),
             "pp_size": self.parallel.get("pp_size"),
             "sequence_parallel": bool(self.parallel.get("sequence_parallel")),
+            "num_hidden_layers": self.num_hidden_layers,
         }
         if routes is not None:
             ids, _, phase = routes
@@ -1483,7 +1549,8 @@ def install_on_torch_import():
 # ----- capture from a script or notebook -----
 class Capture(object):
     """What `capture()` yields: the running totals of the windows emitted so far (call after the block
-    for the final totals). counts: [L][E] token-expert assignments; layer_ids: [L]; tokens: first-layer tokens."""
+    for the final totals). counts: [L][E] token-expert assignments; layer_ids: [L]; tokens: first-layer tokens;
+    num_hidden_layers: the model's decoder layers as sent with the windows (None when not known)."""
 
     def __init__(self, agent, out):
         self.agent = agent
@@ -1495,6 +1562,7 @@ class Capture(object):
         self.windows = 0
         self.path = None
         self.check = None
+        self.num_hidden_layers = None
 
     def _on_window(self, payload, total):
         L = len(payload["layer_ids"])
@@ -1511,6 +1579,7 @@ class Capture(object):
         self.tokens += sum(p["tokens"] for p in payload["parts"])
         self.windows += 1
         self.path = payload["capture"]["path"]
+        self.num_hidden_layers = payload.get("num_hidden_layers")
 
     def summary(self):
         a = self.agent

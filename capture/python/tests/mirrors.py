@@ -410,6 +410,19 @@ class Llama4TextMoe(nn.Module):
         return out.reshape(scores.shape[1], -1, self.hidden_dim).sum(dim=0), logits
 
 
+class DenseMLP(nn.Module):
+    """A dense decoder MLP (DeepSeek's first_k_dense_replace layers: gate_proj/up_proj/down_proj, no router)."""
+
+    def __init__(self, hidden, inter=8):
+        super().__init__()
+        self.gate_proj = nn.Linear(hidden, inter, bias=False)
+        self.up_proj = nn.Linear(hidden, inter, bias=False)
+        self.down_proj = nn.Linear(inter, hidden, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
 class DecoderLayer(nn.Module):
     def __init__(self, mlp, hidden):
         super().__init__()
@@ -424,11 +437,12 @@ class DecoderLayer(nn.Module):
 
 
 class Model(nn.Module):
-    def __init__(self, name, blocks, hidden, vocab=50):
+    def __init__(self, name, blocks, hidden, vocab=50, dense_first=0, config=None):
         super().__init__()
-        self.config = Cfg(_name_or_path=name)
+        self.config = Cfg(_name_or_path=name, **(config or {}))
         self.embed_tokens = nn.Embedding(vocab, hidden)
-        self.layers = nn.ModuleList([DecoderLayer(b, hidden) for b in blocks])
+        self.layers = nn.ModuleList([DecoderLayer(DenseMLP(hidden), hidden) for _ in range(dense_first)] +
+                                    [DecoderLayer(b, hidden) for b in blocks])
         self.lm_head = nn.Linear(hidden, vocab, bias=False)
 
     def forward(self, ids):
@@ -438,8 +452,10 @@ class Model(nn.Module):
         return self.lm_head(x)
 
 
-def hf_model(family, layers=3, hidden=16, experts=8, top_k=2, bias=0.0, seed=0):
-    """A small transformers-v5-style model; returns (model, truth setter)."""
+def hf_model(family, layers=3, hidden=16, experts=8, top_k=2, bias=0.0, seed=0, dense_first=0, config=None):
+    """A small transformers-v5-style model; returns (model, truth setter). `layers` MoE layers follow
+    `dense_first` dense ones (DeepSeek first_k_dense_replace: decoder layers 0..dense_first-1 dense);
+    `config`: extra model.config attributes (num_hidden_layers, text_config, ...)."""
     torch.manual_seed(seed)
     cfg = Cfg(hidden=hidden, inter=8, num_experts=experts, top_k=top_k, n_group=4, topk_group=2,
               topk_method="group_limited_greedy")
@@ -467,7 +483,7 @@ def hf_model(family, layers=3, hidden=16, experts=8, top_k=2, bias=0.0, seed=0):
             blocks.append(Llama4TextMoe(cfg))
         else:
             raise ValueError(family)
-    model = Model("mirror/%s" % family, blocks, hidden).eval()
+    model = Model("mirror/%s" % family, blocks, hidden, dense_first=dense_first, config=config).eval()
 
     def set_truth(truth):
         for i, b in enumerate(blocks):
@@ -767,7 +783,8 @@ def install_sglang_mirror(version="0.5.0-mirror"):
     class SModel(nn.Module):
         def __init__(self, layers, hidden, experts, top_k, vocab=50):
             super().__init__()
-            self.config = Cfg(_name_or_path="mirror/sglang-deepseek")
+            # SGLang's DeepseekV2ForCausalLM keeps the HF config as self.config (num_hidden_layers in it).
+            self.config = Cfg(_name_or_path="mirror/sglang-deepseek", num_hidden_layers=layers)
             self.embed_tokens = nn.Embedding(vocab, hidden)
             self.blocks = [DeepseekV2MoE(hidden, experts, top_k) for _ in range(layers)]
             self.layers = nn.ModuleList([DecoderLayer(b, hidden) for b in self.blocks])

@@ -61,7 +61,7 @@ def hf_case(family, bias=0.0, path=None, tag=None):
         with ballast_agent.capture(model, flush_ms=60000, _path=path) as cap:
             truth = hf_steps(model, set_truth, 3, 8)
         return {"counts": cap.counts, "truth": truth, "path": cap.agent.capture_path(), "check": cap.agent.check_result,
-                "layer_ids": cap.layer_ids, "engine": cap.agent.engine}
+                "layer_ids": cap.layer_ids, "engine": cap.agent.engine, "num_hidden_layers": cap.num_hidden_layers}
     return (tag or family), body
 
 
@@ -71,6 +71,28 @@ case(hf_case("deepseek_v3", bias=0.5, tag="deepseek_v3_bias_above_0"))
 case(hf_case("deepseek_v3", bias=-2.0, tag="deepseek_v3_bias_below_0"))
 # The re-selection from logits (router-hook path) must mask dropped groups with 0.0 as transformers does.
 case(hf_case("deepseek_v3", bias=-2.0, path="router-hook", tag="deepseek_v3_bias_below_0_router_hook"))
+
+
+def decoder_layers_case(tag, family, dense_first, config):
+    """num_hidden_layers read from the model config and sent with the windows (None: not sent)."""
+    def body():
+        model, set_truth = mirrors.hf_model(family, dense_first=dense_first, config=config)
+        with ballast_agent.capture(model, flush_ms=60000) as cap:
+            truth = hf_steps(model, set_truth, 3, 8)
+        return {"counts": cap.counts, "truth": truth, "path": cap.agent.capture_path(), "check": cap.agent.check_result,
+                "layer_ids": cap.layer_ids, "num_hidden_layers": cap.num_hidden_layers}
+    return tag, body
+
+
+# DeepSeek-V2 style: decoder layer 0 dense (first_k_dense_replace=1), MoE layers 1..3, num_hidden_layers 4.
+case(decoder_layers_case("deepseek_v2_dense_first", "deepseek_v2", 1,
+                         {"model_type": "deepseek_v2", "num_hidden_layers": 4, "first_k_dense_replace": 1}))
+# Llama 4 style: the decoder count sits in text_config (the vision tower has its own num_hidden_layers).
+case(decoder_layers_case("llama4_text_config", "llama4", 0,
+                         {"model_type": "llama4", "text_config": mirrors.Cfg(num_hidden_layers=6),
+                          "vision_config": mirrors.Cfg(num_hidden_layers=34)}))
+# A config that contradicts the layer names (2 decoder layers, MoE layer ids 0..2): not sent, one line.
+case(decoder_layers_case("num_hidden_layers_below_layer_ids", "mixtral", 0, {"num_hidden_layers": 2}))
 
 
 @case
@@ -134,6 +156,29 @@ def vllm_case(kind, tag):
 
 case(vllm_case("mixtral", "vllm_capture_fn_padded_and_dummy"))
 case(vllm_case("deepseek", "vllm_capture_fn_grouped"))
+
+
+@case
+def vllm_runner_model_config():
+    def body():
+        m = mirrors.install_vllm_mirror()
+        try:
+            torch.manual_seed(2)
+            # Decoder layer 0 is dense (not in the mirror); MoE layers 1..3. The model has no num_hidden_layers
+            # of its own here, so the agent reads GPUModelRunner.model_config.hf_text_config.
+            model = m.VModel("mixtral", 3, 16, 8, 2, layer_offset=1).eval()
+            runner = m.GPUModelRunner(model)
+            runner.model_config = mirrors.Cfg(hf_config=mirrors.Cfg(num_hidden_layers=4),
+                                              hf_text_config=mirrors.Cfg(num_hidden_layers=4))
+            with ballast_agent.capture(model, flush_ms=60000) as cap:
+                runner.profile_run()
+                g = torch.Generator().manual_seed(3)
+                for n in (3, 5):
+                    runner.execute_model(m.sched(n), torch.randint(1, 50, (n,), generator=g))
+            return {"layer_ids": cap.layer_ids, "num_hidden_layers": cap.num_hidden_layers, "check": cap.agent.check_result}
+        finally:
+            mirrors.uninstall_mirrors()
+    return "vllm_runner_model_config", body
 
 
 @case
@@ -210,7 +255,7 @@ def sglang_fused_shared():
                     for n in (6, 1, 1, 9):
                         model(torch.randint(0, 50, (n,)))
             return {"counts": cap.counts, "truth": truth, "path": cap.agent.capture_path(), "check": cap.agent.check_result,
-                    "experts": cap.experts, "engine": cap.agent.engine}
+                    "experts": cap.experts, "engine": cap.agent.engine, "num_hidden_layers": cap.num_hidden_layers}
         finally:
             mirrors.uninstall_mirrors()
     return "sglang_topk_grouped_fused_shared", body
