@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -123,6 +123,18 @@ test('bad input: one line, exit 2 (phase not recorded, step larger than the trac
   const stray = await run(['plan', PHASED, ...common, '--decode-tokens', '8']);
   assert.equal(stray.code, 2);
   assert.match(stray.stderr, /--decode-tokens: needs --phase/);
+});
+
+test('count-only trace: the step is checked against its tokens (counts / top-k) and the sampled routes are named', async () => {
+  // Layer totals 26 token-expert pairs; with DeepSeek-V2-Lite's top-6 that is floor(26 / 6) = 4 tokens.
+  const csv = join(dir, 'counts.csv');
+  writeFileSync(csv, `layer,expert,count\n${[10, 2, 3, 1, 4, 4, 1, 1].map((c, e) => `0,${e},${c}`).join('\n')}\n`);
+  const tooBig = await run(['plan', csv, ...common, '--phase', 'decode', '--any-phase', '--decode-tokens', '5', '--no-gate']);
+  assert.equal(tooBig.code, 2);
+  assert.match(tooBig.stderr, /--decode-tokens 5 is larger than the trace's 4 tokens/);
+  const ok = await run(['plan', csv, ...common, '--phase', 'decode', '--any-phase', '--decode-tokens', '4', '--no-gate']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /count-only trace: 8192 tokens of routes sampled from the counts with top-6/);
 });
 
 test('--any-phase plans a trace without phase as the requested phase and says so', async () => {

@@ -105,12 +105,13 @@ export function launchFlags(phase: PlanPhase, plan: Plan, out: string | undefine
   return lines;
 }
 
-function traceTokens(data: InputData): number {
+/** Tokens in the trace: routed tokens, or for counts the first layer's assignments over top-k. */
+function traceTokens(data: InputData, topK: number): number {
   if (data.routes) return data.routes.numTokens;
   const L0 = totalCounts(data.load).subarray(0, data.load.numExperts);
   let s = 0;
   for (const v of L0) s += v;
-  return Math.floor(s / Math.max(1, data.load.meta.topK ?? 1));
+  return Math.floor(s / Math.max(1, topK));
 }
 
 /** Plan each requested phase (see the file comment). Throws InputError on bad input. */
@@ -166,6 +167,7 @@ export async function runPhasePlan(opts: PlanOptions, pf: PhaseFlags): Promise<P
   checkSolveInput({ ...base, memoryBudgetBytes: undefined, redundantSlots: Math.ceil(E / G) * G - E });
 
   const split: PhaseSplit = splitByPhase(load, routes);
+  const kOf = routes?.topK ?? load.meta.topK ?? model.topK;
   if (opts.memoryBudget === undefined && !(opts.redundant && opts.redundant > 0)) notes.push('no --memory-budget or --redundant: plans without replicas (give a budget to let each phase choose)');
   const phaseRoutes = (p: 'prefill' | 'decode'): TokenRoutes | undefined => {
     if (split[p]) return split[p];
@@ -206,8 +208,8 @@ export async function runPhasePlan(opts: PlanOptions, pf: PhaseFlags): Promise<P
       }
       const pr = both ? split.prefill : routes;
       const dr = both ? split.decode : routes;
-      stepTooBig('prefill', prefillTokens, pr ? pr.numTokens : traceTokens(data));
-      stepTooBig('decode', decodeTokens, dr ? dr.numTokens : traceTokens(data));
+      stepTooBig('prefill', prefillTokens, pr ? pr.numTokens : traceTokens(data, kOf));
+      stepTooBig('decode', decodeTokens, dr ? dr.numTokens : traceTokens(data, kOf));
       steps = [
         { name: 'prefill', tokens: prefillTokens, weight: 1, routes: both ? pr : undefined },
         { name: 'decode', tokens: decodeTokens, weight: m, routes: both ? dr : undefined },
@@ -216,7 +218,7 @@ export async function runPhasePlan(opts: PlanOptions, pf: PhaseFlags): Promise<P
     } else {
       planRoutes = phaseRoutes(phase);
       const tokens = phase === 'prefill' ? prefillTokens : decodeTokens;
-      stepTooBig(phase, tokens, planRoutes ? planRoutes.numTokens : traceTokens(data));
+      stepTooBig(phase, tokens, planRoutes ? planRoutes.numTokens : traceTokens(data, kOf));
       steps = [{ name: phase, tokens, weight: 1 }];
     }
     const stepsFor = (r: TokenRoutes | undefined): StepSpec[] => {
@@ -229,6 +231,8 @@ export async function runPhasePlan(opts: PlanOptions, pf: PhaseFlags): Promise<P
     const input: SolveInput = { ...base, load: planRoutes ? routesToCounts(planRoutes) : base.load, routes: planRoutes };
     const plan = solveBallastTime(input, { ...timeOpts, steps: stepsFor(planRoutes) });
     validatePlan(plan, 'solver ballast (time objective)');
+    const routesNote = (plan.params?.timeObjective as { routes?: string } | undefined)?.routes;
+    if (!planRoutes && routesNote) pNotes.push(routesNote);
     if (load.meta.model) plan.model = load.meta.model;
     const out = opts.out !== undefined ? phaseOutPath(opts.out, phase, phases.length > 1) : undefined;
     if (out) writePlanFile(out, plan);

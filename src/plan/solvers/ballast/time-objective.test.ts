@@ -130,3 +130,36 @@ test('activationSwapSearch: experts that wake together are split over GPUs (work
   assert.equal(r.after, 1);
   assert.deepEqual(Array.from(r.row), [2, 1, 0, 3]);
 });
+
+test('time objective, variable slots: the replica budget goes to the layer where replicas pay, 0 elsewhere', () => {
+  const cm = buildCostModel({ model: loadModelConfig('DeepSeek-V2-Lite'), cluster: defaultCluster(4) });
+  // Layer 0: every token picks expert 0 (+ one of 1..7): in 1024-token steps expert 0 is compute-bound
+  // (1024 x 0.0175 us >> 5.2 us), so a replica halves its GPU's GEMM time. Layer 1: tokens spread
+  // evenly (t mod 8, (t + 4) mod 8): 256 tokens per expert, every GPU equal, below the crossover: a
+  // replica only adds a weight stream. Budget: one more slot per GPU in one layer.
+  const T = 4096;
+  const ids = new Uint8Array(T * 2 * 2);
+  for (let t = 0; t < T; t++) {
+    ids[t * 4] = 0;
+    ids[t * 4 + 1] = 1 + (t % 7);
+    ids[t * 4 + 2] = t % 8;
+    ids[t * 4 + 3] = (t + 4) % 8;
+  }
+  const routes = makeTokenRoutes({ meta: { layerIds: [0, 1], sources: [] }, numLayers: 2, numExperts: 8, topK: 2, experts: ids });
+  const input = {
+    load: routesToCounts(routes),
+    numLayers: 2,
+    numExperts: 8,
+    layerIds: [0, 1],
+    numRanks: 4,
+    numNodes: 1,
+    numGroups: 1,
+    redundantSlots: 0,
+    routes,
+    memoryBudgetBytes: 17301504,
+    expertBytes: 17301504,
+    allowVariableSlots: true,
+  };
+  const p = solveBallastTime(input, { cm, steps: [{ name: 'prefill', tokens: 1024, weight: 1 }], batches: 8 });
+  assert.deepEqual(p.phy2log.map((r) => r.length), [12, 8]);
+});
