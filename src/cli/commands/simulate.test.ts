@@ -65,8 +65,10 @@ test('ballast simulate: text table, --explain sources, skewed-top1 scenario, bad
   const t = ballast(['simulate', LAW, '--ranks', '8', '--policies', 'linear,deepseek', '--explain', '--set', 'eff=0.7']);
   assert.equal(t.code, 0, t.stderr);
   assert.match(t.stdout, /policy\s+R\s+max\/mean/);
-  assert.match(t.stdout, /eff\s+0\.7\s+.*user override/);
-  assert.match(t.stdout, /hiddenSize\s+2048\s+.*hidden_size/);
+  // Text wraps at 100 columns (continuation lines indented), so each constant's row is read unwrapped.
+  const rows = t.stdout.replace(/\n {4,}/g, ' ');
+  assert.match(rows, /\n  eff\s+0\.7\s+.*user override/);
+  assert.match(rows, /hiddenSize\s+2048\s+.*hidden_size/);
   const s = ballast(['simulate', '--synthetic', 'skewed-top1', '--ranks', '8', '--policies', 'linear,deepseek,oracle']);
   assert.equal(s.code, 0, s.stderr);
   assert.match(s.stdout, /not a placement/);

@@ -34,14 +34,16 @@ export function judgedOn(g: Pick<PlanGateResult, 'heldOut' | 'plannedOn' | 'agai
 /** The report/dashboard view of a gate result. `heldOut` undefined: a plan from a file, scored on the whole trace. */
 export function planGateView(
   g: PredictAndGateResult & Partial<Pick<PlanGateResult, 'heldOut' | 'plannedOn' | 'against'>>,
-  opts: { solver?: string; notes?: string[]; against?: string; hasReplicas?: boolean } = {},
+  opts: { solver?: string; notes?: string[]; against?: string; hasReplicas?: boolean; fromFile?: boolean } = {},
 ): GateView {
-  const heldOut = g.heldOut ?? false;
+  // A plan read from a file was not made by ballast on part of this trace: it cannot be called held out.
+  const heldOut = opts.fromFile ? false : (g.heldOut ?? false);
   const against = g.against ?? opts.against ?? 'current';
-  const on =
-    g.heldOut === undefined
-      ? `in-sample: a plan from a file, scored on the whole trace (optimistic if it was made on this trace), against ${against}`
-      : judgedOn({ heldOut, plannedOn: g.plannedOn ?? '', against }, opts.solver);
+  const on = opts.fromFile
+    ? `in-sample if the plan file was made from this trace: a plan from a file, scored on ${
+        g.heldOut ? `the trace after ${g.plannedOn ?? 'its first part'}` : 'the whole trace'
+      }, against ${against}`
+    : judgedOn({ heldOut, plannedOn: g.plannedOn ?? '', against }, opts.solver);
   const proposedUs = g.currentStepUs - g.gainPerStepUs;
   const moved = g.expertsMoved;
   return {

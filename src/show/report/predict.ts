@@ -67,11 +67,7 @@ export async function predictForTrace(input: InputData, recommended: Plan, opts:
   if (!run.gate || !run.resolved) return { note: run.notes.join('; ').replace(/^no gate:/, 'no predicted time or gate:') };
   const { model, cluster, current } = run.resolved;
   const hasReplicas = recommended.phy2log.some((r) => r.length > recommended.numExperts);
-  const view = planGateView(fromFile ? { ...run.gate, heldOut: undefined } : run.gate, {
-    solver: recommended.solver ?? solver.name,
-    notes: run.notes,
-    hasReplicas,
-  });
+  const view = planGateView(run.gate, { solver: recommended.solver ?? solver.name, notes: run.notes, hasReplicas, fromFile });
   const batchTokens = opts.batchTokens;
   const cm = buildCostModel({ model, cluster });
   const src: ReplaySource = input.routes
