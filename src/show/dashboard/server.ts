@@ -204,9 +204,9 @@ export class Dashboard {
     if (gate?.time) {
       const cls = gate.verdict === 'apply' ? 'verdict-replan' : 'verdict-keep';
       html += `<div class="card ${cls}"><div class="k">Gate verdict</div><div class="v" id="pg-verdict">${esc(verdictWord(gate.verdict))}</div><div class="s" id="pg-judged">${esc(gate.heldOut ? 'held out: planned on the first part, scored on the rest' : 'in-sample: too little data to hold a part out (optimistic)')}</div></div>`;
-      html += `<div class="card"><div class="k">Predicted MoE time per step</div><div class="v" id="pg-time" data-current-us="${gate.time.currentUs}" data-proposed-us="${gate.time.proposedUs}">${esc(formatStepTime(gate.time.currentUs))} → ${esc(formatStepTime(gate.time.proposedUs))}</div><div class="s">current → ${esc(solver)}: ${esc(gate.time.gainPct >= 0 ? 'saves' : 'costs')} ${Math.abs(gate.time.gainPct).toFixed(1)}%</div></div>`;
+      html += `<div class="card wide"><div class="k">Predicted MoE time per step</div><div class="v" id="pg-time" data-current-us="${gate.time.currentUs}" data-proposed-us="${gate.time.proposedUs}">${esc(formatStepTime(gate.time.currentUs))} → ${esc(formatStepTime(gate.time.proposedUs))}</div><div class="s">current → ${esc(solver)}: ${esc(gate.time.gainPct >= 0 ? 'saves' : 'costs')} ${Math.abs(gate.time.gainPct).toFixed(1)}%</div></div>`;
     }
-    html += `<div class="card"><div class="k">Max/mean rank load</div><div class="v" id="pg-gain">${fmt(pl.current.meanMaxOverMean)} → ${fmt(recView.meanMaxOverMean)}</div><div class="s">token balance, current → ${esc(solver)}, mean over layers (whole data)</div></div>`;
+    html += `<div class="card wide"><div class="k">Max/mean rank load</div><div class="v" id="pg-gain">${fmt(pl.current.meanMaxOverMean)} → ${fmt(recView.meanMaxOverMean)}</div><div class="s">token balance, current → ${esc(solver)}, mean over layers (whole data)</div></div>`;
     html += `<div class="card"><div class="k">${moved}</div><div class="v">${recView.expertsMoved ?? '–'}</div><div class="s">solved in ${Math.round(solveMs)} ms</div></div></div>`;
     if (gate?.headline) html += `<p class="gate-headline" id="pg-headline">${esc(gate.headline)}</p>`;
     else if (prediction?.note) html += `<p class="muted" id="pg-headline">${esc(prediction.note)}</p>`;

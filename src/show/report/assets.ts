@@ -27,6 +27,7 @@ h3{font-size:14px;margin:18px 0 6px}
 .card .k{font-size:11px;color:var(--muted);text-transform:uppercase;letter-spacing:.03em}
 .card .v{font-size:19px;white-space:nowrap;font-weight:600;font-variant-numeric:tabular-nums}
 .card .s{font-size:11px;color:var(--muted)}
+.card.wide{grid-column:span 2}
 .verdict-replan .v{color:var(--accent)}
 .verdict-keep .v{color:var(--warn)}
 figure{margin:14px 0;background:var(--card);border:1px solid var(--border);border-radius:8px;padding:10px 12px}

@@ -57,9 +57,9 @@ function gateCard(g: GateView): string {
 function gateTimeCards(g: GateView): string {
   if (!g.time) return '';
   const t = g.time;
-  let s = `<div class="card"><div class="k">Predicted MoE time per step</div><div class="v gate-time" data-current-us="${t.currentUs}" data-proposed-us="${t.proposedUs}">${esc(formatStepTime(t.currentUs))} → ${esc(formatStepTime(t.proposedUs))}</div><div class="s">current → recommended: ${esc(t.gainPct >= 0 ? 'saves' : 'costs')} ${esc(Math.abs(t.gainPct).toFixed(1))}% (${esc(g.heldOut ? 'held out' : 'in-sample')})</div></div>`;
+  let s = `<div class="card wide"><div class="k">Predicted MoE time per step</div><div class="v gate-time" data-current-us="${t.currentUs}" data-proposed-us="${t.proposedUs}">${esc(formatStepTime(t.currentUs))} → ${esc(formatStepTime(t.proposedUs))}</div><div class="s">current → recommended: ${esc(t.gainPct >= 0 ? 'saves' : 'costs')} ${esc(Math.abs(t.gainPct).toFixed(1))}% (${esc(g.heldOut ? 'held out' : 'in-sample')})</div></div>`;
   if (g.balance) {
-    s += card('Per-batch token balance', `${num(g.balance.current)}× → ${num(g.balance.proposed)}×`, `max/mean rank load on the same batches (${g.heldOut ? 'held out' : 'in-sample'})`);
+    s += card('Per-batch token balance', `${num(g.balance.current)}× → ${num(g.balance.proposed)}×`, `max/mean rank load on the same batches (${g.heldOut ? 'held out' : 'in-sample'})`, 'wide');
   }
   return s;
 }
