@@ -181,6 +181,12 @@ export async function runPlan(opts: PlanOptions): Promise<PlanRun> {
   }
   if (plan.numRanks !== G) throw new Error(`solver ${solver.name} produced a plan for ${plan.numRanks} ranks, not ${G}`);
   if (trace.meta.model && !plan.model) plan.model = trace.meta.model;
+  // Engine files are indexed by decoder layer (SGLang: num_hidden_layers rows); carry the count the
+  // trace recorded so `ballast export` need not guess it (src/act/export/decoder-layers.ts).
+  const nhl = trace.meta.extra?.num_hidden_layers ?? trace.meta.extra?.numHiddenLayers;
+  if (Number.isInteger(nhl) && (nhl as number) > 0 && plan.params?.num_hidden_layers === undefined) {
+    plan.params = { ...(plan.params ?? {}), num_hidden_layers: nhl as number };
+  }
   let reorder: ReorderPlanReport | undefined;
   if (reorderRouting) ({ plan, report: reorder } = planForReorder(plan, load, reorderRouting));
   const stats = planStats(plan, load, { current, expertBytes: opts.expertBytes, routes: data.routes, cluster });

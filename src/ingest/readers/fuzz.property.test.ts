@@ -143,9 +143,13 @@ test('fuzz fixtures cover every reader with conformance cases, plus ballast', ()
 
 for (const seed of seeds) {
   test(`property: mutated ${seed.format} files are read cleanly or refused with InputError`, { timeout: 300_000 }, async () => {
-    const target = largestFile(seed.path);
+    // A count-tables case names its table after '#': mutate the file, read it back with the same table.
+    const hash = seed.path.indexOf('#');
+    const seedFile = hash >= 0 ? seed.path.slice(0, hash) : seed.path;
+    const fragment = hash >= 0 ? seed.path.slice(hash) : '';
+    const target = largestFile(seedFile);
     const original = readFileSync(target);
-    const isDir = statSync(seed.path).isDirectory();
+    const isDir = statSync(seedFile).isDirectory();
     let n = 0;
     await fc.assert(
       fc.asyncProperty(mutation, async (m) => {
@@ -154,13 +158,13 @@ for (const seed of seeds) {
           let path: string;
           if (isDir) {
             path = join(dir, 'in');
-            cpSync(seed.path, path, { recursive: true });
-            writeFileSync(join(path, target.slice(seed.path.length)), mutate(original, m));
+            cpSync(seedFile, path, { recursive: true });
+            writeFileSync(join(path, target.slice(seedFile.length)), mutate(original, m));
           } else {
             path = join(dir, target.split('/').pop()!);
             writeFileSync(path, mutate(original, m));
           }
-          await readsCleanly(path, seed.format);
+          await readsCleanly(path + fragment, seed.format);
           n++;
         } finally {
           rmSync(dir, { recursive: true, force: true });
