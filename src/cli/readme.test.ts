@@ -2,7 +2,7 @@
  * The README's command examples run in order: every file a `npx ballast` line reads is shipped in the
  * repository or written by an earlier line (--out, --html, --json FILE, > FILE). Words after `--`
  * are the engine's own command line and are not checked; the one input a user brings (their own
- * checkpoint directory for `reorder`) is listed below.
+ * checkpoint directory, their model's config.json) is listed below.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 /** Inputs the reader supplies themselves, with why. */
 const USER_SUPPLIED: Record<string, string> = {
   './Mixtral-8x7B': 'the user\'s own downloaded checkpoint (reorder rewrites it)',
+  './model/config.json': 'the served model\'s own config.json (capture --vllm reads its top-k)',
 };
 const OUTPUT_FLAGS = new Set(['--out', '--html']);
 const PATHLIKE = /\/|\.(ballast|json|jsonl|csv|npy|tgz|html|parquet|safetensors)(#.*)?$/;
