@@ -59,12 +59,13 @@ test('sequence-parallel MoE (TP=2, each rank its own chunk) plus a second DP ran
   assert.equal(trace.load!.windows.reduce((s, w) => s + (w.tokens ?? 0), 0), 3 * 18);
 });
 
-function win(o: { pid: number; pp?: [number, number]; ids: number[]; counts: number[]; tp?: number; sp?: boolean; tokens?: number; nhl?: unknown }): AgentWindow {
+function win(o: { pid: number; pp?: [number, number]; ids: number[]; counts: number[]; tp?: number; sp?: boolean; sum?: boolean; tokens?: number; nhl?: unknown }): AgentWindow {
   return parseAgentWindow({
     v: 1, pid: o.pid, host: 'h', rank: o.pid, tp_rank: o.tp ?? null, layer_ids: o.ids, experts: 2, seq: 0, flush_ms: 100,
     ...(o.nhl !== undefined ? { num_hidden_layers: o.nhl } : {}),
     ...(o.pp ? { pp_rank: o.pp[0], pp_size: o.pp[1] } : {}),
     ...(o.sp ? { sequence_parallel: true } : {}),
+    ...(o.sum ? { sum_ranks: true } : {}),
     parts: [{ phase: null, steps: 1, tokens: o.tokens ?? 4, counts: o.counts }],
     capture: { path: 'vllm-capture-fn', engine: 'vllm', engine_version: '0.11.0', check: 'ok' },
   });
@@ -108,6 +109,8 @@ test('TP replicas are skipped unless the MoE is sequence parallel; capture sourc
   assert.equal(isReplica(win({ pid: 1, ids: [0], counts: [1, 1], tp: 1 })), true);
   assert.equal(isReplica(win({ pid: 1, ids: [0], counts: [1, 1], tp: 1, sp: true })), false);
   assert.equal(isReplica(win({ pid: 1, ids: [0], counts: [1, 1], tp: 0 })), false);
+  // EPLB load view: each EP rank counted its own physical slots, so tp_rank 1 is a disjoint part, not a replica
+  assert.equal(isReplica(win({ pid: 1, ids: [0], counts: [1, 1], tp: 1, sum: true })), false);
   assert.deepEqual(win({ pid: 1, ids: [0], counts: [1, 1] }).capture, { path: 'vllm-capture-fn', engine: 'vllm', engineVersion: '0.11.0', check: 'ok' });
   assert.throws(() => win({ pid: 1, pp: [2, 2], ids: [0], counts: [1, 1] }), (e: Error & { where?: string }) => e.where === 'key pp_rank' && /expected a stage below pp_size 2, got 2/.test(e.message));
 });

@@ -43,7 +43,7 @@ interface SenderState {
 
 /** True when the window repeats tp_rank 0's routing (plain TP), so adding it would count tokens twice. */
 export function isReplica(w: AgentWindow): boolean {
-  return w.tpRank !== null && w.tpRank > 0 && !w.sequenceParallel;
+  return w.tpRank !== null && w.tpRank > 0 && !w.sequenceParallel && !w.sumRanks;
 }
 
 /** Identity of one agent process. */

@@ -14,6 +14,8 @@ interface Case {
   name: string;
   counts?: number[][];
   truth?: number[][];
+  truth_with_padding?: number[][];
+  physical?: number;
   path?: string;
   check?: string | null;
   engine?: string;
@@ -112,6 +114,31 @@ test('a vLLM without the router capture hook, compiled: refused after 3 steps wi
   const lines = c.log.filter((l) => l.includes('check failed'));
   assert.equal(lines.length, 1);
   assert.match(lines[0], /after 3 vLLM steps none of the 3 announced MoE layers recorded routing; this vLLM 0\.8\.0-mirror has no router capture hook .*--enforce-eager/);
+});
+
+test('vLLM without the capture fn, --enable-eplb: EPLB load view mapped to logical experts, said to be approximate', () => {
+  const c = get('vllm_without_capture_fn_eplb_load_view');
+  assert.equal(c.physical, 12); // 8 logical experts + 4 replicas: physical slots != logical ids
+  assert.equal(c.path, 'eplb-load-view');
+  assert.equal(c.engine, 'vllm');
+  assert.equal(c.engine_version, '0.10.1-mirror');
+  // What the replicas dispatched, padding rows included, summed per logical expert: equal.
+  assert.deepEqual(c.counts, c.truth_with_padding);
+  // Real tokens: 4+8+16+64+2+3+13 = 110; padding: 3->4 and 13->16 = 4 rows x top-2 = 8 more per layer.
+  assert.equal(c.tokens, 110);
+  for (let l = 0; l < 3; l++) {
+    const real = c.truth![l].reduce((a, b) => a + b, 0);
+    const got = c.counts![l].reduce((a, b) => a + b, 0);
+    assert.equal(real, 220);
+    assert.equal(got, 228);
+    for (let e = 0; e < 8; e++) assert.ok(c.counts![l][e] >= c.truth![l][e]);
+  }
+  assert.notDeepEqual(c.counts, c.truth);
+  assert.equal(c.check, 'approximate'); // never called exact
+  const said = c.log.filter((l) => l.includes('EPLB load view'));
+  assert.equal(said.length, 1);
+  assert.match(said[0], /no router capture hook .*EPLB load view instead \(--enable-eplb\): approximate, CUDA-graph padding tokens are included/);
+  assert.ok(c.log.some((l) => /via eplb-load-view \(vllm 0\.10\.1-mirror\); self-check: approximate/.test(l)));
 });
 
 test('transformers tp_plan (rank-local expert ids) is refused in one line, nothing counted', () => {

@@ -10,7 +10,8 @@
  *     routes?: { tokens: T, top_k: k, every: N, id_type: 'i16'|'i32', ids_b64: base64 LE [T][L][k], phase: [T] },
  *     capture?: { path, engine, engine_version, check },   (which capture point, engine and version counted)
  *     pp_rank?, pp_size?: pipeline stage of this process,  sequence_parallel?: true when every TP rank routes
- *     its own chunk of the tokens (vLLM sequence-parallel MoE),
+ *     its own chunk of the tokens (vLLM sequence-parallel MoE),  sum_ranks?: true when each rank counted a
+ *     disjoint part of the same tokens (vLLM EPLB load view: its own physical slots), so every rank is added,
  *     num_hidden_layers?: int >= 1 (decoder layers of the model, dense ones included, from its config; more
  *     than the largest layer id) }
  */
@@ -67,6 +68,8 @@ export interface AgentWindow {
   ppSize?: number;
   /** Every TP rank routes its own tokens (its counts are not a replica of tp_rank 0's). */
   sequenceParallel?: boolean;
+  /** Each rank counted a disjoint part (its own EPLB physical slots): add every rank, tp_rank > 0 included. */
+  sumRanks?: boolean;
   /** Decoder layers of the model (config num_hidden_layers, dense layers included), when the agent knew it. */
   numHiddenLayers?: number;
 }
@@ -200,6 +203,7 @@ export function parseAgentWindow(body: unknown): AgentWindow {
     ...(capture ? { capture } : {}),
     ...(ppSize !== undefined && ppSize > 1 ? { ppRank, ppSize } : {}),
     ...(b.sequence_parallel === true ? { sequenceParallel: true } : {}),
+    ...(b.sum_ranks === true ? { sumRanks: true } : {}),
     ...(numHiddenLayers !== undefined ? { numHiddenLayers } : {}),
   };
 }

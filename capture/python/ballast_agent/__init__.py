@@ -271,6 +271,13 @@ def _choose_path(agent, lay):
                 lay.fused_shared = v
                 break
         return
+    if (agent.engine == "vllm" and exp is not None and getattr(exp, "enable_eplb", False) is True
+            and getattr(agent, "force_path", None) != "router-hook"):
+        # A vLLM without the router capture fn, launched with --enable-eplb: FusedMoE(enable_eplb=True) counts
+        # every routed (token, k) pair per physical replica into EplbState.expert_load_pass, which the agent
+        # reads at real step ends (Agent._patch_eplb_state). Approximate: CUDA-graph padding rows included.
+        lay.path = "eplb-load-view"
+        return
     if exp is not None and isinstance(exp, nn.Module) and not isinstance(exp, nn.ModuleList) and _dispatch_param(exp):
         lay.path = "dispatch-hook"
         lay.experts_mod = exp
@@ -646,10 +653,28 @@ class Agent(object):
                 self._install_vllm(lay)
             elif lay.path == "dispatch-hook":
                 self._install_dispatch(lay)
+            elif lay.path == "eplb-load-view":
+                pass  # read from vLLM's EplbState at step ends, nothing placed on the layer
             else:
                 self.handles.append(lay.router.register_forward_hook(self._make_router_hook(lay)))
         if self.engine == "vllm":
             self._patch_vllm_runner()
+            if any(l.path == "eplb-load-view" for l in layers):
+                if any(l.path != "eplb-load-view" for l in layers):
+                    self.disable("vLLM %s: only some MoE layers have EPLB on; capture is off (relaunch with "
+                                 "--enforce-eager so the eager hooks run)" % (self.engine_version or ""))
+                    return
+                if not self.vllm_runner or not self._patch_eplb_state():
+                    self.disable("vLLM %s has no router capture hook and its EPLB state (EplbState.step in "
+                                 "vllm.distributed.eplb.eplb_state, GPUModelRunner.execute_model) was not found; "
+                                 "capture is off (relaunch with --enforce-eager so the eager hooks run)"
+                                 % (self.engine_version or ""))
+                    return
+                _log("this vLLM %s has no router capture hook (FusedMoERouter.set_capture_fn); counting from "
+                     "its EPLB load view instead (--enable-eplb): approximate, CUDA-graph padding tokens are "
+                     "included and all-to-all EP backends miss pairs bound for other ranks; for exact counts use a "
+                     "vLLM with the hook or --enforce-eager"
+                     % (self.engine_version or ""))
             if any(l.path == "vllm-capture-fn" for l in layers) and not self.vllm_runner:
                 # Without step boundaries, profile/dummy runs and CUDA-graph padding would be counted.
                 self.disable("vLLM %s: GPUModelRunner.execute_model not found in vllm.v1.worker.gpu_model_runner, so "
@@ -874,7 +899,7 @@ class Agent(object):
         if cls is None or not hasattr(cls, "execute_model"):
             return
         self.vllm_max_tokens = None
-        self.vllm_runner = any(l.path == "vllm-capture-fn" for l in self.layers)
+        self.vllm_runner = any(l.path in ("vllm-capture-fn", "eplb-load-view") for l in self.layers)
         self.vllm_wrapped = True
         _VLLM_AGENTS.append(self)
         if getattr(cls, "_ballast_wrapped", False):
@@ -921,6 +946,80 @@ class Agent(object):
         cls.execute_model = execute_model
         cls._ballast_wrapped = True
 
+    # ----- vLLM without the capture fn, --enable-eplb: the EPLB load view -----
+    def _patch_eplb_state(self):
+        """Wrap vLLM's EplbState.step to read expert_load_pass of each real step before vLLM zeroes it.
+
+        Written against vllm-project/vllm vllm/distributed/eplb/eplb_state.py @0014ec6c58e1b74e660a1e6d059b5689716183ff
+        (a version without FusedMoERouter.set_capture_fn): expert_load_pass is int32 [num_moe_layers]
+        [num_local_physical_experts]; FusedMoE.select_experts (vllm/model_executor/layers/fused_moe/layer.py,
+        same era) maps each logical top-k id to a physical replica, masks it to this rank's slots with
+        expert_map and scatter_adds 1 per (token, k) pair, padding rows included; GPUModelRunner.eplb_step
+        calls step(model, is_dummy, is_profile) after execute_model (is_dummy=True from _dummy_run), and
+        step zeroes the pass (dummy: without recording; else after copying it into the load window).
+        physical_to_logical_map is [num_moe_layers][num_physical_experts]; rank r holds physical slots
+        [r*local, (r+1)*local). Returns False when the class is not there."""
+        mod = sys.modules.get("vllm.distributed.eplb.eplb_state")
+        cls = getattr(mod, "EplbState", None) if mod is not None else None
+        if cls is None or not callable(getattr(cls, "step", None)):
+            return False
+        if getattr(cls, "_ballast_wrapped", False):
+            return True
+        import inspect
+        orig = cls.step
+        sig = inspect.signature(orig)
+
+        def step(state, *args, **kwargs):
+            agent = _live_agent()
+            if agent is not None and agent.vllm_in_step and agent.layers and agent.layers[0].path == "eplb-load-view":
+                try:
+                    b = sig.bind(state, *args, **kwargs)
+                    b.apply_defaults()
+                    if not b.arguments.get("is_dummy") and not b.arguments.get("is_profile"):
+                        agent._on_eplb_pass(state)
+                except Exception as e:
+                    agent.disable("reading vLLM's EPLB load view: %r" % (e,))
+            return orig(state, *args, **kwargs)
+
+        step.__wrapped__ = orig
+        cls.step = step
+        cls._ballast_wrapped = True
+        return True
+
+    def _ep_rank_size(self):
+        ps = sys.modules.get("vllm.distributed.parallel_state")
+        try:
+            g = ps.get_ep_group()
+            return int(g.rank_in_group), int(g.world_size)
+        except Exception:
+            return 0, 1
+
+    def _on_eplb_pass(self, state):
+        """Add one real step's physical loads [L][local] to counts[phase][L][logical E] through
+        physical_to_logical_map. Each EP rank adds only its own physical slots, so the ranks' windows sum
+        to the EP world's total once (sent with sum_ranks, so the collector adds every rank)."""
+        torch = self.torch
+        load = state.expert_load_pass
+        p2l = state.physical_to_logical_map
+        L = len(self.layers)
+        if load.dim() != 2 or p2l.dim() != 2 or load.shape[0] != L or p2l.shape[0] != L:
+            raise ValueError("EPLB load view has %s rows for %d announced MoE layers" % (tuple(load.shape), L))
+        local, phys = int(load.shape[1]), int(p2l.shape[1])
+        ep_rank, ep_size = self._ep_rank_size()
+        if local * ep_size != phys:
+            raise ValueError("EPLB load view: %d local slots x %d EP ranks != %d physical experts (a vLLM whose "
+                             "load view is not per local slot); relaunch with --enforce-eager" % (local, ep_size, phys))
+        slots = p2l[:, ep_rank * local:(ep_rank + 1) * local].long()
+        with self.lock:
+            dev = load.device
+            if dev not in self.bufs:
+                self._alloc(dev)
+            self.bufs[dev][self.phase_row].scatter_add_(1, slots.to(dev), load.to(torch.int64))
+            for lay in self.layers:
+                lay.calls += 1
+            self.dirty = True
+            self.in_forward = False
+
     # ----- never silently wrong -----
     def _advice(self):
         if self.engine == "sglang":
@@ -942,6 +1041,15 @@ class Agent(object):
     def _check(self, expected, assigned):
         """Compare each layer's recorded assignments with tokens x top-k routed through it (one window)."""
         if self.check_result == "failed" or (sum(expected) == 0 and sum(assigned) == 0):
+            return
+        if self.layers and self.layers[0].path == "eplb-load-view":
+            # The EPLB view includes CUDA-graph padding rows and, per rank, only its own slots: never "ok".
+            missing = [l.layer_id for i, l in enumerate(self.layers) if assigned[i] == 0]
+            if missing and sum(assigned) > 0 and self.check_result != "failed":
+                self.check_result = "failed"
+                _log("check failed: layers %s recorded no load in vLLM's EPLB view; %s" % (missing, self._advice()))
+            elif self.check_result is None:
+                self.check_result = "approximate"
             return
         missing = [l.layer_id for i, l in enumerate(self.layers) if expected[i] == 0 and assigned[i] == 0]
         wrong = ["%d (%d of %d)" % (l.layer_id, assigned[i], expected[i]) for i, l in enumerate(self.layers)
@@ -1371,6 +1479,7 @@ class Agent(object):
             "pp_rank": self.parallel.get("pp_rank"),
             "pp_size": self.parallel.get("pp_size"),
             "sequence_parallel": bool(self.parallel.get("sequence_parallel")),
+            "sum_ranks": bool(self.layers and self.layers[0].path == "eplb-load-view"),
             "num_hidden_layers": self.num_hidden_layers,
         }
         if routes is not None:

@@ -500,8 +500,20 @@ class _Ctx(object):
         self.dummy = False        # mirror-only: a profile / dummy / graph-capture run
 
 
-def install_vllm_mirror(version="0.11.0-mirror", with_capture_fn=True):
-    """Register mirror modules under the vllm.* names the agent looks up. Returns the mirror namespace."""
+def install_vllm_mirror(version="0.11.0-mirror", with_capture_fn=True, eplb_redundant=None):
+    """Register mirror modules under the vllm.* names the agent looks up. Returns the mirror namespace.
+
+    eplb_redundant=R (with with_capture_fn=False): an older vLLM launched with --enable-eplb, written from
+    vllm-project/vllm vllm/distributed/eplb/eplb_state.py @0014ec6c58e1b74e660a1e6d059b5689716183ff
+    (EplbState: physical_to_logical_map [L][P] with the initial arrangement list(range(E)) + [i % E for i < R],
+    logical_to_physical_map [L][E][R+1] (-1 = none), logical_replica_count [L][E], expert_load_pass int32
+    [L][local physical]; step(model, is_dummy, is_profile, log_stats): profile -> return, dummy -> zero the
+    pass, else copy it into the load window and zero it), FusedMoE.select_experts of the same era (logical
+    top-k -> a replica of each logical expert -> physical id -> expert_map to local slots -> scatter_add_ of
+    1 per (token, k) into expert_load_view, padding rows included) and GPUModelRunner.eplb_step (after
+    execute_model's forward; is_dummy=True from _dummy_run). One EP rank holds every physical slot here;
+    the replica is picked by flattened position % replica count (the newer deterministic rule; the older
+    one drew it at random, which changes nothing the agent reads)."""
     ctx = _Ctx()
     m = types.SimpleNamespace()
     vllm = types.ModuleType("vllm")
@@ -513,6 +525,31 @@ def install_vllm_mirror(version="0.11.0-mirror", with_capture_fn=True):
     ps.get_tensor_model_parallel_rank = lambda: state["tp_rank"]
     ps.get_pp_group = lambda: types.SimpleNamespace(rank_in_group=state["pp_rank"], world_size=state["pp_size"])
     ps.get_dp_group = lambda: types.SimpleNamespace(rank_in_group=state["dp_rank"])
+    ps.get_ep_group = lambda: types.SimpleNamespace(rank_in_group=0, world_size=1)
+    eplb = {"state": None, "layers": []}
+
+    class EplbState(object):
+        def __init__(self, num_layers, experts, redundant):
+            p2l = list(range(experts)) + [i % experts for i in range(redundant)]
+            self.physical_to_logical_map = torch.tensor(p2l).unsqueeze(0).expand(num_layers, -1).contiguous()
+            l2p = torch.full((experts, redundant + 1), -1, dtype=torch.long)
+            cnt = torch.zeros(experts, dtype=torch.long)
+            for i, lg in enumerate(p2l):
+                l2p[lg, cnt[lg]] = i
+                cnt[lg] += 1
+            self.logical_to_physical_map = l2p.unsqueeze(0).expand(num_layers, -1, -1).contiguous()
+            self.logical_replica_count = cnt.unsqueeze(0).expand(num_layers, -1).contiguous()
+            self.expert_load_pass = torch.zeros((num_layers, len(p2l)), dtype=torch.int32)
+            self.expert_load_window = []
+
+        def step(self, model, is_dummy=False, is_profile=False, log_stats=False):
+            if is_profile:
+                return
+            if is_dummy:
+                self.expert_load_pass.zero_()
+            else:
+                self.expert_load_window.append(self.expert_load_pass.clone())
+                self.expert_load_pass.zero_()
     gmr = types.ModuleType("vllm.v1.worker.gpu_model_runner")
 
     class BaseRouter(object):
@@ -567,6 +604,10 @@ def install_vllm_mirror(version="0.11.0-mirror", with_capture_fn=True):
             self.layer_name = prefix
             self.is_sequence_parallel = sequence_parallel
             self.w = nn.Parameter(torch.randn(experts, hidden, hidden) * 0.2)
+            self.enable_eplb = eplb_redundant is not None
+            if self.enable_eplb:
+                self.moe_layer_idx = len(eplb["layers"])
+                eplb["layers"].append(self)
             if with_capture_fn:
                 if grouped:
                     self.router = GroupedTopKRouter(top_k, experts, 4, 2, bias)
@@ -575,6 +616,7 @@ def install_vllm_mirror(version="0.11.0-mirror", with_capture_fn=True):
             else:
                 self._old_router = FusedTopKRouter(top_k, experts)  # older vLLM: no router object to hook
             self.truth = None
+            self.truth_with_padding = None
             ctx.no_compile_layers[prefix] = self
 
         def forward(self, hidden_states, router_logits):
@@ -585,6 +627,24 @@ def install_vllm_mirror(version="0.11.0-mirror", with_capture_fn=True):
             w, ids = router.select_experts(hidden_states, router_logits)
             out = torch.zeros_like(hidden_states)
             real = hidden_states.shape[0] if ctx.real_tokens is None else ctx.real_tokens
+            if self.enable_eplb:
+                st, li = eplb["state"], self.moe_layer_idx
+                lg = ids.long()
+                pos = torch.arange(lg.numel()).reshape(lg.shape)
+                rep = (pos % st.logical_replica_count[li][lg]).unsqueeze(-1)
+                phys = st.logical_to_physical_map[li][lg].gather(-1, rep).squeeze(-1)
+                flat = phys.flatten()
+                st.expert_load_pass[li].scatter_add_(0, flat, torch.ones_like(flat).to(torch.int32))
+                p2l = st.physical_to_logical_map[li]
+                for p in range(p2l.shape[0]):  # each physical replica computes with its logical expert's weights
+                    tok, slot = (phys == p).nonzero(as_tuple=True)
+                    e = int(p2l[p])
+                    if self.truth is not None and not ctx.dummy:
+                        self.truth[e] += int((tok < real).sum())
+                        self.truth_with_padding[e] += int(tok.numel())
+                    if tok.numel():
+                        out.index_add_(0, tok, (hidden_states[tok] @ self.w[e]) * w[tok, slot, None])
+                return out
             for e in range(self.global_num_experts):
                 tok, slot = (ids == e).nonzero(as_tuple=True)
                 if self.truth is not None and not ctx.dummy:
@@ -657,16 +717,21 @@ def install_vllm_mirror(version="0.11.0-mirror", with_capture_fn=True):
                     return s
             return n
 
-        def _dummy_run(self, num_tokens):
+        def eplb_step(self, is_dummy=False, is_profile=False):
+            if eplb["state"] is not None:
+                eplb["state"].step(self.model, is_dummy, is_profile, log_stats=False)
+
+        def _dummy_run(self, num_tokens, is_profile=False):
             ctx.dummy, ctx.real_tokens = True, None
             try:
                 with torch.no_grad():
                     self.model(torch.zeros(num_tokens, dtype=torch.long))
             finally:
                 ctx.dummy = False
+            self.eplb_step(is_dummy=True, is_profile=is_profile)
 
         def profile_run(self):
-            self._dummy_run(self.max_num_tokens)
+            self._dummy_run(self.max_num_tokens, is_profile=True)
 
         def capture_model(self):
             for s in reversed(self.capture_sizes):
@@ -680,14 +745,23 @@ def install_vllm_mirror(version="0.11.0-mirror", with_capture_fn=True):
             ctx.real_tokens = n
             try:
                 with torch.no_grad():
-                    return self.model(ids)
+                    out = self.model(ids)
             finally:
                 ctx.real_tokens = None
+            self.eplb_step()
+            return out
 
     gmr.GPUModelRunner = GPUModelRunner
+    es = types.ModuleType("vllm.distributed.eplb.eplb_state")
+    es.EplbState = EplbState
     for name, mod in (("vllm", vllm), ("vllm.forward_context", fc), ("vllm.distributed.parallel_state", ps),
-                      ("vllm.v1.worker.gpu_model_runner", gmr)):
+                      ("vllm.v1.worker.gpu_model_runner", gmr), ("vllm.distributed.eplb.eplb_state", es)):
         sys.modules[name] = mod
+
+    def build_eplb(experts):
+        eplb["state"] = EplbState(len(eplb["layers"]), experts, eplb_redundant)
+        return eplb["state"]
+    m.build_eplb = build_eplb
     m.ctx, m.state, m.VModel, m.GPUModelRunner = ctx, state, VModel, GPUModelRunner
     m.sched = lambda n: types.SimpleNamespace(total_num_scheduled_tokens=n)
     return m

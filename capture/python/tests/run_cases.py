@@ -223,6 +223,39 @@ def vllm_unknown_runner():
 
 
 @case
+def vllm_old_eplb():
+    def body():
+        m = mirrors.install_vllm_mirror(version="0.10.1-mirror", with_capture_fn=False, eplb_redundant=4)
+        try:
+            torch.manual_seed(2)
+            model = m.VModel("mixtral", 3, 16, 8, 2).eval()
+            st = m.build_eplb(8)            # 8 logical experts on 12 physical slots (4 replicas)
+            runner = m.GPUModelRunner(model)
+            truth, padded = mirrors.new_truth(3, 8), mirrors.new_truth(3, 8)
+            res = {}
+            with ballast_agent.capture(model, flush_ms=60000) as cap:
+                runner.profile_run()        # dummy + profile: vLLM zeroes the pass without recording
+                cap.agent.is_compiling = lambda: True  # vLLM's default: the model runs compiled
+                runner.capture_model()
+                for b, t, tp in zip(model.blocks, truth, padded):
+                    b.experts.truth, b.experts.truth_with_padding = t, tp
+                g = torch.Generator().manual_seed(3)
+                for n in (4, 8, 16, 64, 2):  # CUDA-graph sizes: no padding
+                    runner.execute_model(m.sched(n), torch.randint(1, 50, (n,), generator=g))
+                for n in (3, 13):            # padded to 4 and 16: padding rows are routed and counted by EPLB
+                    runner.execute_model(m.sched(n), torch.randint(1, 50, (n,), generator=g))
+                runner._dummy_run(8)
+            res.update({"counts": cap.counts, "truth": truth, "truth_with_padding": padded,
+                        "physical": int(st.physical_to_logical_map.shape[1]),
+                        "path": cap.agent.capture_path(), "check": cap.agent.check_result,
+                        "tokens": cap.tokens, "engine": cap.agent.engine, "engine_version": cap.agent.engine_version})
+            return res
+        finally:
+            mirrors.uninstall_mirrors()
+    return "vllm_without_capture_fn_eplb_load_view", body
+
+
+@case
 def vllm_old_compiled():
     def body():
         m = mirrors.install_vllm_mirror(version="0.8.0-mirror", with_capture_fn=False)
