@@ -8,6 +8,7 @@
  * (one long-lived /usr/bin/python3 writer). The truth is what the fake engine routed while recording,
  * counted where it routes, never by ballast.
  */
+import { mulberry32 } from '../core/random.ts';
 import assert from 'node:assert/strict';
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -60,17 +61,7 @@ function torchSave(out: string, value: unknown): Promise<void> {
 }
 const tensor = (data: unknown, dtype = 'int32') => ({ __tensor__: data, dtype });
 
-/** Small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 interface FakeOpts {
   mode: 'stat' | 'per_pass' | 'per_token';

@@ -17,10 +17,11 @@
  * their time is reported. Stat counts are divided by tp_size when every TP rank routed the same
  * tokens (see sglang-layout.ts); per-rank per_pass/per_token records are counted once when identical.
  */
+import { concatWindows } from '../core/concat-windows.ts';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../core/errors.ts';
-import { type LoadTrace, makeLoadTrace, type WindowInfo } from '../core/load-trace.ts';
+import { type LoadTrace, makeLoadTrace } from '../core/load-trace.ts';
 import type { TokenRoutes } from '../core/token-routes.ts';
 import { writeTraceFile } from '../ingest/ballast/writer.ts';
 import { loadFromRoutes } from '../ingest/routes-to-load.ts';
@@ -188,26 +189,9 @@ function sleepOrStop(ms: number, stop: { stopped: boolean; signal?: Promise<void
 /** Windows of several segment loads one after another, layers aligned by model-level id (union). */
 function concatLoads(loads: LoadTrace[]): LoadTrace {
   if (loads.length === 1) return loads[0];
-  const E = Math.max(...loads.map((l) => l.numExperts));
-  const layerIds = [...new Set(loads.flatMap((l) => l.meta.layerIds))].sort((a, b) => a - b);
-  const L = layerIds.length;
-  const at = new Map(layerIds.map((id, i) => [id, i]));
-  const W = loads.reduce((s, l) => s + l.numWindows, 0);
-  const counts = new Float64Array(W * L * E);
-  const windows: WindowInfo[] = [];
-  let w0 = 0;
-  for (const ld of loads) {
-    for (let w = 0; w < ld.numWindows; w++) {
-      ld.meta.layerIds.forEach((id, li) => {
-        const src = (w * ld.numLayers + li) * ld.numExperts;
-        counts.set(ld.counts.subarray(src, src + ld.numExperts), ((w0 + w) * L + at.get(id)!) * E);
-      });
-      windows.push({ ...ld.windows[w], step: w0 + w });
-    }
-    w0 += ld.numWindows;
-  }
-  const meta = { ...loads[0].meta, layerIds, sources: loads.flatMap((l) => l.meta.sources) };
-  return makeLoadTrace(meta, L, E, counts, windows);
+  const c = concatWindows(loads, (ld, w, _f, step) => ({ ...ld.windows[w], step }));
+  const meta = { ...loads[0].meta, layerIds: c.layerIds, sources: loads.flatMap((l) => l.meta.sources) };
+  return makeLoadTrace(meta, c.layerIds.length, c.numExperts, c.counts, c.windows);
 }
 
 /** Divide every count by `f` when all are multiples of it; false (untouched) when not. */

@@ -18,6 +18,7 @@
  * SGLang's recorder indexes every model layer, so dense layers (e.g. DeepSeek's first 3) come out all
  * zero (stat/per_pass) or all -1 (per_token); they are dropped and layerIds keep the model-level ids.
  */
+import { concatWindows } from '../../../core/concat-windows.ts';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../../../core/errors.ts';
@@ -200,30 +201,13 @@ export function countsGcd(counts: ArrayLike<number>): { gcd: number; nonzero: nu
 
 /** Windows of several stat reads one after another; layers aligned by model-level layer id (union). */
 function concatStatReads(loads: LoadTrace[], warnings: string[]): RawRead {
-  const E = Math.max(...loads.map((l) => l.numExperts));
-  const layerIds = [...new Set(loads.flatMap((l) => l.meta.layerIds))].sort((a, b) => a - b);
-  const L = layerIds.length;
-  const at = new Map(layerIds.map((id, i) => [id, i]));
-  const W = loads.reduce((s, l) => s + l.numWindows, 0);
-  const counts = new Float64Array(W * L * E);
-  const windows: WindowInfo[] = [];
-  let w0 = 0;
-  loads.forEach((ld, f) => {
-    for (let w = 0; w < ld.numWindows; w++) {
-      ld.meta.layerIds.forEach((id, li) => {
-        const src = ((w * ld.numLayers) + li) * ld.numExperts;
-        counts.set(ld.counts.subarray(src, src + ld.numExperts), ((w0 + w) * L + at.get(id)!) * E);
-      });
-      windows.push({ ...ld.windows[w], rank: f });
-    }
-    w0 += ld.numWindows;
-  });
+  const c = concatWindows(loads, (ld, w, f) => ({ ...ld.windows[w], rank: f }));
   const meta = {
-    layerIds,
+    layerIds: c.layerIds,
     sources: loads.flatMap((l) => l.meta.sources),
     extra: { sglangMode: 'stat', statDumps: loads.length, ringOrder: loads.map((l) => l.meta.extra?.ringOrder) },
   };
-  return { load: makeLoadTrace(meta, L, E, counts, windows), warnings };
+  return { load: makeLoadTrace(meta, c.layerIds.length, c.numExperts, c.counts, c.windows), warnings };
 }
 
 interface DumpFile {
