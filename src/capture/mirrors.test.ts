@@ -141,6 +141,22 @@ test('vLLM without the capture fn, --enable-eplb: EPLB load view mapped to logic
   assert.ok(c.log.some((l) => /via eplb-load-view \(vllm 0\.10\.1-mirror\); self-check: approximate/.test(l)));
 });
 
+test('vLLM EPLB load view on two EP ranks: each counts its own physical slots, the ranks sum to the dispatch once; profile load not carried', () => {
+  const c = cases.get('vllm_eplb_load_view_two_ep_ranks');
+  assert.ok(c, 'case did not run');
+  assert.equal(c.error, undefined, c.error);
+  const per = c.counts as unknown as number[][][];
+  assert.equal(per.length, 2);
+  const sum = per[0].map((row, l) => row.map((v, e) => v + per[1][l][e]));
+  assert.deepEqual(sum, c.truth_with_padding);
+  // 4+3+16+13 real tokens run as 4+4+16+16 = 40 rows x top-2 = 80 per layer (the profile run's 64 rows excluded)
+  for (const row of sum) assert.equal(row.reduce((a, b) => a + b, 0), 80);
+  for (const r of per) assert.notDeepEqual(r, c.truth_with_padding); // one rank alone is a part
+  const extra = c as unknown as { checks: string[]; sum_ranks: boolean[] };
+  assert.deepEqual(extra.checks, ['approximate', 'approximate']);
+  assert.ok(extra.sum_ranks.length >= 2 && extra.sum_ranks.every((x) => x === true));
+});
+
 test('transformers tp_plan (rank-local expert ids) is refused in one line, nothing counted', () => {
   const c = get('transformers_tp_plan_refused');
   assert.equal(c.enabled, false);

@@ -430,6 +430,7 @@ class Agent(object):
         self.num_hidden_layers = None  # decoder layers of the model (config), sent with every window when known
         self.ids_from_names = False
         self.nhl_runner_read = False
+        self._eplb_carry = None      # vLLM EPLB view: a profile step's load left in the pass, subtracted next step
         self._reset_runtime()
 
     # ----- per-process runtime state (reset after fork) -----
@@ -956,7 +957,8 @@ class Agent(object):
         same era) maps each logical top-k id to a physical replica, masks it to this rank's slots with
         expert_map and scatter_adds 1 per (token, k) pair, padding rows included; GPUModelRunner.eplb_step
         calls step(model, is_dummy, is_profile) after execute_model (is_dummy=True from _dummy_run), and
-        step zeroes the pass (dummy: without recording; else after copying it into the load window).
+        step zeroes the pass (dummy: without recording; else after copying it into the load window), except
+        for is_profile (profile_run), which returns first: that load is subtracted from the next real step.
         physical_to_logical_map is [num_moe_layers][num_physical_experts]; rank r holds physical slots
         [r*local, (r+1)*local). Returns False when the class is not there."""
         mod = sys.modules.get("vllm.distributed.eplb.eplb_state")
@@ -971,12 +973,19 @@ class Agent(object):
 
         def step(state, *args, **kwargs):
             agent = _live_agent()
-            if agent is not None and agent.vllm_in_step and agent.layers and agent.layers[0].path == "eplb-load-view":
+            if agent is not None and agent.layers and agent.layers[0].path == "eplb-load-view":
                 try:
                     b = sig.bind(state, *args, **kwargs)
                     b.apply_defaults()
-                    if not b.arguments.get("is_dummy") and not b.arguments.get("is_profile"):
+                    if b.arguments.get("is_profile"):
+                        # step(is_profile=True) returns before zeroing the pass: the profile run's load would
+                        # be read with the next real step. Keep it, to subtract then.
+                        agent._eplb_carry = state.expert_load_pass.clone()
+                    elif b.arguments.get("is_dummy"):
+                        agent._eplb_carry = None  # vLLM zeroes the pass of a dummy step
+                    elif agent.vllm_in_step:
                         agent._on_eplb_pass(state)
+                        agent._eplb_carry = None
                 except Exception as e:
                     agent.disable("reading vLLM's EPLB load view: %r" % (e,))
             return orig(state, *args, **kwargs)
@@ -1010,6 +1019,9 @@ class Agent(object):
             raise ValueError("EPLB load view: %d local slots x %d EP ranks != %d physical experts (a vLLM whose "
                              "load view is not per local slot); relaunch with --enforce-eager" % (local, ep_size, phys))
         slots = p2l[:, ep_rank * local:(ep_rank + 1) * local].long()
+        carry = getattr(self, "_eplb_carry", None)
+        if carry is not None and carry.shape == load.shape:
+            load = load - carry
         with self.lock:
             dev = load.device
             if dev not in self.bufs:

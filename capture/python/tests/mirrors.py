@@ -500,7 +500,7 @@ class _Ctx(object):
         self.dummy = False        # mirror-only: a profile / dummy / graph-capture run
 
 
-def install_vllm_mirror(version="0.11.0-mirror", with_capture_fn=True, eplb_redundant=None):
+def install_vllm_mirror(version="0.11.0-mirror", with_capture_fn=True, eplb_redundant=None, ep=(0, 1)):
     """Register mirror modules under the vllm.* names the agent looks up. Returns the mirror namespace.
 
     eplb_redundant=R (with with_capture_fn=False): an older vLLM launched with --enable-eplb, written from
@@ -511,7 +511,8 @@ def install_vllm_mirror(version="0.11.0-mirror", with_capture_fn=True, eplb_redu
     pass, else copy it into the load window and zero it), FusedMoE.select_experts of the same era (logical
     top-k -> a replica of each logical expert -> physical id -> expert_map to local slots -> scatter_add_ of
     1 per (token, k) into expert_load_view, padding rows included) and GPUModelRunner.eplb_step (after
-    execute_model's forward; is_dummy=True from _dummy_run). One EP rank holds every physical slot here;
+    execute_model's forward; is_dummy=True from _dummy_run). ep=(rank, size): this process is EP rank `rank`
+    holding physical slots [rank*P/size, (rank+1)*P/size), every rank routing the same (gathered) tokens;
     the replica is picked by flattened position % replica count (the newer deterministic rule; the older
     one drew it at random, which changes nothing the agent reads)."""
     ctx = _Ctx()
@@ -525,7 +526,7 @@ def install_vllm_mirror(version="0.11.0-mirror", with_capture_fn=True, eplb_redu
     ps.get_tensor_model_parallel_rank = lambda: state["tp_rank"]
     ps.get_pp_group = lambda: types.SimpleNamespace(rank_in_group=state["pp_rank"], world_size=state["pp_size"])
     ps.get_dp_group = lambda: types.SimpleNamespace(rank_in_group=state["dp_rank"])
-    ps.get_ep_group = lambda: types.SimpleNamespace(rank_in_group=0, world_size=1)
+    ps.get_ep_group = lambda: types.SimpleNamespace(rank_in_group=ep[0], world_size=ep[1])
     eplb = {"state": None, "layers": []}
 
     class EplbState(object):
@@ -539,7 +540,8 @@ def install_vllm_mirror(version="0.11.0-mirror", with_capture_fn=True, eplb_redu
                 cnt[lg] += 1
             self.logical_to_physical_map = l2p.unsqueeze(0).expand(num_layers, -1, -1).contiguous()
             self.logical_replica_count = cnt.unsqueeze(0).expand(num_layers, -1).contiguous()
-            self.expert_load_pass = torch.zeros((num_layers, len(p2l)), dtype=torch.int32)
+            self.local = len(p2l) // ep[1]
+            self.expert_load_pass = torch.zeros((num_layers, self.local), dtype=torch.int32)
             self.expert_load_window = []
 
         def step(self, model, is_dummy=False, is_profile=False, log_stats=False):
@@ -633,13 +635,18 @@ def install_vllm_mirror(version="0.11.0-mirror", with_capture_fn=True, eplb_redu
                 pos = torch.arange(lg.numel()).reshape(lg.shape)
                 rep = (pos % st.logical_replica_count[li][lg]).unsqueeze(-1)
                 phys = st.logical_to_physical_map[li][lg].gather(-1, rep).squeeze(-1)
-                flat = phys.flatten()
-                st.expert_load_pass[li].scatter_add_(0, flat, torch.ones_like(flat).to(torch.int32))
+                lo = ep[0] * st.local
+                local = phys.flatten() - lo  # expert_map: this rank's slots -> 0..local-1, others -> -1
+                local = torch.where((local >= 0) & (local < st.local), local, torch.full_like(local, -1))
+                bad = local < 0
+                st.expert_load_pass[li].scatter_add_(0, local.masked_fill(bad, 0), (~bad).to(torch.int32))
                 p2l = st.physical_to_logical_map[li]
-                for p in range(p2l.shape[0]):  # each physical replica computes with its logical expert's weights
+                for p in range(p2l.shape[0]):  # each replica computes with its logical expert's weights
                     tok, slot = (phys == p).nonzero(as_tuple=True)
                     e = int(p2l[p])
-                    if self.truth is not None and not ctx.dummy:
+                    # The other ranks' replicas stand in for the combine after EP (every rank ends with the
+                    # full output); only this rank's own slots are its dispatch.
+                    if self.truth is not None and not ctx.dummy and lo <= p < lo + st.local:
                         self.truth[e] += int((tok < real).sum())
                         self.truth_with_padding[e] += int(tok.numel())
                     if tok.numel():

@@ -256,6 +256,42 @@ def vllm_old_eplb():
 
 
 @case
+def vllm_old_eplb_two_ranks():
+    def body():
+        out = {"counts": [], "truth_with_padding": None, "checks": [], "sum_ranks": []}
+        total = mirrors.new_truth(3, 8)
+        for rank in (0, 1):  # two EP ranks (one after the other here), each holding 6 of the 12 physical slots
+            m = mirrors.install_vllm_mirror(version="0.10.1-mirror", with_capture_fn=False, eplb_redundant=4,
+                                            ep=(rank, 2))
+            try:
+                torch.manual_seed(2)
+                model = m.VModel("mixtral", 3, 16, 8, 2).eval()
+                m.build_eplb(8)
+                runner = m.GPUModelRunner(model)
+                mine = mirrors.new_truth(3, 8)
+                sent = []
+                with ballast_agent.capture(model, flush_ms=60000) as cap:
+                    cap.agent.window_sinks.append(lambda payload, t: sent.append(payload.get("sum_ranks")))
+                    runner.profile_run()
+                    for b, t in zip(model.blocks, mine):
+                        b.experts.truth, b.experts.truth_with_padding = mirrors.new_truth(1, 8)[0], t
+                    g = torch.Generator().manual_seed(3)
+                    for n in (4, 3, 16, 13):
+                        runner.execute_model(m.sched(n), torch.randint(1, 50, (n,), generator=g))
+                out["counts"].append(cap.counts)
+                out["checks"].append(cap.agent.check_result)
+                out["sum_ranks"].extend(sent)
+                for l in range(3):
+                    for e in range(8):
+                        total[l][e] += mine[l][e]
+            finally:
+                mirrors.uninstall_mirrors()
+        out["truth_with_padding"] = total
+        return out
+    return "vllm_eplb_load_view_two_ep_ranks", body
+
+
+@case
 def vllm_old_compiled():
     def body():
         m = mirrors.install_vllm_mirror(version="0.8.0-mirror", with_capture_fn=False)
