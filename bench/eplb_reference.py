@@ -1,4 +1,4 @@
-"""Minimal Python/torch implementation of the published DeepSeek EPLB algorithm (REFERENCE.md §1),
+"""Minimal Python/torch implementation of the published DeepSeek EPLB algorithm (deepseek-ai/EPLB, eplb.py),
 written independently for ballast's benchmarks: the baseline the TypeScript port is timed against and
 cross-checked with. Same structure as the reference: per-layer Python loops over torch tensors.
 

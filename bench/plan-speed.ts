@@ -41,6 +41,6 @@ try {
   console.log(`python/torch EPLB (independent, 1 thread): median ${py.toFixed(0)} ms of 3; TS port output identical: ${same}`);
   console.log(`ratios (wall median): python/deepseek-port ${(py / ds.wall).toFixed(0)}x, python/ballast ${(py / bl.wall).toFixed(0)}x, ballast/deepseek-port ${(bl.wall / ds.wall).toFixed(2)}x`);
 } catch (e) {
-  console.log(`python baseline unavailable (${(e as Error).message.split('\n')[0]}); the reference Python EPLB takes 0.3-1.3 s here (REFERENCE.md §1)`);
+  console.log(`python baseline unavailable (${(e as Error).message.split('\n')[0]}); the reference Python EPLB takes 0.3-1.3 s here (deepseek-ai/EPLB, eplb.py)`);
   console.log(`ratio (wall median): ballast/deepseek-port ${(bl.wall / ds.wall).toFixed(2)}x`);
 }

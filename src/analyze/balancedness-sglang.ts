@@ -1,5 +1,5 @@
 /**
- * Balancedness as SGLang reports it (REFERENCE.md §1): per-layer (mean + 1e-5) / (max + 1e-5), averaged
+ * Balancedness as SGLang reports it (docs/solvers.md#deepseek): per-layer (mean + 1e-5) / (max + 1e-5), averaged
  * over layers.
  *
  *   balancednessSglang = (1/L) * sum_l (mean_r R[l][r] + 1e-5) / (max_r R[l][r] + 1e-5)

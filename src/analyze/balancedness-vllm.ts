@@ -1,5 +1,5 @@
 /**
- * Balancedness as vLLM's EPLB logs it (REFERENCE.md §1): total mean-rank load over total max-rank load.
+ * Balancedness as vLLM's EPLB logs it (docs/solvers.md#deepseek): total mean-rank load over total max-rank load.
  *
  *   balancednessVllm = sum_l mean_r R[l][r] / sum_l max_r R[l][r]
  *

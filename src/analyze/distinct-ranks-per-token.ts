@@ -1,6 +1,6 @@
 /**
  * Communication fan-out: how many distinct ranks (and nodes) one token's k experts live on.
- * Dispatch/combine traffic grows with the distinct destinations, not with k (REFERENCE.md §2).
+ * Dispatch/combine traffic grows with the distinct destinations, not with k (docs/cost-model.md).
  *
  *   ranks = mean over tokens t and layers l of |{ rank(t, l, j) : j < k }|
  *   nodes = the same with node(r) = floor(r / ranksPerNode)

@@ -2,7 +2,7 @@
  * Done-when check on real data: OLMoE-1B-7B expert counts on six text domains (allenai/OLMoE,
  * Apache-2.0, see data/olmoe-routing-analysis/SOURCE.txt; layers 0, 7, 15; 64 experts, top-8).
  * The OLMoE paper's routing analysis reports the hottest expert at about 7.2x the mean on arXiv and
- * 2.7x on C4 (REFERENCE.md §4), averaged over the three stored layers. Mixtral-8x7B, trained with a
+ * 2.7x on C4 (OLMoE paper, arXiv 2409.02060, routing analysis), averaged over the three stored layers. Mixtral-8x7B, trained with a
  * balance loss, sits near 1.1-1.3x.
  */
 import assert from 'node:assert/strict';

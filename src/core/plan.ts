@@ -1,7 +1,7 @@
 /**
  * Placement plan: which logical expert each physical slot holds, per MoE layer.
  *
- * The engines' layout (REFERENCE.md §1): per layer, phy2log[P] with P = E + R slots; slot p lives on
+ * The engines' layout (docs/solvers.md#deepseek): per layer, phy2log[P] with P = E + R slots; slot p lives on
  * rank floor(p / (P / G)). A plan may give layers different slot counts (P_l), when the target engine
  * allows it; vLLM and SGLang need one P for every layer (`uniformSlots`).
  *
@@ -15,7 +15,7 @@ import { InputError } from './errors.ts';
 export interface PlanStats {
   /** In-sample max/mean rank load, mean over layers. */
   maxOverMean?: number;
-  /** Lower bound of max/mean for this shape and load (REFERENCE.md §4), mean over layers. */
+  /** Lower bound of max/mean for this shape and load (docs/solvers.md, lower bound), mean over layers. */
   lowerBound?: number;
   /** (maxOverMean - lowerBound) / lowerBound. */
   gapToBound?: number;

@@ -1,5 +1,5 @@
 /**
- * Lower bounds on the heaviest rank's load for one MoE layer (REFERENCE.md §4), and per-plan helpers
+ * Lower bounds on the heaviest rank's load for one MoE layer (docs/solvers.md, lower bound), and per-plan helpers
  * that score a plan against them.
  *
  * For one layer with expert loads w[E], G ranks and P slots (S = P / G slots per rank, R = P - E

@@ -54,7 +54,7 @@ test('replicas split load evenly; moved replicas, extra slots and bytes', () => 
   assert.equal(expertsMoved(cur, cur), 0);
 });
 
-test('DeepSeek-V3 shape: one redundant slot per rank in 58 layers at 44 MB per expert = 2.552 GB per rank (REFERENCE.md §1)', () => {
+test('DeepSeek-V3 shape: one redundant slot per rank in 58 layers at 44 MB per expert = 2.552 GB per rank (deepseek-ai/EPLB, eplb.py)', () => {
   const E = 256;
   const G = 32;
   const row = Array.from({ length: E + G }, (_, p) => p % E); // slot p holds p mod 256

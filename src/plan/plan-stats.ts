@@ -4,7 +4,7 @@
  *   maxOverMean     mean over layers of max_r / mean_r rank load (an expert's load splits evenly over
  *                   its replicas; a layer with no load counts as 1)
  *   lowerBound      mean over layers of rankLowerBound(w_l, G, P_l) / (sum w_l / G)   (lower-bound.ts,
- *                   REFERENCE.md §4)
+ *                   docs/solvers.md, lower bound)
  *   gapToBound      (maxOverMean - lowerBound) / lowerBound
  *   expertsMoved    with `current`: distinct (layer, expert, rank) triples the plan holds that `current`
  *                   does not, i.e. expert weights that must be copied onto a rank that lacks them

@@ -60,7 +60,7 @@ test('overrides, explain sources and layer-time formulas', () => {
 });
 
 test('DeepEP low-latency dispatch: 77 us at EP8, 128 tokens/rank, top-8, H=7168, FP8 + scales, reproduced within 10%', () => {
-  // Published (DeepEP README, REFERENCE.md §2): low-latency dispatch 77 us at EP8, 128 tokens per rank,
+  // Published (DeepEP README, docs/cost-model.md): low-latency dispatch 77 us at EP8, 128 tokens per rank,
   // top-8 of 256 experts, H = 7168, FP8 dispatch; H800 + CX7 400 Gb/s NIC per GPU ("pure RDMA").
   //
   // Bytes per token copy (our formula): FP8 activations H = 7168 B + one fp32 scale per 128 channels
@@ -75,7 +75,7 @@ test('DeepEP low-latency dispatch: 77 us at EP8, 128 tokens/rank, top-8, H=7168,
   // source. Under uniform top-8 routing over 256 experts, 32 per rank, another rank receives nothing
   // with probability C(224,8)/C(256,8) = 0.3382, so a token reaches 7 * (1 - 0.3382) = 4.633 other
   // ranks: 128 * 4.633 * 7392 B = 4.38 MB per rank. Over DeepEP's best measured per-GPU RDMA rate
-  // (58 GB/s, REFERENCE.md §2 normal-kernel range 43-58) that is 75.6 us in expectation; the barrier
+  // (58 GB/s, docs/cost-model.md normal-kernel range 43-58) that is 75.6 us in expectation; the barrier
   // takes the busiest of 8 ranks (send or receive), a little above the mean. At the NIC's nominal
   // 50 GB/s it would be 87.7 us (+14%), at 43 GB/s 102 us: only the top of the measured range lands
   // within 10%, which we state rather than hide.

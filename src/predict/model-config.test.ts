@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { InputError } from '../core/errors.ts';
 import { expertBytes, loadModelConfig, modelPresetNames, resolveModelPreset } from './model-config.ts';
 
-test('DeepSeek-V3 preset: 58 MoE layers, 44 MB FP8 experts, 2.55 GB per extra slot per rank (REFERENCE.md §1)', () => {
+test('DeepSeek-V3 preset: 58 MoE layers, 44 MB FP8 experts, 2.55 GB per extra slot per rank (deepseek-ai/EPLB, eplb.py)', () => {
   const m = loadModelConfig('DeepSeek-V3');
   assert.equal(m.hiddenSize, 7168);
   assert.equal(m.expertFfnSize, 2048);

@@ -162,7 +162,7 @@ test('plan on the bundled ESFT law trace: linear max/mean and bound from load_co
     const ranks = Array.from({ length: 8 }, (_, r) => w.slice(r * 8, r * 8 + 8).reduce((a, b) => a + b, 0));
     const mean = w.reduce((a, b) => a + b, 0) / 8;
     mom += Math.max(...ranks) / mean;
-    // REFERENCE.md §4 without replicas: max(sum/G, heaviest + the S-1 lightest, pigeonhole w(G)+w(G+1)).
+    // docs/solvers.md lower bound, without replicas: max(sum/G, heaviest + the S-1 lightest, pigeonhole w(G)+w(G+1)).
     const asc = w.slice().sort((a, b) => a - b);
     const desc = asc.slice().reverse();
     const heavyPlusLight = desc[0] + asc.slice(0, 7).reduce((a, b) => a + b, 0);

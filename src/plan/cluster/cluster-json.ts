@@ -20,7 +20,7 @@ import { GPU_TYPES, type GpuType } from './gpu-types.ts';
 
 const GB = 1e9;
 
-/** Per-direction GB/s between nodes: InfiniBand NDR 400 Gb/s = 50 GB/s per NIC (REFERENCE.md §2). */
+/** Per-direction GB/s between nodes: InfiniBand NDR 400 Gb/s = 50 GB/s per NIC (docs/cost-model.md). */
 export const IB_NDR_GBS = 50;
 
 const TOP_KEYS = new Set(['name', 'nodes', 'gpusPerNode', 'numGpus', 'gpu', 'numaPerNode', 'links', 'hbmFreeGB', 'gpus', 'linkKind', 'linkGBs', 'note']);

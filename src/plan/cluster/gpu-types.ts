@@ -4,11 +4,11 @@
  *
  * Sources (per direction where a link is meant):
  *   H100 SXM5 80GB: HBM3 3.35 TB/s, 989 dense BF16 TFLOP/s, NVLink4 18 links = 450 GB/s
- *     (NVIDIA H100 datasheet; REFERENCE.md §2).
+ *     (NVIDIA H100 datasheet; docs/cost-model.md).
  *   H100 PCIe 80GB: HBM2e 2.0 TB/s, 756 dense BF16 TFLOP/s, PCIe Gen5 x16 ~64 GB/s, ~50 achievable
- *     (NVIDIA H100 datasheet; REFERENCE.md §2).
+ *     (NVIDIA H100 datasheet; docs/cost-model.md).
  *   H800 SXM5 80GB: H100 silicon with NVLink cut to 400 GB/s bidirectional; 160 GB/s effective per
- *     direction as DeepEP measured it (REFERENCE.md §2).
+ *     direction as DeepEP measured it (docs/cost-model.md).
  *   A100 80GB PCIe: HBM2e 1.94 TB/s (datasheet "2.0 TB/s" class; we use 2000 GB/s as the brief and
  *     datasheet headline do), 312 dense BF16 TFLOP/s, PCIe Gen4 x16 32 GB/s nominal, ~25 achievable
  *     (NVIDIA A100 datasheet).

@@ -1,6 +1,6 @@
 /**
  * Named cluster presets, written in the compact cluster JSON form (cluster-json.ts) so they read the
- * same way a user's file does. Constants: see gpu-types.ts (datasheets) and REFERENCE.md §2.
+ * same way a user's file does. Constants: see gpu-types.ts (datasheets) and docs/cost-model.md.
  *
  *   8xH100-SXM            1 node, 8 H100 SXM on NVSwitch (NVLink4 450 GB/s per direction to every peer),
  *                         2 sockets (GPUs 0-3 NUMA 0, 4-7 NUMA 1) as on a DGX/HGX H100.

@@ -1,5 +1,5 @@
 /**
- * vLLM offline-EPLB JSONL load reader (REFERENCE.md §1, vLLM PR 41141):
+ * vLLM offline-EPLB JSONL load reader (docs/solvers.md#deepseek, vLLM PR 41141):
  *   {"record_type":"eplb_load_meta","version":1,"model","num_ranks","num_groups","num_nodes","num_layers","num_redundant_experts"}
  *   {"record_type":"eplb_load_stats","version":1,"step":n,"expert_load":[L][P],"p2l_map":[L][P]}   (one per step)
  * Physical slot loads are folded to logical experts through p2l_map (replicas' loads summed).

@@ -1,6 +1,6 @@
 /**
  * Few moves from the current placement. A "move" is one replica that must be loaded onto a rank that
- * did not hold that expert before (REFERENCE.md §2: moved replicas x expert bytes).
+ * did not hold that expert before (docs/cost-model.md: moved replicas x expert bytes).
  *
  * For one layer, given the current row, the fresh plan's row and a target max (fresh max x (1 +
  * threshold)):

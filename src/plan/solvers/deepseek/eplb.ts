@@ -1,6 +1,6 @@
 /**
  * A port of DeepSeek's EPLB (`rebalance_experts(weight, num_replicas, num_groups, num_nodes, num_gpus)`,
- * REFERENCE.md §1), written from the published algorithm, one layer at a time over typed arrays.
+ * docs/solvers.md#deepseek), written from the published algorithm, one layer at a time over typed arrays.
  *
  * Hierarchical (used when num_groups % num_nodes == 0):
  *   1. sum each expert group's load; pack groups onto nodes with `balancedPacking` (groups/nodes groups

@@ -1,5 +1,5 @@
 /**
- * deepseek: DeepSeek EPLB as both engines ship it (REFERENCE.md §1), ported faithfully in eplb.ts —
+ * deepseek: DeepSeek EPLB as both engines ship it (docs/solvers.md#deepseek), ported faithfully in eplb.ts —
  * hierarchical when expert groups divide by nodes, global otherwise, same tie-breaking, same known
  * fault (two replicas of one expert may share a GPU; the plan then records allowColocatedReplicas).
  *
