@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { makeLoadTrace } from '../../core/load-trace.ts';
 import { main } from '../../cli/main.ts';
+import { runInProcess } from '../../cli/in-process.ts';
 import { parseLaunch } from './launch.ts';
 import { type Finding, runDoctor } from './doctor.ts';
 
@@ -233,28 +234,16 @@ test('model ids from vLLM docs resolve by family and size; DeepSeek-V2 does not 
 });
 
 test('README example (DeepSeek-V3, TP 8, --enable-eplb, no replicas): EPLB without EP refused and 76.1 GiB of routed experts over 72 GiB; CLI exits 1', async () => {
-  let out = '';
-  const orig = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string) => {
-    out += s;
-    return true;
-  }) as typeof process.stdout.write;
-  let code: number;
-  let okCode: number;
   const saved = process.exitCode;
-  try {
-    code = await main(sh('doctor -- vllm serve deepseek-ai/DeepSeek-V3 --tensor-parallel-size 8 --enable-eplb'));
-    process.exitCode = undefined;
-    // Fixed launch on an H200: EP on, 8 replicas fit (76.1 + 2.4 GiB < 126.9 GiB): no error, exit 0.
-    okCode = await main(sh('doctor --gpu h200 -- vllm serve deepseek-ai/DeepSeek-V3 -tp 8 -ep --enable-eplb --max-model-len 8192 --eplb-config.num_redundant_experts 8'));
-  } finally {
-    process.stdout.write = orig;
-    process.exitCode = saved;
-  }
-  assert.equal(code, 1);
+  const bad = await runInProcess(sh('doctor -- vllm serve deepseek-ai/DeepSeek-V3 --tensor-parallel-size 8 --enable-eplb'));
+  // Fixed launch on an H200: EP on, 8 replicas fit (76.1 + 2.4 GiB < 126.9 GiB): no error, exit 0.
+  const ok = await runInProcess(sh('doctor --gpu h200 -- vllm serve deepseek-ai/DeepSeek-V3 -tp 8 -ep --enable-eplb --max-model-len 8192 --eplb-config.num_redundant_experts 8'));
+  process.exitCode = saved;
+  const out = bad.stdout + ok.stdout;
+  assert.equal(bad.code, 1);
   assert.match(out, /ERROR {3}eplb-without-ep/);
   assert.match(out, /ERROR {3}experts-oom: routed experts alone need 76\.1 GiB per GPU/);
-  assert.equal(okCode, 0);
+  assert.equal(ok.code, 0);
 });
 
 test('ROCm launches (HIP_VISIBLE_DEVICES / ROCR_VISIBLE_DEVICES) get the same checks, with MI300X / MI355X memory', async () => {

@@ -3,28 +3,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { main } from '../../cli/main.ts';
+import { runInProcess as run } from '../../cli/in-process.ts';
 import { encodeSafetensors } from '../safetensors/safetensors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ballast-plan-for-reorder-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const we = process.stderr.write.bind(process.stderr);
-  const wo = process.stdout.write.bind(process.stdout);
-  let stdout = '';
-  let stderr = '';
-  const text = (c: string | Uint8Array) => (typeof c === 'string' ? c : Buffer.from(c).toString('utf8'));
-  process.stderr.write = ((c: string | Uint8Array) => ((stderr += text(c)), true)) as typeof process.stderr.write;
-  process.stdout.write = ((c: string | Uint8Array) => ((stdout += text(c)), true)) as typeof process.stdout.write;
-  try {
-    return { code: await main(args), stdout, stderr };
-  } finally {
-    process.stderr.write = we;
-    process.stdout.write = wo;
-    process.exitCode = undefined;
-  }
-}
 
 // Two MoE layers (0, 1), 8 experts in 4 groups of 2 (DeepSeek-V3 style routing, 2 groups chosen).
 // Layer 0: [10,10,1,1,1,1,0,0] -> group loads 20, 2, 2, 0. Layer 1: all 1.

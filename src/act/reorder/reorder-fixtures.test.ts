@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { main } from '../../cli/main.ts';
+import { runInProcess as run } from '../../cli/in-process.ts';
 import { readSafetensorsHeader } from '../safetensors/safetensors.ts';
 import { dequantRouter } from './verify-routing.ts';
 
@@ -21,22 +21,6 @@ const SCRIPT = join(HERE, 'reorder-fixtures.py');
 const root = mkdtempSync(join(tmpdir(), 'ballast-reorder-fx-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const we = process.stderr.write.bind(process.stderr);
-  const wo = process.stdout.write.bind(process.stdout);
-  let stdout = '';
-  let stderr = '';
-  const text = (c: string | Uint8Array) => (typeof c === 'string' ? c : Buffer.from(c).toString('utf8'));
-  process.stderr.write = ((c: string | Uint8Array) => ((stderr += text(c)), true)) as typeof process.stderr.write;
-  process.stdout.write = ((c: string | Uint8Array) => ((stdout += text(c)), true)) as typeof process.stdout.write;
-  try {
-    return { code: await main(args), stdout, stderr };
-  } finally {
-    process.stderr.write = we;
-    process.stdout.write = wo;
-    process.exitCode = undefined;
-  }
-}
 
 let manifest: { families: string[]; refusals: string[] };
 const runs = new Map<string, { code: number; stdout: string; stderr: string }>();

@@ -200,32 +200,10 @@ export function forEachChunk(pieces: Piece[], fds: FdCache, visit: (chunk: Uint8
   }
 }
 
-/** Write a safetensors file whose tensors come from byte ranges of other files (streamed). */
-export function writeSafetensors(outPath: string, tensors: OutputTensor[], metadata: Record<string, string> | undefined, fds: FdCache): void {
-  const header = encodeHeader(
-    tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, byteLength: t.pieces.reduce((s, p) => s + pieceLength(p), 0) })),
-    metadata,
-  );
-  const out = openSync(outPath, 'w');
-  try {
-    let pos = 0;
-    const write = (b: Uint8Array) => {
-      let w = 0;
-      while (w < b.length) w += writeSync(out, b, w, b.length - w, pos + w);
-      pos += b.length;
-    };
-    write(header);
-    const buf = Buffer.allocUnsafe(CHUNK_BYTES);
-    for (const t of tensors) forEachChunk(t.pieces, fds, write, buf);
-    fsyncSync(out);
-  } finally {
-    closeSync(out);
-  }
-}
-
 /**
- * `writeSafetensors` that yields to the event loop after every chunk (so SIGINT / SIGTERM handlers
- * run while a large shard is written) and fsyncs the file before it returns.
+ * Write a safetensors file whose tensors come from byte ranges of other files (streamed), yielding
+ * to the event loop after every chunk (so SIGINT / SIGTERM handlers run while a large shard is
+ * written) and fsyncing the file before it returns.
  */
 export async function writeSafetensorsAsync(outPath: string, tensors: OutputTensor[], metadata: Record<string, string> | undefined, fds: FdCache): Promise<void> {
   const header = encodeHeader(

@@ -6,29 +6,12 @@ import { after, test } from 'node:test';
 import { makeTokenRoutes } from '../../core/token-routes.ts';
 import { writeTraceFile } from '../../ingest/ballast/writer.ts';
 import { readPlanFile } from '../../plan/plan-file.ts';
-import { main } from '../main.ts';
+import { runInProcess as run } from '../in-process.ts';
 import { parsePhases, phaseOutPath } from './plan-phase.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ballast-plan-phase-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const writeErr = process.stderr.write.bind(process.stderr);
-  const writeOut = process.stdout.write.bind(process.stdout);
-  let stderr = '';
-  let stdout = '';
-  const text = (c: string | Uint8Array) => (typeof c === 'string' ? c : Buffer.from(c).toString('utf8'));
-  process.stderr.write = ((c: string | Uint8Array) => ((stderr += text(c)), true)) as typeof process.stderr.write;
-  process.stdout.write = ((c: string | Uint8Array) => ((stdout += text(c)), true)) as typeof process.stdout.write;
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr };
-  } finally {
-    process.stderr.write = writeErr;
-    process.stdout.write = writeOut;
-    process.exitCode = undefined;
-  }
-}
 
 /**
  * 1 layer, 8 experts, top-2. 1200 tokens: the first 600 recorded as prefill (sequences of 100),

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { readPlanFile } from '../../plan/plan-file.ts';
-import { main } from '../main.ts';
+import { runInProcess as ballastInProcess } from '../in-process.ts';
 import { parseBytes, uniformRedundantUnderBudget } from './plan.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -18,30 +18,6 @@ function ballast(args: string[]): { code: number; stdout: string; stderr: string
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Run the CLI in this process (same path as bin/ballast.js), capturing stderr. */
-async function ballastInProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const writeErr = process.stderr.write.bind(process.stderr);
-  const writeOut = process.stdout.write.bind(process.stdout);
-  let stderr = '';
-  let stdout = '';
-  const text = (chunk: string | Uint8Array) => (typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    stderr += text(chunk);
-    return true;
-  }) as typeof process.stderr.write;
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    stdout += text(chunk);
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr };
-  } finally {
-    process.stderr.write = writeErr;
-    process.stdout.write = writeOut;
-    process.exitCode = undefined;
-  }
-}
 
 // Two layers, eight experts. Layer 0: [10,2,3,1,4,4,0,0] (sum 24); layer 1: all 1 (sum 8).
 const CSV = join(dir, 'load.csv');
