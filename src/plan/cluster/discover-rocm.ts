@@ -19,6 +19,7 @@
 import { type Cluster, type GpuInfo, LinkKind, type Link, makeCluster } from '../../core/cluster.ts';
 import { InputError } from '../../core/errors.ts';
 import { pcieAchievableGBs } from './gpu-types.ts';
+import { numaGroups } from './numa-groups.ts';
 
 /** Per-direction GB/s of one xGMI link (MI300X: 128 GB/s bidirectional per link). */
 export const XGMI_GBS_PER_LINK = 64;
@@ -130,27 +131,7 @@ function shortName(product: string | undefined): string {
  */
 export function clusterFromRocmTopo(topo: RocmTopo, products: (string | undefined)[] = []): Cluster {
   const G = topo.numGpus;
-  let numa = topo.numa.slice();
-  if (numa.some((v) => v === undefined)) {
-    const comp = new Array<number>(G).fill(-1);
-    let next = 0;
-    for (let s = 0; s < G; s++) {
-      if (comp[s] >= 0) continue;
-      const stack = [s];
-      comp[s] = next;
-      while (stack.length) {
-        const a = stack.pop()!;
-        for (let b = 0; b < G; b++) if (comp[b] < 0 && topo.type[a][b] === 'XGMI') { comp[b] = next; stack.push(b); }
-      }
-      next++;
-    }
-    numa = comp;
-  }
-  const ids = new Map<number, number>();
-  const numaDense = numa.map((v) => {
-    if (!ids.has(v!)) ids.set(v!, ids.size);
-    return ids.get(v!)!;
-  });
+  const numaDense = numaGroups(topo.numa, (a, b) => topo.type[a][b] === 'XGMI');
   const gpus: GpuInfo[] = Array.from({ length: G }, (_, g) => ({ name: shortName(products[g]), node: 0, numa: numaDense[g], speed: 1, hbmFreeBytes: Infinity }));
   const pcie = pcieAchievableGBs(5);
   const link = (a: number, b: number): Link => {

@@ -19,6 +19,7 @@ import { type Cluster, type GpuInfo, LinkKind, type Link, makeCluster } from '..
 import { InputError } from '../../core/errors.ts';
 import { clusterFromRocmTopo, parseRocmProductNames, parseRocmTopo } from './discover-rocm.ts';
 import { gpuTypeFromProductName, NVLINK_GBS_PER_LINK, pcieAchievableGBs } from './gpu-types.ts';
+import { numaGroups } from './numa-groups.ts';
 
 export interface TopoMatrix {
   /** GPU count G (GPU rows in the matrix, in index order). */
@@ -151,28 +152,10 @@ export function clusterFromTopo(
   const G = topo.numGpus;
   const q = (g: number) => query.find((r) => r.index === g);
   // NUMA: affinity column, else sysfs, else components of non-SYS links.
-  let numa: (number | undefined)[] = Array.from({ length: G }, (_, g) => topo.numaAffinity[g] ?? (q(g) ? numaOfBus(q(g)!.busId) : undefined));
-  if (numa.some((v) => v === undefined)) {
-    const comp = new Array<number>(G).fill(-1);
-    let next = 0;
-    for (let s = 0; s < G; s++) {
-      if (comp[s] >= 0) continue;
-      const stack = [s];
-      comp[s] = next;
-      while (stack.length) {
-        const a = stack.pop()!;
-        for (let b = 0; b < G; b++) if (comp[b] < 0 && topo.rel[a][b] !== 'SYS') { comp[b] = next; stack.push(b); }
-      }
-      next++;
-    }
-    numa = comp;
-  }
-  // Renumber NUMA ids densely in order of first appearance.
-  const ids = new Map<number, number>();
-  const numaDense = numa.map((v) => {
-    if (!ids.has(v!)) ids.set(v!, ids.size);
-    return ids.get(v!)!;
-  });
+  const numaDense = numaGroups(
+    Array.from({ length: G }, (_, g) => topo.numaAffinity[g] ?? (q(g) ? numaOfBus(q(g)!.busId) : undefined)),
+    (a, b) => topo.rel[a][b] !== 'SYS',
+  );
   const gpus: GpuInfo[] = Array.from({ length: G }, (_, g) => {
     const row = q(g);
     const type = row ? gpuTypeFromProductName(row.name) : undefined;
