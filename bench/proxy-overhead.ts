@@ -20,7 +20,6 @@ import { createServer, request as httpRequest, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RoutesRecorder } from '../src/capture/proxy/recorder.ts';
 import { startProxy } from '../src/capture/proxy/server.ts';
 
 const PAIRS = Number(process.argv[2] ?? 200);
@@ -111,8 +110,7 @@ try {
     const upUrl = await listen(upstream);
     const relay = bareRelay(upUrl);
     const relayUrl = await listen(relay);
-    const recorder = new RoutesRecorder({ out: join(dir, 'b.ballast'), numExperts: E, maxTokens: 1e12, extra: {}, log: () => {} });
-    const proxy = await startProxy({ upstream: upUrl, engine: 'vllm', host: '127.0.0.1', port: 0, recorder, flushMs: 3_600_000, log: (l) => process.stderr.write(`${l}\n`) });
+    const proxy = await startProxy({ upstream: upUrl, engine: 'vllm', host: '127.0.0.1', port: 0, record: { out: join(dir, 'b.ballast'), numExperts: E, maxTokens: 1e12, extra: {} }, flushMs: 3_600_000, log: (l) => process.stderr.write(`${l}\n`) });
     for (let i = 0; i < 20; i++) {
       await timed(upUrl);
       await timed(relayUrl);
@@ -126,7 +124,7 @@ try {
       bare.push(await timed(relayUrl));
       ours.push(await timed(proxy.url));
     }
-    await proxy.close();
+    const recorder = await proxy.close();
     const [dm, dci] = meanCi(ours.map((x, i) => x - bare[i]));
     const [rm, rci] = meanCi(bare.map((x, i) => x - direct[i]));
     rows.push(

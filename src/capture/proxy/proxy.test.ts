@@ -17,7 +17,6 @@ import { readBallastTrace } from '../../ingest/ballast/reader.ts';
 import { routesToCounts } from '../../core/token-routes.ts';
 import { parseListen } from '../../cli/commands/capture.ts';
 import { BALLAST, start } from '../test-helpers.ts';
-import { RoutesRecorder } from './recorder.ts';
 import { startProxy } from './server.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ballast-proxy-'));
@@ -143,9 +142,9 @@ async function setup(mode: Mode, name: string, opts: { shape?: { layers: number;
   await fake.listen();
   const logs: string[] = [];
   const out = join(dir, `${name}.ballast`);
-  const recorder = new RoutesRecorder({ out, numExperts: opts.numExperts ?? E, extra: { upstream: fake.url }, log: (l) => logs.push(l) });
-  const proxy = await startProxy({ upstream: fake.url, engine: mode === 'sglang' ? 'sglang' : 'vllm', host: '127.0.0.1', port: 0, recorder, shape: opts.shape, log: (l) => logs.push(l), flushMs: 60_000 });
-  return { fake, proxy, recorder, logs, out };
+  const record = { out, numExperts: opts.numExperts ?? E, extra: { upstream: fake.url } };
+  const proxy = await startProxy({ upstream: fake.url, engine: mode === 'sglang' ? 'sglang' : 'vllm', host: '127.0.0.1', port: 0, record, shape: opts.shape, log: (l) => logs.push(l), flushMs: 60_000 });
+  return { fake, proxy, logs, out };
 }
 
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -166,7 +165,7 @@ function assertTraceMatches(out: string, fake: FakeEngine, phases: boolean) {
 
 for (const mode of ['npy', 'split-list', 'split-dict'] as const) {
   test(`vLLM ${mode}: every request recorded with prompt/decode phases, routed experts stripped from what the client sees`, async () => {
-    const { fake, proxy, recorder, out, logs } = await setup(mode, mode);
+    const { fake, proxy, out, logs } = await setup(mode, mode);
     try {
       for (let i = 0; i < 6; i++) {
         const res = await post(`${proxy.url}/v1/chat/completions`, { model: 'fake-moe', messages: [{ role: 'user', content: 'hi' }] }, { authorization: 'Bearer sk-secret-123' });
@@ -176,7 +175,8 @@ for (const mode of ['npy', 'split-list', 'split-dict'] as const) {
         if (mode !== 'npy') assert.equal(j.prompt_routed_experts, null);
         assert.equal(j.choices[0].message.content.length, j.usage.completion_tokens, 'the rest of the response is unchanged');
       }
-      assert.equal(recorder.requests, 6);
+      await proxy.idle(); // recorded after each response, in a worker thread
+      assert.equal(proxy.stats().requests, 6);
       assert.ok(fake.seen.every((s) => s.auth === 'Bearer sk-secret-123'), 'auth forwarded upstream');
     } finally {
       await proxy.close();
@@ -190,7 +190,7 @@ for (const mode of ['npy', 'split-list', 'split-dict'] as const) {
 }
 
 test('SGLang /generate: the proxy asks for routed experts, records them, strips them; a client that asked keeps them', async () => {
-  const { fake, proxy, recorder, out } = await setup('sglang', 'sglang', { shape: { layers: L, topK: K } });
+  const { fake, proxy, out } = await setup('sglang', 'sglang', { shape: { layers: L, topK: K } });
   try {
     for (let i = 0; i < 4; i++) {
       const res = await post(`${proxy.url}/generate`, { text: 'hello', sampling_params: { max_new_tokens: 8 } });
@@ -201,7 +201,8 @@ test('SGLang /generate: the proxy asks for routed experts, records them, strips 
     assert.ok(fake.seen.every((s) => JSON.parse(s.body).return_routed_experts === true));
     const asked = await (await post(`${proxy.url}/generate`, { text: 'x', return_routed_experts: true })).json();
     assert.equal(typeof asked.meta_info.routed_experts, 'string', 'kept for a client that asked');
-    assert.equal(recorder.requests, 5);
+    await proxy.idle();
+    assert.equal(proxy.stats().requests, 5);
   } finally {
     await proxy.close();
     await fake.close();
@@ -210,7 +211,7 @@ test('SGLang /generate: the proxy asks for routed experts, records them, strips 
 });
 
 test('passes through what it cannot parse, byte for byte, and says so once', async () => {
-  const { fake, proxy, logs, recorder } = await setup('npy', 'pass');
+  const { fake, proxy, logs } = await setup('npy', 'pass');
   try {
     const m = await fetch(`${proxy.url}/v1/models`);
     assert.equal(await m.text(), '{"object":"list","data":[{"id":"fake-moe"}]}');
@@ -225,7 +226,8 @@ test('passes through what it cannot parse, byte for byte, and says so once', asy
       assert.equal(s.headers.get('content-type'), 'text/event-stream');
       assert.equal(await s.text(), 'data: {"choices":[{"delta":{"content":"hi"}}]}\n\ndata: [DONE]\n\n');
     }
-    assert.equal(recorder.requests, 0);
+    await proxy.idle();
+    assert.equal(proxy.stats().requests, 0);
   } finally {
     await proxy.close();
     await fake.close();
@@ -234,30 +236,31 @@ test('passes through what it cannot parse, byte for byte, and says so once', asy
   assert.equal(logs.filter((l) => /streamed responses .* passed through and not recorded/.test(l)).length, 1);
 });
 
-test('a routed-experts field in an unknown encoding: response unchanged, not recorded, one line', async () => {
+test('a routed-experts field in an unknown encoding: stripped like any other (clients see null), not recorded, one line', async () => {
   const server = createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"choices":[{"index":0,"routed_experts":"%%%not-base64%%%"}]}');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const logs: string[] = [];
-  const recorder = new RoutesRecorder({ out: join(dir, 'unk.ballast'), extra: {}, log: (l) => logs.push(l) });
-  const proxy = await startProxy({ upstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, engine: 'vllm', host: '127.0.0.1', port: 0, recorder, log: (l) => logs.push(l) });
+  const proxy = await startProxy({ upstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, engine: 'vllm', host: '127.0.0.1', port: 0, record: { out: join(dir, 'unk.ballast'), extra: {} }, log: (l) => logs.push(l) });
+  let stats;
   try {
-    for (let i = 0; i < 2; i++) assert.equal(await (await post(`${proxy.url}/v1/completions`, {})).text(), '{"choices":[{"index":0,"routed_experts":"%%%not-base64%%%"}]}');
+    // The value is decoded after the response has been answered (never on its path), so the client
+    // gets what it gets for a readable one: null.
+    for (let i = 0; i < 2; i++) assert.equal(await (await post(`${proxy.url}/v1/completions`, {})).text(), '{"choices":[{"index":0,"routed_experts":null}]}');
   } finally {
-    await proxy.close();
+    stats = await proxy.close();
     server.closeAllConnections();
     server.close();
   }
-  assert.equal(recorder.requests, 0);
+  assert.equal(stats.requests, 0);
   assert.equal(logs.length, 1);
-  assert.match(logs[0], /could not read choices\[0\]\.routed_experts: not base64 .*passed through unchanged, not recorded/);
+  assert.match(logs[0], /could not read choices\[0\]\.routed_experts: not base64 .*stripped from the response \(clients see null\), not recorded/);
 });
 
 test('upstream down: 502 to the client, one line', async () => {
   const logs: string[] = [];
-  const recorder = new RoutesRecorder({ out: join(dir, 'down.ballast'), extra: {}, log: (l) => logs.push(l) });
-  const proxy = await startProxy({ upstream: 'http://127.0.0.1:1', engine: 'vllm', host: '127.0.0.1', port: 0, recorder, log: (l) => logs.push(l) });
+  const proxy = await startProxy({ upstream: 'http://127.0.0.1:1', engine: 'vllm', host: '127.0.0.1', port: 0, record: { out: join(dir, 'down.ballast'), extra: {} }, log: (l) => logs.push(l) });
   try {
     for (let i = 0; i < 2; i++) assert.equal((await post(`${proxy.url}/v1/completions`, {})).status, 502);
   } finally {

@@ -1,12 +1,22 @@
 /**
  * The recording proxy: an HTTP server in front of an OpenAI-compatible vLLM server (or an SGLang
- * server) that forwards every request unchanged, records the routed experts of each JSON response
- * into a ballast trace (recorder.ts), and strips them from what the client sees (extract.ts).
+ * server) that forwards every request unchanged, and streams every response back as its bytes
+ * arrive, cutting the routed-experts values out on the way (splice.ts: clients see `null`).
  *
- * - Anything it cannot parse (not JSON, compressed, a routed-experts field in an unknown encoding)
- *   goes to the client byte for byte, unrecorded, and is said once per kind on stderr.
- * - Streamed responses (text/event-stream) are piped through as they arrive, unrecorded (vLLM puts
- *   no routed experts in stream chunks).
+ * Nothing but forwarding bytes is on a response's path: the cut values are decoded and recorded
+ * after the client's response has ended, in a worker thread (record-queue.ts, record-worker.ts),
+ * with a cap on the bytes held; over it a response's routing is dropped, never the response held up.
+ *
+ * - JSON responses are sent with chunked transfer encoding (their length changes): the upstream
+ *   Content-Length is dropped. Everything else (status, other headers) is passed on as sent.
+ * - Anything it cannot parse (not JSON from some byte on) goes to the client byte for byte from that
+ *   byte, unrecorded, said once. A compressed response is passed through untouched and unrecorded
+ *   (the proxy asks upstream for identity encoding on POST), said once.
+ * - Streamed responses (text/event-stream) are piped through untouched, unrecorded: vLLM puts no
+ *   routed experts in stream chunks (vllm-project/vllm@006c49d485f9ca479bf4989cbb694d0ac02f44b5
+ *   vllm/entrypoints/openai/chat_completion/serving.py: chat_completion_stream_generator builds
+ *   ChatCompletionResponseStreamChoice without them; only chat_completion_full_generator sets
+ *   routed_experts).
  * - SGLang returns routing only per request: on POST /generate the proxy adds
  *   "return_routed_experts": true to the JSON body, and strips the field again unless the client
  *   had asked for it.
@@ -16,28 +26,44 @@
 import { type IncomingMessage, request as httpRequest, Agent, createServer, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import { listenOn } from '../listen.ts';
-import { type Engine, extractRouted } from './extract.ts';
-import { spliceRouted } from './splice.ts';
-import type { RoutesRecorder } from './recorder.ts';
+import type { Engine } from './extract.ts';
+import type { RecorderOptions } from './recorder.ts';
+import { RecordQueue } from './record-queue.ts';
+import type { RecordStats } from './record-worker.ts';
+import { RoutedSplicer, SGLANG_PLACES, VLLM_PLACES } from './splice.ts';
 
 export interface ProxyOptions {
   upstream: string;
   engine: Engine;
   host: string;
   port: number;
-  recorder: RoutesRecorder;
+  /** The trace to write (recorded in a worker thread). */
+  record: Omit<RecorderOptions, 'log'>;
   /** Layers and top-k for SGLang's raw int32 encoding. */
   shape?: { layers: number; topK: number };
   /** Write the trace this often (ms). Default 10 s. */
   flushMs?: number;
+  /** Most bytes of routed experts held for recording (in flight + queued). Default 256 MiB. */
+  maxHeldBytes?: number;
   log: (line: string) => void;
+}
+
+export interface ProxyStats extends RecordStats {
+  /** Responses whose routing was dropped (recording over its memory cap). */
+  dropped: number;
 }
 
 export interface RunningProxy {
   url: string;
   server: Server;
-  /** Stop listening, flush the trace. */
-  close(): Promise<void>;
+  /** Counts so far (recorded asynchronously: see idle()). */
+  stats(): ProxyStats;
+  /** Responses being answered now. */
+  inFlight(): number;
+  /** Resolves when everything queued for recording is recorded. */
+  idle(): Promise<void>;
+  /** Stop listening, record what is queued, finish the trace; the final counts. */
+  close(): Promise<ProxyStats>;
 }
 
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
@@ -63,12 +89,15 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   const base = up.pathname.replace(/\/+$/, '');
   const isHttps = up.protocol === 'https:';
   const agent = isHttps ? new HttpsAgent({ keepAlive: true }) : new Agent({ keepAlive: true });
+  const places = o.engine === 'vllm' ? VLLM_PLACES : SGLANG_PLACES;
   const said = new Set<string>();
   const once = (key: string, line: string) => {
     if (said.has(key)) return;
     said.add(key);
     o.log(line);
   };
+  const queue = new RecordQueue({ engine: o.engine, shape: o.shape, recorder: o.record, flushMs: o.flushMs ?? 10_000 }, o.maxHeldBytes ?? 256 * 2 ** 20, o.log);
+  let inFlight = 0;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = req.url ?? '/';
@@ -95,80 +124,93 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     const send = isHttps ? httpsRequest : httpRequest;
     const upReq = send(
       { protocol: up.protocol, hostname: up.hostname, port: up.port || (isHttps ? 443 : 80), path: `${base}${path}`, method: req.method, headers, agent },
-      (upRes) => void onResponse(upRes, res, path, clientAsked),
+      (upRes) => onResponse(upRes, req, res, path, clientAsked),
     );
     upReq.on('error', (e: NodeJS.ErrnoException) => {
+      if (res.headersSent) {
+        // The upstream connection died mid-response: end the client's too, so it sees the cut.
+        res.destroy();
+        return;
+      }
       once(`up-${e.code}`, `cannot reach ${up.origin}: ${e.code ?? e.message}; answering 502`);
-      if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
+      res.writeHead(502, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { message: `ballast proxy: upstream ${up.origin} unreachable (${e.code ?? e.message})`, type: 'bad_gateway' } }));
     });
-    req.on('aborted', () => upReq.destroy());
+    // The client went away (before or during the response): stop the upstream request too.
+    res.on('close', () => {
+      if (!res.writableFinished) upReq.destroy();
+    });
     if (body) upReq.end(body);
     else req.pipe(upReq);
   };
 
-  const onResponse = async (upRes: IncomingMessage, res: ServerResponse, path: string, clientAsked: boolean): Promise<void> => {
+  const onResponse = (upRes: IncomingMessage, req: IncomingMessage, res: ServerResponse, path: string, clientAsked: boolean): void => {
     const type = String(upRes.headers['content-type'] ?? '');
     const enc = String(upRes.headers['content-encoding'] ?? 'identity');
+    const status = upRes.statusCode ?? 502;
     const headers = { ...upRes.headers };
     for (const k of Object.keys(headers)) if (HOP.has(k)) delete headers[k];
-    if (!/application\/json/i.test(type) || (enc !== 'identity' && enc !== '')) {
+    const json = /application\/json/i.test(type);
+    const identity = enc === 'identity' || enc === '';
+    if (!json || !identity || req.method === 'HEAD' || status === 204 || status === 304) {
       if (/text\/event-stream/i.test(type)) once('sse', `streamed responses (${path}) are passed through and not recorded: the engine puts no routed experts in stream chunks`);
-      else if (/application\/json/i.test(type)) once('enc', `a ${enc}-encoded JSON response (${path}) was passed through unchanged and not recorded`);
-      res.writeHead(upRes.statusCode ?? 502, headers);
+      else if (json && !identity) once('enc', `a ${enc}-encoded JSON response (${path}) was passed through unchanged and not recorded`);
+      res.writeHead(status, headers);
       upRes.pipe(res);
       return;
     }
-    const raw = await readAll(upRes);
-    const status = upRes.statusCode ?? 502;
-    const reply = (b: Buffer) => {
-      headers['content-length'] = String(b.length);
-      res.writeHead(status, headers);
-      res.end(b);
-    };
-    // Cut the routed-experts values out of the bytes (no full parse of a body that is mostly them),
-    // decode them before answering so that an unreadable one goes to the client unchanged, answer,
-    // then record.
-    const sp = spliceRouted(raw);
-    let ex: ReturnType<typeof extractRouted> | undefined;
-    let toClient = raw;
-    try {
-      if (sp) {
-        if (sp.values.length === 0) {
-          // Nothing to record: answer as sent. Small bodies are still checked, to say once what
-          // could not be read.
-          if (raw.length < 1 << 20) JSON.parse(raw.toString('utf8'));
-          if (sp.nulls > 0 && status < 300) once('none', `${path} responses carry routed_experts: null; is the server started with --enable-return-routed-experts?`);
-          return reply(raw);
-        }
-        ex = extractRouted(JSON.parse(sp.marked.toString('utf8')), o.engine, { strip: false, shape: o.shape, values: sp.values });
-        toClient = o.engine === 'sglang' && clientAsked ? raw : sp.client;
-      } else {
-        const j = JSON.parse(raw.toString('utf8'));
-        ex = extractRouted(j, o.engine, { strip: true, shape: o.shape });
-        if (ex.found > 0 && !(o.engine === 'sglang' && clientAsked)) toClient = Buffer.from(JSON.stringify(j), 'utf8');
+    // Its length changes when a value is cut: chunked encoding (or close-delimited for HTTP/1.0).
+    delete headers['content-length'];
+    res.writeHead(status, headers);
+    inFlight++;
+    const sp = new RoutedSplicer({ places, keep: o.engine === 'sglang' && clientAsked, reserve: queue.reserve });
+    let done = false;
+    const finish = (answered: boolean) => {
+      if (done) return;
+      done = true;
+      inFlight--;
+      if (!answered) {
+        queue.release(sp.heldBytes);
+        sp.release();
+        return;
       }
-    } catch {
-      once('json', `a response from ${path} is not valid JSON; passed through unchanged, not recorded`);
-      return reply(raw);
-    }
-    if (ex.problems.length > 0) {
-      once(`bad-${ex.problems[0].split(':')[0]}`, `could not read ${ex.problems[0]} (${path}); response passed through unchanged, not recorded`);
-      return reply(raw);
-    }
-    reply(toClient);
-    if (ex.found > 0) {
-      const seqs = ex.seqs;
-      const version = ex.version;
+      // Strictly after the client's response has ended.
       setImmediate(() => {
-        try {
-          if (version) o.recorder.version = version;
-          o.recorder.add(seqs);
-        } catch (e) {
-          once('record', `cannot record: ${(e as Error).message}`);
+        if (sp.broken) once('json', `a response from ${path} is not valid JSON; passed through unchanged, not recorded`);
+        else {
+          if (sp.unexpected) once(`place-${sp.unexpected}`, `a response from ${path} has "${sp.unexpected}", where the engine does not put routed experts; passed through, not recorded`);
+          if (sp.values.length === 0 && sp.nulls > 0 && status < 300) once('none', `${path} responses carry routed_experts: null; is the server started with --enable-return-routed-experts?`);
         }
+        queue.submit(sp, path);
       });
-    }
+    };
+    const write = (parts: Buffer[]): boolean => {
+      if (parts.length === 1) return res.write(parts[0]);
+      if (parts.length === 0) return true;
+      res.cork();
+      let ok = true;
+      for (const p of parts) ok = res.write(p);
+      res.uncork();
+      return ok;
+    };
+    upRes.on('data', (d: Buffer) => {
+      if (!write(sp.push(d))) {
+        upRes.pause();
+        res.once('drain', () => upRes.resume());
+      }
+    });
+    upRes.on('end', () => {
+      write(sp.end());
+      res.end();
+    });
+    upRes.on('error', () => res.destroy());
+    res.on('finish', () => finish(true));
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        upRes.destroy();
+        finish(false);
+      }
+    });
   };
 
   const server = createServer((req, res) => {
@@ -179,24 +221,20 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     });
   });
   const url = await listenOn(server, o.host, o.port);
-  const timer = setInterval(() => {
-    try {
-      o.recorder.flush();
-    } catch (e) {
-      once('flush', `cannot write the trace: ${(e as Error).message}`);
-    }
-  }, o.flushMs ?? 10_000);
-  timer.unref();
+  const stats = (): ProxyStats => ({ ...queue.stats, dropped: queue.dropped });
   return {
     url,
     server,
+    stats,
+    inFlight: () => inFlight,
+    idle: () => queue.idle(),
     close: async () => {
-      clearInterval(timer);
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       agent.destroy();
-      await new Promise((r) => setImmediate(r)); // records queued by the last responses
-      o.recorder.close();
+      await new Promise((r) => setImmediate(r)); // jobs queued by the last responses
+      await queue.close();
+      return stats();
     },
   };
 }

@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { InputError } from '../../core/errors.ts';
 import { totalCounts } from '../../core/load-trace.ts';
 import { loadModelConfig } from '../../predict/model-config.ts';
-import { RoutesRecorder } from '../../capture/proxy/recorder.ts';
 import { startProxy } from '../../capture/proxy/server.ts';
 import { captureSglang, parseDuration } from '../../capture/sglang.ts';
 
@@ -65,17 +64,16 @@ async function runProxy(engine: 'vllm' | 'sglang', o: CaptureOpts): Promise<void
   }
   const out = o.out ?? `${engine}-proxy-${stamp()}.ballast`;
   const log = (l: string) => process.stderr.write(`[ballast] ${l}\n`);
-  const recorder = new RoutesRecorder({
+  const record = {
     out,
     numExperts: posInt(o.numExperts, '--num-experts') ?? cfg?.numExperts,
     maxTokens: posInt(o.maxTokens, '--max-tokens'),
     model: cfg?.name,
     extra: { capturePath: engine === 'vllm' ? 'vllm-return-routed-experts-proxy' : 'sglang-return-routed-experts-proxy', engine, upstream },
-    log,
-  });
+  };
   const flushMs = Math.round(Number(o.flushS) * 1000);
   if (!Number.isFinite(flushMs) || flushMs < 100) throw new InputError('--flush-s', '', `expected seconds >= 0.1, got "${o.flushS}"`);
-  const proxy = await startProxy({ upstream, engine, host, port, recorder, shape: layers && topK ? { layers, topK } : undefined, flushMs, log });
+  const proxy = await startProxy({ upstream, engine, host, port, record, shape: layers && topK ? { layers, topK } : undefined, flushMs, log });
   log(`recording proxy for ${upstream} listening on ${proxy.url}; point clients there; Ctrl-C writes ${out} and stops`);
   if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') log(`listening on ${host}: reachable from other machines`);
   await new Promise<void>((resolve) => {
@@ -83,8 +81,9 @@ async function runProxy(engine: 'vllm' | 'sglang', o: CaptureOpts): Promise<void
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  await proxy.close();
-  log(`${recorder.requests} requests, ${recorder.tokens} tokens recorded${recorder.skipped ? `, ${recorder.skipped} not recorded` : ''}${recorder.tokens ? `; wrote ${out}` : '; nothing to write'}`);
+  const st = await proxy.close();
+  const notRecorded = st.skipped + st.dropped;
+  log(`${st.requests} requests, ${st.tokens} tokens recorded${notRecorded ? `, ${notRecorded} not recorded` : ''}${st.tokens ? `; wrote ${out}` : '; nothing to write'}`);
 }
 
 /** `ballast capture`: SGLang's recorder (`--sglang URL`) or a recording proxy (`--vllm URL --listen ADDR`, `--sglang URL --listen ADDR`). */

@@ -1,0 +1,118 @@
+/**
+ * The proxy's side of recording: a bounded queue of cut-out routed experts handed to the worker
+ * thread (record-worker.ts) after each client response has ended.
+ *
+ * Memory is capped: `reserve` counts the bytes every response in flight holds aside plus those
+ * queued for the worker; over `maxBytes` a response's routing is dropped (counted in `dropped`, said
+ * once), the client is never held up. Everything the worker says comes back through `log`.
+ */
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../../runtime/start-worker.ts';
+import type { RecordJob, RecordStats, RecordWorkerData } from './record-worker.ts';
+import type { RoutedSplicer } from './splice.ts';
+
+export class RecordQueue {
+  private worker: Worker;
+  private held = 0;
+  private pending = 0;
+  private waiters: (() => void)[] = [];
+  private closed?: Promise<RecordStats>;
+  private dead = false;
+  private saidCap = false;
+  /** Counts from the worker (updated as jobs finish). */
+  stats: RecordStats = { requests: 0, tokens: 0, skipped: 0 };
+  /** Responses whose routing was dropped: over the memory cap. */
+  dropped = 0;
+
+  constructor(
+    data: RecordWorkerData,
+    private readonly maxBytes: number,
+    private readonly log: (line: string) => void,
+  ) {
+    this.worker = startWorker(new URL('./record-worker.ts', import.meta.url), data as unknown as Record<string, unknown>);
+    this.worker.on('message', (m: { t: 'log'; line: string } | { t: 'done'; bytes: number; stats: RecordStats } | { t: 'closed'; stats: RecordStats }) => {
+      if (m.t === 'log') this.log(m.line);
+      else {
+        this.stats = m.stats;
+        if (m.t === 'done') {
+          this.release(m.bytes);
+          this.pending--;
+          if (this.pending === 0) for (const w of this.waiters.splice(0)) w();
+        }
+      }
+    });
+    this.worker.on('error', (e) => {
+      this.log(`the recording thread failed (${e.message}); responses are still proxied, no longer recorded`);
+      this.dead = true;
+      this.pending = 0;
+      this.held = 0;
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  /** Bytes held now (in flight and queued). */
+  get heldBytes(): number {
+    return this.held;
+  }
+
+  /** Account `n` more bytes held aside; false when that would pass the cap. */
+  reserve = (n: number): boolean => {
+    if (this.dead || this.held + n > this.maxBytes) return false;
+    this.held += n;
+    return true;
+  };
+
+  release(n: number): void {
+    this.held = Math.max(0, this.held - n);
+  }
+
+  /** After a client's response ended: queue what `sp` cut out (or drop it). */
+  submit(sp: RoutedSplicer, path: string): void {
+    if (sp.over) {
+      this.dropped++;
+      this.release(sp.heldBytes);
+      if (!this.saidCap) {
+        this.saidCap = true;
+        this.log(`recording fell behind: over ${Math.round(this.maxBytes / 2 ** 20)} MiB of routed experts held; responses are still answered at once, their routing dropped (counted at exit)`);
+      }
+      return;
+    }
+    if (this.dead || this.closed || sp.values.length === 0) {
+      this.release(sp.heldBytes);
+      return;
+    }
+    const job: RecordJob = { t: 'job', path, marked: sp.marked, values: sp.values, bytes: sp.heldBytes };
+    const transfer = [...sp.marked, ...sp.values.flat()].map((u) => u.buffer as ArrayBuffer);
+    sp.release();
+    this.pending++;
+    this.worker.postMessage(job, transfer);
+  }
+
+  /** Resolves when every queued job has been recorded. */
+  idle(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((r) => this.waiters.push(r));
+  }
+
+  /** Record what is queued, finish the trace, stop the thread. */
+  close(): Promise<RecordStats> {
+    this.closed ??= (async () => {
+      await this.idle();
+      if (this.dead) {
+        await this.worker.terminate();
+        return this.stats;
+      }
+      const stats = await new Promise<RecordStats>((resolve) => {
+        this.worker.on('message', (m: { t: string; stats: RecordStats }) => {
+          if (m.t === 'closed') resolve(m.stats);
+        });
+        this.worker.once('exit', () => resolve(this.stats));
+        this.worker.postMessage({ t: 'close' });
+      });
+      this.stats = stats;
+      await this.worker.terminate();
+      return stats;
+    })();
+    return this.closed;
+  }
+}
