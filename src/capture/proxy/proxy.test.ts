@@ -8,7 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -305,4 +306,164 @@ test('CLI: `ballast capture --vllm URL --listen ADDR` records until SIGINT and w
   const br = await bad.done;
   assert.equal(br.code, 2);
   assert.match(br.stderr, /^ballast: --vllm: expected --listen HOST:PORT/);
+});
+
+/** An upstream that answers from a list of canned responses, writing each body in small random
+ * pieces with a pause between them, so that keys and values cross real network chunk boundaries. */
+function cannedUpstream(responses: { status: number; type: string; body: Buffer; encoding?: string; hold?: boolean }[]) {
+  let n = 0;
+  const events: string[] = [];
+  const server = createServer(async (req, res) => {
+    for await (const _ of req);
+    const r = responses[n++ % responses.length];
+    res.on('close', () => events.push(res.writableFinished ? 'finished' : 'closed-early'));
+    res.writeHead(r.status, { 'content-type': r.type, 'content-length': r.body.length, ...(r.encoding ? { 'content-encoding': r.encoding } : {}) });
+    let i = 0;
+    while (i < r.body.length && !res.destroyed) {
+      if (r.hold && i >= r.body.length / 2) return; // stall mid-body until the client gives up
+      const len = 1 + Math.floor(rand() * 300);
+      res.write(r.body.subarray(i, i + len));
+      i += len;
+      await new Promise((ok) => setImmediate(ok));
+    }
+    res.end();
+  });
+  return { server, events };
+}
+
+async function withProxy(up: ReturnType<typeof cannedUpstream>, name: string, fn: (url: string, proxy: Awaited<ReturnType<typeof startProxy>>, logs: string[]) => Promise<void>) {
+  await new Promise<void>((r) => up.server.listen(0, '127.0.0.1', r));
+  const logs: string[] = [];
+  const proxy = await startProxy({ upstream: `http://127.0.0.1:${(up.server.address() as AddressInfo).port}`, engine: 'vllm', host: '127.0.0.1', port: 0, record: { out: join(dir, `${name}.ballast`), numExperts: E, extra: {} }, log: (l) => logs.push(l) });
+  try {
+    await fn(proxy.url, proxy, logs);
+  } finally {
+    await proxy.close();
+    up.server.closeAllConnections();
+    await new Promise<void>((r) => up.server.close(() => r()));
+  }
+}
+
+/** One request on `agent`; resolves with status, headers, body, and whether the socket was reused. */
+function get(url: string, agent: Agent, path = '/v1/chat/completions') {
+  const u = new URL(url);
+  return new Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer; reused: boolean }>((resolve, reject) => {
+    const req = httpRequest({ hostname: u.hostname, port: u.port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': 2 } }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts), reused: req.reusedSocket }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end('{}');
+  });
+}
+
+function vllmResponse(T: number) {
+  const a = routes(T);
+  const obj = {
+    id: 'chatcmpl-2',
+    choices: [
+      { index: 0, message: { role: 'assistant', content: 'the "routed_experts": key \\" in text' }, routed_experts: npy(a).toString('base64'), token_ids: null },
+      { index: 1, message: { role: 'assistant', content: '' }, routed_experts: npy(routes(T)).toString('base64') },
+    ],
+    usage: { prompt_tokens: 3, completion_tokens: T - 2, total_tokens: T + 1 },
+  };
+  const expected = structuredClone(obj) as any;
+  expected.choices[0].routed_experts = null;
+  expected.choices[1].routed_experts = null;
+  return { body: Buffer.from(JSON.stringify(obj)), expected, tokens: 2 * T };
+}
+
+test('keep-alive: several requests on one connection, bodies dribbled in small chunks, each answered chunked with the values null, all recorded', async () => {
+  const resps = [vllmResponse(40), vllmResponse(7), vllmResponse(90)];
+  const up = cannedUpstream(resps.map((r) => ({ status: 200, type: 'application/json', body: r.body })));
+  await withProxy(up, 'keepalive', async (url, proxy, logs) => {
+    let connections = 0;
+    proxy.server.on('connection', () => connections++);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let i = 0; i < 6; i++) {
+        const r = await get(url, agent);
+        assert.equal(r.status, 200);
+        assert.equal(r.headers['content-length'], undefined);
+        assert.equal(r.headers['transfer-encoding'], 'chunked');
+        assert.deepEqual(JSON.parse(r.body.toString('utf8')), resps[i % 3].expected);
+        if (i > 0) assert.equal(r.reused, true, 'the same connection');
+      }
+    } finally {
+      agent.destroy();
+    }
+    assert.equal(connections, 1);
+    await proxy.idle();
+    assert.equal(proxy.stats().requests, 6);
+    assert.equal(proxy.stats().tokens, 2 * (2 * (40 + 7 + 90)));
+    assert.equal(proxy.stats().heldBytes, 0, 'nothing left held');
+    assert.deepEqual(logs.filter((l) => !/expert count/.test(l)), []);
+  });
+});
+
+test('client aborts mid-stream: no crash, the upstream request is closed, nothing held; the next request works', async () => {
+  const big = vllmResponse(3000);
+  const up = cannedUpstream([{ status: 200, type: 'application/json', body: big.body, hold: true }, { status: 200, type: 'application/json', body: big.body }]);
+  await withProxy(up, 'abort', async (url, proxy) => {
+    const u = new URL(url);
+    await new Promise<void>((resolve) => {
+      const req = httpRequest({ hostname: u.hostname, port: u.port, path: '/v1/chat/completions', method: 'POST' }, (res) => {
+        let got = 0;
+        res.on('data', (d: Buffer) => {
+          got += d.length;
+          if (got > 100) req.destroy(); // hang up mid-body
+        });
+        res.on('error', () => {});
+        res.on('close', () => resolve());
+      });
+      req.on('error', () => {});
+      req.end('{}');
+    });
+    for (let i = 0; i < 200 && (up.events.length === 0 || proxy.inFlight() > 0); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(up.events, ['closed-early'], 'the proxy closed its upstream request');
+    assert.equal(proxy.inFlight(), 0);
+    assert.equal(proxy.stats().heldBytes, 0, 'what the aborted response held is released');
+    const agent = new Agent();
+    const r = await get(url, agent);
+    agent.destroy();
+    assert.deepEqual(JSON.parse(r.body.toString('utf8')), big.expected);
+    await proxy.idle();
+    assert.equal(proxy.stats().requests, 1, 'only the answered response is recorded');
+  });
+});
+
+test('upstream error statuses and compressed bodies pass through unchanged; a compressed one is said once', async () => {
+  const err400 = Buffer.from(JSON.stringify({ object: 'error', message: 'max_tokens is too large: "routed_experts"', type: 'BadRequestError', param: null, code: 400 }));
+  const err500 = Buffer.from('Internal Server Error');
+  const gz = gzipSync(vllmResponse(5).body);
+  const up = cannedUpstream([
+    { status: 400, type: 'application/json', body: err400 },
+    { status: 500, type: 'text/plain; charset=utf-8', body: err500 },
+    { status: 200, type: 'application/json', body: gz, encoding: 'gzip' },
+  ]);
+  await withProxy(up, 'errors', async (url, proxy, logs) => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let round = 0; round < 2; round++) {
+        const a = await get(url, agent);
+        assert.equal(a.status, 400);
+        assert.ok(a.body.equals(err400));
+        const b = await get(url, agent);
+        assert.equal(b.status, 500);
+        assert.ok(b.body.equals(err500));
+        const c = await get(url, agent);
+        assert.equal(c.status, 200);
+        assert.equal(c.headers['content-encoding'], 'gzip');
+        assert.ok(c.body.equals(gz), 'compressed body byte for byte');
+      }
+    } finally {
+      agent.destroy();
+    }
+    await proxy.idle();
+    assert.equal(proxy.stats().requests, 0);
+    assert.equal(logs.length, 1);
+    assert.match(logs[0], /gzip-encoded JSON response .* passed through unchanged and not recorded/);
+  });
 });

@@ -36,8 +36,7 @@ export class RecordQueue {
         this.stats = m.stats;
         if (m.t === 'done') {
           this.release(m.bytes);
-          this.pending--;
-          if (this.pending === 0) for (const w of this.waiters.splice(0)) w();
+          this.settle();
         }
       }
     });
@@ -66,9 +65,20 @@ export class RecordQueue {
     this.held = Math.max(0, this.held - n);
   }
 
-  /** After a client's response ended: queue what `sp` cut out (or drop it). */
+  /** A response has ended; its submit() follows (idle() waits for it). */
+  expect(): void {
+    this.pending++;
+  }
+
+  private settle(): void {
+    this.pending = Math.max(0, this.pending - 1);
+    if (this.pending === 0) for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** After a client's response ended (and expect()): queue what `sp` cut out, or drop it. */
   submit(sp: RoutedSplicer, path: string): void {
     if (sp.over) {
+      this.settle();
       this.dropped++;
       this.release(sp.heldBytes);
       if (!this.saidCap) {
@@ -77,14 +87,14 @@ export class RecordQueue {
       }
       return;
     }
-    if (this.dead || this.closed || sp.values.length === 0) {
+    if (this.dead || sp.values.length === 0) {
       this.release(sp.heldBytes);
+      this.settle();
       return;
     }
     const job: RecordJob = { t: 'job', path, marked: sp.marked, values: sp.values, bytes: sp.heldBytes };
     const transfer = [...sp.marked, ...sp.values.flat()].map((u) => u.buffer as ArrayBuffer);
     sp.release();
-    this.pending++;
     this.worker.postMessage(job, transfer);
   }
 

@@ -51,6 +51,8 @@ export interface ProxyOptions {
 export interface ProxyStats extends RecordStats {
   /** Responses whose routing was dropped (recording over its memory cap). */
   dropped: number;
+  /** Bytes of routed experts held now (responses in flight + queued for recording). */
+  heldBytes: number;
 }
 
 export interface RunningProxy {
@@ -175,6 +177,7 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
         return;
       }
       // Strictly after the client's response has ended.
+      queue.expect();
       setImmediate(() => {
         if (sp.broken) once('json', `a response from ${path} is not valid JSON; passed through unchanged, not recorded`);
         else {
@@ -221,19 +224,21 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     });
   });
   const url = await listenOn(server, o.host, o.port);
-  const stats = (): ProxyStats => ({ ...queue.stats, dropped: queue.dropped });
+  const stats = (): ProxyStats => ({ ...queue.stats, dropped: queue.dropped, heldBytes: queue.heldBytes });
   return {
     url,
     server,
     stats,
     inFlight: () => inFlight,
-    idle: () => queue.idle(),
+    idle: async () => {
+      while (inFlight > 0) await new Promise((r) => setTimeout(r, 2));
+      await queue.idle();
+    },
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       agent.destroy();
-      await new Promise((r) => setImmediate(r)); // jobs queued by the last responses
-      await queue.close();
+      await queue.close(); // records what the last responses queued
       return stats();
     },
   };
