@@ -11,6 +11,17 @@ import { startWorker } from '../../runtime/start-worker.ts';
 import type { RecordJob, RecordStats, RecordWorkerData } from './record-worker.ts';
 import type { RoutedSplicer } from './splice.ts';
 
+/** Parts (views of upstream chunks) -> one buffer of its own. */
+function pack(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 export class RecordQueue {
   private worker: Worker;
   private held = 0;
@@ -92,8 +103,11 @@ export class RecordQueue {
       this.settle();
       return;
     }
-    const job: RecordJob = { t: 'job', path, marked: sp.marked, values: sp.values, bytes: sp.heldBytes };
-    const transfer = [...sp.marked, ...sp.values.flat()].map((u) => u.buffer as ArrayBuffer);
+    // The one copy of what was cut out, after the response: into buffers the worker takes over.
+    const marked = pack(sp.marked);
+    const values = sp.values.map(pack);
+    const job: RecordJob = { t: 'job', path, marked, values, bytes: sp.heldBytes };
+    const transfer = [marked, ...values].map((u) => u.buffer as ArrayBuffer);
     sp.release();
     this.worker.postMessage(job, transfer);
   }

@@ -4,7 +4,7 @@
  * decoding megabytes of base64 and writing the trace never delay a byte sent to a client.
  *
  * workerData: { engine, shape?, recorder: RecorderOptions without log, flushMs }.
- * Messages in:  { t: 'job', path, marked: Uint8Array[], values: Uint8Array[][], bytes } | { t: 'close' }.
+ * Messages in:  { t: 'job', path, marked: Uint8Array, values: Uint8Array[], bytes } | { t: 'close' }.
  * Messages out: { t: 'log', line } | { t: 'done', bytes, stats } | { t: 'closed', stats }.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -14,8 +14,10 @@ import { RoutesRecorder, type RecorderOptions } from './recorder.ts';
 export interface RecordJob {
   t: 'job';
   path: string;
-  marked: Uint8Array[];
-  values: Uint8Array[][];
+  /** The body with a marker string in place of each cut value (splice.ts). */
+  marked: Uint8Array;
+  /** Each cut value's raw JSON text. */
+  values: Uint8Array[];
   /** Bytes held for this job (released by the proxy when it is done). */
   bytes: number;
 }
@@ -50,12 +52,12 @@ const asBuf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLengt
 function record(job: RecordJob): void {
   let body: unknown;
   try {
-    body = JSON.parse(Buffer.concat(job.marked.map(asBuf)).toString('utf8'));
+    body = JSON.parse(asBuf(job.marked).toString('utf8'));
   } catch {
     once('json', `a response from ${job.path} is not valid JSON; passed through, not recorded`);
     return;
   }
-  const values = job.values.map((parts) => Buffer.concat(parts.map(asBuf)).toString('latin1'));
+  const values = job.values.map((v) => asBuf(v).toString('latin1'));
   let ex;
   try {
     ex = extractRouted(body, d.engine, { strip: false, shape: d.shape, values });

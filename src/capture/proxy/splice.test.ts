@@ -34,7 +34,7 @@ function splits(b: Buffer, n = 30): Buffer[][] {
 function run(parts: Buffer[], places = VLLM_PLACES, keep = false) {
   const sp = new RoutedSplicer({ places, keep });
   const out: Buffer[] = [];
-  for (const p of parts) out.push(...sp.push(Buffer.from(p))); // a copy: the splicer must not rely on the caller's buffers
+  for (const p of parts) out.push(...sp.push(Buffer.from(p))); // a fresh buffer per chunk, as Node's http streams emit
   out.push(...sp.end());
   return { sp, client: Buffer.concat(out) };
 }

@@ -4,8 +4,10 @@
  * `RoutedSplicer.push(chunk)` returns the bytes to send to the client for that chunk, right away: the
  * chunk itself (as subarrays, no copy) except that the value of a routed-experts key at one of the
  * places the engine puts it is withheld and replaced by `null` once it has ended. The withheld bytes
- * are copied aside (`values`), and so is the rest of the body with a marker string in place of each
- * value (`marked`, small: JSON.parse-able after the response, see `unmark`). Nothing is decoded here.
+ * are kept aside (`values`, views of the chunks: nothing is copied on the response's path), and so is
+ * the rest of the body with a marker string in place of each value (`marked`, small: JSON.parse-able
+ * after the response, see `unmark`). Nothing is decoded here. The chunks must not be reused by the
+ * caller (Node's http streams emit a fresh buffer per chunk).
  *
  * The scanner is a small state machine over the JSON grammar: it tracks strings and their escapes
  * (so a key's text inside a string value never matches), the object/array nesting and each
@@ -122,11 +124,10 @@ export class RoutedSplicer {
       return;
     }
     this.heldBytes += part.length;
-    // A copy: the upstream chunk is not retained, and each part is transferable to a worker.
-    const copy = new Uint8Array(part.length);
-    copy.set(part);
-    if (this.dv !== D_NONE) this.held.push(copy);
-    else this.marked.push(copy);
+    // No copy on the response's path: a view of the upstream chunk (Node does not reuse the
+    // buffers it emits), copied into one transferable buffer after the response (pack()).
+    if (this.dv !== D_NONE) this.held.push(part);
+    else this.marked.push(part);
   }
 
   private push_(): void {
