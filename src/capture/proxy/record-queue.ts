@@ -13,7 +13,8 @@ import type { RoutedSplicer } from './splice.ts';
 
 /** Parts (views of upstream chunks) -> one buffer of its own. */
 function pack(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  // Its own ArrayBuffer (transferable), not zero-filled: every byte is written below.
+  const out = Buffer.allocUnsafeSlow(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
     out.set(p, at);
