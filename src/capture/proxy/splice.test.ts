@@ -145,6 +145,10 @@ test('malformed bodies go to the client byte for byte (a value cut short include
     '{"choices": [{"routed_experts": [[1, 2], [3', // truncated inside a list value
     '{"choices": [{"routed_experts": @}]}',
     '{"a": 1 "b": 2}',
+    '{"a": tru, "choices": [{"routed_experts": "AAAA"}]}',
+    '{"a": [01], "choices": [{"routed_experts": "AAAA"}]}',
+    '{"a": -}',
+    '12x',
     '<html>502 Bad Gateway</html>',
     '',
   ];

@@ -17,8 +17,8 @@
  *
  * Not JSON (a byte the grammar does not allow where it appears): from there on every byte goes to the
  * client unchanged, a value being withheld included (so a malformed body reaches the client byte for
- * byte), and `broken` is set: the response is not recorded. Literals (numbers, true/false/null) are
- * checked only for their characters; the JSON.parse of `marked` after the response catches the rest.
+ * byte), and `broken` is set: the response is not recorded. A bad literal (`tru`, `01`) is found
+ * when it ends, so the rest of the body from there passes unchanged.
  *
  * `places` are paths: keys joined by "/", "*" for an array element, e.g. "choices/*\/routed_experts".
  * Pure apart from the caller-supplied `reserve` (memory accounting).
@@ -58,6 +58,8 @@ const D_NEST = 3;
 const D_NEST_STR = 4;
 const D_NEST_ESC = 5;
 
+const LITERAL = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)$/;
+
 const OBJ = 0;
 const ARR = 1;
 
@@ -90,6 +92,7 @@ export class RoutedSplicer {
   private cStart = 0;
   private mStart = 0;
   private bsAt = -1;
+  private lit = '';
   /** Each cut value's raw JSON bytes (in parts). */
   values: Uint8Array[][] = [];
   /** The body with a marker string in place of each cut value (in parts). */
@@ -132,6 +135,11 @@ export class RoutedSplicer {
 
   private push_(): void {
     this.labels.push(this.stack.length === 0 ? '' : this.stack[this.stack.length - 1] === OBJ ? this.key : '*');
+  }
+
+  /** The literal just read is a JSON number, true, false or null (very long ones are not checked). */
+  private litOk(): boolean {
+    return this.lit.length >= 1024 || LITERAL.test(this.lit);
   }
 
   private afterValue(): void {
@@ -190,8 +198,10 @@ export class RoutedSplicer {
           } else if (x === 0x22) {
             this.state = STR;
             i++;
-          } else if (isLit(x)) this.state = LIT;
-          else return this.fail(c, out);
+          } else if (isLit(x)) {
+            this.state = LIT;
+            this.lit = '';
+          } else return this.fail(c, out);
           break;
         case KEY_OR_END:
         case KEY:
@@ -244,10 +254,16 @@ export class RoutedSplicer {
           this.state = STR;
           i++;
           break;
-        case LIT:
+        case LIT: {
+          const from = i;
           while (i < n && isLit(c[i])) i++;
-          if (i < n) this.afterValue();
+          if (this.lit.length < 1024) this.lit += c.toString('latin1', from, i);
+          if (i < n) {
+            if (!this.litOk()) return this.fail(c, out);
+            this.afterValue();
+          }
           break;
+        }
         case COLON:
           if (isWs(x)) i++;
           else if (x === 0x3a) {
@@ -278,6 +294,7 @@ export class RoutedSplicer {
           } else if (isLit(x)) {
             if (x === 0x6e) this.nulls++;
             this.state = LIT;
+            this.lit = '';
           } else return this.fail(c, out);
           break;
         case AFTER:
@@ -390,7 +407,7 @@ export class RoutedSplicer {
   /** End of the body: bytes still owed to the client (a value cut short: sent unchanged). */
   end(): Buffer[] {
     const out: Buffer[] = [];
-    if (this.state === LIT && this.stack.length === 0) this.state = DONE;
+    if (this.state === LIT && this.stack.length === 0 && this.litOk()) this.state = DONE;
     if (this.dv !== D_NONE) {
       if (this.o.keep !== true) for (const p of this.held) out.push(Buffer.from(p.buffer, p.byteOffset, p.byteLength));
       this.dv = D_NONE;
