@@ -11,14 +11,30 @@ import { startWorker } from '../../runtime/start-worker.ts';
 import type { RecordJob, RecordStats, RecordWorkerData } from './record-worker.ts';
 import type { RoutedSplicer } from './splice.ts';
 
-/** Parts (views of upstream chunks) -> one buffer of its own. */
-function pack(parts: Uint8Array[]): Uint8Array {
-  // Its own ArrayBuffer (transferable), not zero-filled: every byte is written below.
+const SLICE = 256 * 1024;
+const tick = () => new Promise<void>((r) => setImmediate(r));
+
+/**
+ * Parts (views of upstream chunks) -> one buffer of its own (transferable; not zero-filled, every
+ * byte is written). Copies at most SLICE bytes per event-loop turn, so a large value never holds up
+ * the bytes of other responses for longer than one short memcpy.
+ */
+async function pack(parts: Uint8Array[]): Promise<Uint8Array> {
   const out = Buffer.allocUnsafeSlow(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
+  let since = 0;
   for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
+    for (let o = 0; o < p.length; ) {
+      const len = Math.min(p.length - o, SLICE - since);
+      out.set(p.subarray(o, o + len), at);
+      at += len;
+      o += len;
+      since += len;
+      if (since >= SLICE) {
+        since = 0;
+        await tick();
+      }
+    }
   }
   return out;
 }
@@ -104,13 +120,25 @@ export class RecordQueue {
       this.settle();
       return;
     }
-    // The one copy of what was cut out, after the response: into buffers the worker takes over.
-    const marked = pack(sp.marked);
-    const values = sp.values.map(pack);
-    const job: RecordJob = { t: 'job', path, marked, values, bytes: sp.heldBytes };
-    const transfer = [marked, ...values].map((u) => u.buffer as ArrayBuffer);
+    void this.post(sp, path);
+  }
+
+  /** The one copy of what was cut out, after the response, into buffers the worker takes over. */
+  private async post(sp: RoutedSplicer, path: string): Promise<void> {
+    const bytes = sp.heldBytes;
+    const markedParts = sp.marked;
+    const valueParts = sp.values;
     sp.release();
-    this.worker.postMessage(job, transfer);
+    const marked = await pack(markedParts);
+    const values: Uint8Array[] = [];
+    for (const v of valueParts) values.push(await pack(v));
+    if (this.dead) {
+      this.release(bytes);
+      this.settle();
+      return;
+    }
+    const job: RecordJob = { t: 'job', path, marked, values, bytes };
+    this.worker.postMessage(job, [marked, ...values].map((u) => u.buffer as ArrayBuffer));
   }
 
   /** Resolves when every queued job has been recorded. */
