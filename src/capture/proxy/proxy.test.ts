@@ -200,6 +200,10 @@ test('SGLang /generate: the proxy asks for routed experts, records them, strips 
       assert.equal(typeof j.meta_info.prompt_tokens, 'number');
     }
     assert.ok(fake.seen.every((s) => JSON.parse(s.body).return_routed_experts === true));
+    const streamed = await post(`${proxy.url}/generate`, { text: 's', stream: true });
+    assert.equal(streamed.headers.get('content-type'), 'text/event-stream');
+    await streamed.text();
+    assert.equal(JSON.parse(fake.seen.at(-1)!.body).return_routed_experts, undefined, 'a streamed request is forwarded as sent');
     const asked = await (await post(`${proxy.url}/generate`, { text: 'x', return_routed_experts: true })).json();
     assert.equal(typeof asked.meta_info.routed_experts, 'string', 'kept for a client that asked');
     await proxy.idle();

@@ -19,7 +19,8 @@
  *   routed_experts).
  * - SGLang returns routing only per request: on POST /generate the proxy adds
  *   "return_routed_experts": true to the JSON body, and strips the field again unless the client
- *   had asked for it.
+ *   had asked for it. Not on streamed requests ("stream": true): those are piped untouched, so the
+ *   field would reach a client that did not ask for it (said once).
  * - Nothing from the requests is stored: headers (Authorization included) are forwarded, never
  *   written; the trace holds expert ids, token counts and the upstream URL without credentials.
  */
@@ -112,7 +113,12 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
         const j = JSON.parse(body.toString('utf8'));
         if (j && typeof j === 'object' && !Array.isArray(j)) {
           clientAsked = j.return_routed_experts === true;
-          if (!clientAsked) {
+          if (j.stream === true) {
+            // SGLang fills meta_info.routed_experts in the same place for streamed chunks
+            // (tokenizer_manager.py, _handle_batch_output); streams are piped untouched, so asking
+            // for them would hand them to a client that did not ask.
+            once('sglang-stream', `streamed ${path} requests are forwarded unchanged: their routing is not requested, not recorded`);
+          } else if (!clientAsked) {
             j.return_routed_experts = true;
             body = Buffer.from(JSON.stringify(j), 'utf8');
           }
