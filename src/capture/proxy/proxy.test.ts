@@ -335,10 +335,10 @@ function cannedUpstream(responses: { status: number; type: string; body: Buffer;
   return { server, events };
 }
 
-async function withProxy(up: ReturnType<typeof cannedUpstream>, name: string, fn: (url: string, proxy: Awaited<ReturnType<typeof startProxy>>, logs: string[]) => Promise<void>) {
+async function withProxy(up: ReturnType<typeof cannedUpstream>, name: string, fn: (url: string, proxy: Awaited<ReturnType<typeof startProxy>>, logs: string[]) => Promise<void>, maxHeldBytes?: number) {
   await new Promise<void>((r) => up.server.listen(0, '127.0.0.1', r));
   const logs: string[] = [];
-  const proxy = await startProxy({ upstream: `http://127.0.0.1:${(up.server.address() as AddressInfo).port}`, engine: 'vllm', host: '127.0.0.1', port: 0, record: { out: join(dir, `${name}.ballast`), numExperts: E, extra: {} }, log: (l) => logs.push(l) });
+  const proxy = await startProxy({ upstream: `http://127.0.0.1:${(up.server.address() as AddressInfo).port}`, engine: 'vllm', host: '127.0.0.1', port: 0, record: { out: join(dir, `${name}.ballast`), numExperts: E, extra: {} }, maxHeldBytes, log: (l) => logs.push(l) });
   try {
     await fn(proxy.url, proxy, logs);
   } finally {
@@ -470,4 +470,44 @@ test('upstream error statuses and compressed bodies pass through unchanged; a co
     assert.equal(logs.length, 1);
     assert.match(logs[0], /gzip-encoded JSON response .* passed through unchanged and not recorded/);
   });
+});
+
+test('24 requests at once: every client gets its own response with the values null, all recorded, counts exact', async () => {
+  const { fake, proxy, out } = await setup('npy', 'parallel');
+  try {
+    const replies = await Promise.all(Array.from({ length: 24 }, () => post(`${proxy.url}/v1/chat/completions`, { messages: [] }).then((r) => r.json())));
+    for (const j of replies) {
+      assert.equal(j.choices[0].routed_experts, null);
+      assert.equal(j.choices[0].message.content.length, j.usage.completion_tokens);
+    }
+    await proxy.idle();
+    assert.equal(proxy.stats().requests, 24);
+  } finally {
+    await proxy.close();
+    await fake.close();
+  }
+  assertTraceMatches(out, fake, true);
+});
+
+test('over the memory cap for recording: clients still get every response at once, values null; the routing is dropped, counted, said once', async () => {
+  const resps = [vllmResponse(200), vllmResponse(300)];
+  const up = cannedUpstream(resps.map((r) => ({ status: 200, type: 'application/json', body: r.body })));
+  await withProxy(
+    up,
+    'cap',
+    async (url, proxy, logs) => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        for (let i = 0; i < 4; i++) assert.deepEqual(JSON.parse((await get(url, agent)).body.toString('utf8')), resps[i % 2].expected);
+      } finally {
+        agent.destroy();
+      }
+      await proxy.idle();
+      assert.equal(proxy.stats().dropped, 4);
+      assert.equal(proxy.stats().requests, 0);
+      assert.equal(proxy.stats().heldBytes, 0);
+      assert.equal(logs.filter((l) => /recording fell behind/.test(l)).length, 1);
+    },
+    4096, // each response's values are > 4 KiB
+  );
 });
