@@ -202,15 +202,29 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
       res.uncork();
       return ok;
     };
+    // With a Content-Length the last chunk is known when it arrives: end the client's response with
+    // it (last bytes and the terminating chunk in one write) instead of one event-loop turn later.
+    const length = Number(upRes.headers['content-length'] ?? NaN);
+    let got = 0;
+    let ended = false;
+    const endWith = (parts: Buffer[]) => {
+      ended = true;
+      const all = [...parts, ...sp.end()];
+      if (all.length > 1) write(all.slice(0, -1));
+      res.end(all.at(-1));
+    };
     upRes.on('data', (d: Buffer) => {
-      if (!write(sp.push(d))) {
+      if (ended) return;
+      got += d.length;
+      const parts = sp.push(d);
+      if (got === length) return endWith(parts);
+      if (!write(parts)) {
         upRes.pause();
         res.once('drain', () => upRes.resume());
       }
     });
     upRes.on('end', () => {
-      write(sp.end());
-      res.end();
+      if (!ended) endWith([]);
     });
     upRes.on('error', () => res.destroy());
     res.on('finish', () => finish(true));
