@@ -60,6 +60,7 @@ const exact: [string, string, string][] = [
   ['vllm_capture_fn_padded_and_dummy', 'vllm-capture-fn', 'vLLM router capture fn in the moe_forward op: profile/dummy/capture runs and CUDA-graph padding excluded'],
   ['vllm_capture_fn_grouped', 'vllm-capture-fn', 'vLLM grouped top-k with correction bias through the capture fn'],
   ['sglang_topk_grouped_fused_shared', 'dispatch-hook', 'SGLang TopK grouping with a fused shared expert (17 slots, 16 routed)'],
+  ['sglang_piecewise_prefill', 'sglang-step-buffer', 'SGLang piecewise CUDA graphs for prefill (torch.compile, MoE as an opaque custom op calling forward_impl) plus decode graphs'],
   ['sglang_cuda_graph_padded_and_warmup', 'sglang-step-buffer', 'SGLang default mode (decode CUDA graphs): ids copied into a step buffer inside the graph, counted per real ModelRunner.forward'],
 ];
 
@@ -251,4 +252,12 @@ test('SGLang without ModelRunner.forward: one line says so; under CUDA graphs th
   assert.equal(c.log.filter((l) => l.includes('check failed')).length, 1);
   const direct = get('sglang_topk_grouped_fused_shared'); // the model run directly, no runner, no graphs: exact
   assert.ok(direct.log.some((l) => /ModelRunner\.forward not found/.test(l)));
+});
+
+test('SGLang piecewise prefill graphs: padded extend batches (6->8, 9->16) counted on their real tokens only', () => {
+  const c = get('sglang_piecewise_prefill');
+  assert.equal(c.tokens, 49);
+  // padding: decode 3->4, 5->8, 3->4 (5 rows) and extend 6->8, 9->16 (9 rows), x 3 routed x 3 layers
+  assert.equal(c.truth_with_padding!.flat().reduce((a, b) => a + b, 0), 49 * 9 + 14 * 9);
+  assert.equal(c.counts!.flat().reduce((a, b) => a + b, 0), 49 * 9);
 });

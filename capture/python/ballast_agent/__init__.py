@@ -143,11 +143,11 @@ DISPATCH_ARGS = ("top_k_index", "router_indices", "routing_data", "topk_output",
                  "selected_experts", "expert_indices")
 
 
-def _dispatch_param(mod):
-    """(position after self, name) of the argument carrying expert ids in mod.forward, else None."""
+def _dispatch_param(mod, method="forward"):
+    """(position after self, name) of the argument carrying expert ids in mod.<method>, else None."""
     try:
         import inspect
-        params = list(inspect.signature(type(mod).forward).parameters.values())[1:]
+        params = list(inspect.signature(getattr(type(mod), method)).parameters.values())[1:]
     except Exception:
         return None
     for i, p in enumerate(params):
@@ -446,6 +446,8 @@ class Agent(object):
         self.sg_piecewise_seen = False
         self.sg_stale = False        # warm-up / capture / dummy runs wrote rows outside real steps
         self.sg_fallback = False     # layout refused: counted at dispatch in eager real steps; replays only flagged
+        self.sg_impl_wrapped = False # SGLang FusedMoE.forward_impl wrapped (seen inside piecewise CUDA graphs too)
+        self.sg_graph_bufs = []      # distinct step buffers CUDA graphs were captured writing into
         self._reset_runtime()
 
     # ----- per-process runtime state (reset after fork) -----
@@ -709,8 +711,18 @@ class Agent(object):
 
     def _install_dispatch(self, lay):
         exp = lay.experts_mod
-        pos, name = _dispatch_param(exp)
-        orig = exp.forward
+        method = "forward"
+        if self.engine == "sglang" and callable(getattr(type(exp), "forward_impl", None)) \
+                and _dispatch_param(exp, "forward_impl"):
+            # SGLang FusedMoE.forward(hidden_states, topk_output) calls self.forward_impl(hidden_states,
+            # topk_output), or, inside piecewise CUDA graphs (torch.compile), the opaque custom op
+            # moe_forward_piecewise_cuda_graph_impl, which calls moe_layer.forward_impl with the same ids
+            # (sgl-project/sglang python/sglang/srt/layers/moe/fused_moe_triton/layer.py, the version holding
+            # moe_forward_piecewise_cuda_graph_impl): wrapping forward_impl sees both.
+            method = "forward_impl"
+            self.sg_impl_wrapped = True
+        pos, name = _dispatch_param(exp, method)
+        orig = getattr(exp, method)
         agent = self
 
         def forward(*args, **kwargs):
@@ -726,8 +738,8 @@ class Agent(object):
                         agent.disable("in layer %s: %r" % (lay.name, e))
             return orig(*args, **kwargs)
 
-        exp.forward = forward
-        self.handles.append(_AttrRestore(exp, "forward"))
+        setattr(exp, method, forward)
+        self.handles.append(_AttrRestore(exp, method))
 
     def _on_dispatch(self, lay, obj, hidden):
         torch = self.torch
@@ -1240,12 +1252,18 @@ class Agent(object):
         if buf is None or buf.shape[1] < T or buf.device != ids2.device:
             if capturing:
                 raise RuntimeError("a CUDA graph was captured for %d tokens before the agent saw a forward pass" % T)
-            cap = max(T, 8192 if buf is None else 2 * buf.shape[1])
+            cap = max(T, self._sg_cap_hint() if buf is None else 2 * buf.shape[1])
             with torch.inference_mode(False):
                 buf = torch.full((len(self.layers), cap, k), -1, dtype=torch.int32, device=ids2.device)
             self.sbuf = buf  # graphs captured earlier keep writing into self.sbuf_graph
         buf[lay.index, :T].copy_(ids2)
         if capturing:
+            if not any(b is buf for b in self.sg_graph_bufs):
+                self.sg_graph_bufs.append(buf)
+                if len(self.sg_graph_bufs) > 1:
+                    raise RuntimeError("CUDA graphs were captured writing into two step buffers (a larger forward "
+                                       "pass came between captures), so a replay cannot be placed; please report "
+                                       "the SGLang version and launch flags")
             self.sbuf_graph = buf
             self.sg_stale = True
         elif self.sg_in_step:
@@ -1254,6 +1272,24 @@ class Agent(object):
                 self.sg_max_rows = T
         else:
             self.sg_stale = True
+
+    def _sg_cap_hint(self):
+        """Rows for the first step buffer: the most tokens one forward pass may carry by SGLang's server args
+        (chunked prefill, piecewise CUDA-graph tokens, decode graph batch), at least 8192, so that no graph is
+        captured before a larger pass forces a second buffer."""
+        cap = 8192
+        sa = None
+        try:
+            m = sys.modules.get("sglang.srt.server_args")
+            f = getattr(m, "get_global_server_args", None) if m is not None else None
+            sa = f() if callable(f) else None
+        except Exception:
+            sa = None
+        for name in ("chunked_prefill_size", "piecewise_cuda_graph_max_tokens", "cuda_graph_max_bs", "max_prefill_tokens"):
+            v = getattr(sa, name, None) if sa is not None else None
+            if isinstance(v, int) and not isinstance(v, bool) and cap < v <= 65536:
+                cap = v
+        return cap
 
     def _sg_step_end(self, n):
         """After a real ModelRunner.forward (outside any graph): count rows [0, n) of the buffer that step
@@ -1264,6 +1300,11 @@ class Agent(object):
                 if self.sg_replayed is not None or self.sg_piecewise:
                     self.sg_piecewise_seen = self.sg_piecewise_seen or self.sg_piecewise
                     self._add_expected(n, (self.layers[0].top_k or 1) + self.layers[0].fused_shared)
+                return
+            if self.sg_piecewise and self.sg_impl_wrapped and self.sbuf_graph is not None:
+                # Prefill replayed from SGLang's piecewise CUDA graphs: the opaque MoE custom op ran forward_impl
+                # at their capture, so the copy into the step buffer is replayed with them (real tokens first).
+                self._count_rows(self.sbuf_graph, n, n)
                 return
             if self.sg_piecewise:
                 # The layers ran inside SGLang's piecewise (torch.compile) CUDA graph, where the agent's wrapper

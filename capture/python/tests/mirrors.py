@@ -992,6 +992,15 @@ def install_sglang_runner_mirror(version="0.5.4-mirror", server_args=None, with_
             self.num_token_non_padded = num_token_non_padded
             self.out_cache_loc = torch.zeros(input_ids.shape[0], dtype=torch.long)
 
+    pw_state = {"active": False, "opaque": lambda fn: fn()}
+    moe_layers = []
+
+    def moe_forward_piecewise_cuda_graph_impl(hidden_states, topk_weights, topk_ids, router_logits, layer_id):
+        """register_custom_op: opaque to torch.compile; runs moe_layers[layer_id].forward_impl in Python
+        (at the piece's capture), as SGLang's forward context lookup does."""
+        out = base.StandardTopKOutput(topk_weights, topk_ids, router_logits)
+        return pw_state["opaque"](lambda: moe_layers[layer_id].forward_impl(hidden_states, out))
+
     class FusedMoE(nn.Module):
         """Capture-safe dispatch (dense masks, no host reads), truth counted on the device."""
 
@@ -1004,8 +1013,18 @@ def install_sglang_runner_mirror(version="0.5.4-mirror", server_args=None, with_
             self.truth_pass = torch.zeros(self.routed, dtype=torch.long)
             self.pad_pass = torch.zeros(self.routed, dtype=torch.long)
             self.real_rows = None  # the forward batch's num_token_non_padded, set by the block
+            self.layer_id = len(moe_layers)
+            moe_layers.append(self)
 
         def forward(self, hidden_states, topk_output):
+            if pw_state["active"]:
+                # Inside piecewise CUDA graphs: the opaque custom op (fused_moe_triton/layer.py)
+                return moe_forward_piecewise_cuda_graph_impl(hidden_states, topk_output.topk_weights,
+                                                             topk_output.topk_ids, topk_output.router_logits,
+                                                             self.layer_id)
+            return self.forward_impl(hidden_states, topk_output)
+
+        def forward_impl(self, hidden_states, topk_output):
             ids, w = topk_output.topk_ids.long(), topk_output.topk_weights
             out = torch.zeros_like(hidden_states)
             for e in range(self.num_experts):
@@ -1127,12 +1146,62 @@ def install_sglang_runner_mirror(version="0.5.4-mirror", server_args=None, with_
                                  and self.graph_runner.can_run(forward_batch))
             if can_run_graph:
                 return self.graph_runner.replay(forward_batch, skip_attn_backend_init=skip_attn_backend_init)
+            pw = getattr(self, "piecewise_cuda_graph_runner", None)
+            if forward_batch.forward_mode.is_extend() and pw is not None and pw.can_run(forward_batch):
+                return pw.replay(forward_batch)  # forward_extend's piecewise branch
             with torch.no_grad():
                 if forward_batch.forward_mode.is_decode():
                     return self.model.forward(forward_batch.input_ids, forward_batch.positions, forward_batch)
                 return self.model.forward(forward_batch.input_ids, forward_batch.positions, forward_batch)
 
+    class PiecewiseCudaGraphRunner(object):
+        """Prefill through piecewise CUDA graphs (SGLang's default for extend batches up to
+        piecewise_cuda_graph_max_tokens): the model is traced by torch.compile, where the Python of traced
+        modules runs only while tracing (compiled(fn) makes the agent see is_compiling() True), except inside
+        the MoE custom op, which stays opaque and runs its Python (opaque(fn): is_compiling() False); each
+        token size is run once, then captured; replay pads the tokens to the next size (real tokens first)."""
+
+        def __init__(self, model_runner, compiled, opaque, sizes=(4, 8, 16)):
+            self.model_runner = model_runner
+            self.sizes = sorted(sizes)
+            self.compiled = compiled
+            pw_state["opaque"] = opaque
+            n = self.sizes[-1]
+            self.input_ids = torch.zeros(n, dtype=torch.long)
+            self.positions = torch.zeros(n, dtype=torch.long)
+            self.num_token_non_padded = torch.zeros(1, dtype=torch.long)
+            self.graphs, self.outs = {}, {}
+            for size in reversed(self.sizes):
+                ids, pos = self.input_ids[:size], self.positions[:size]
+                self.num_token_non_padded.fill_(size)
+                fb = ForwardBatch(EXTEND, 1, ids, pos, num_token_non_padded=self.num_token_non_padded)
+
+                def run(ids=ids, pos=pos, fb=fb):
+                    pw_state["active"] = True
+                    try:
+                        return self.compiled(lambda: self.model_runner.model.forward(ids, pos, fb))
+                    finally:
+                        pw_state["active"] = False
+                with torch.no_grad():
+                    run()
+                g = SimCudaGraph()
+                self.outs[size] = g.capture(run)
+                self.graphs[size] = g
+
+        def can_run(self, forward_batch):
+            return forward_batch.input_ids.shape[0] <= self.sizes[-1]
+
+        def replay(self, forward_batch, **kwargs):
+            n = forward_batch.input_ids.shape[0]
+            size = self.sizes[bisect.bisect_left(self.sizes, n)]
+            self.input_ids[:n].copy_(forward_batch.input_ids)
+            self.positions[:n].copy_(forward_batch.positions)
+            self.num_token_non_padded.fill_(n)
+            self.graphs[size].replay()
+            return self.outs[size][:n]
+
     mr.ModelRunner = ModelRunner
+    m.PiecewiseCudaGraphRunner = PiecewiseCudaGraphRunner
     cgr.CudaGraphRunner = CudaGraphRunner
     if with_runner:
         sys.modules[mr.__name__] = mr

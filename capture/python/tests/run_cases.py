@@ -335,7 +335,7 @@ SG_STEPS = (("extend", 6), ("decode", 3), ("decode", 5), ("decode", 8), ("extend
 # real tokens: 6+3+5+8+9+1+3+2+12 = 49; decode 3->4, 5->8, 3->4 run padded graphs, 12 (> max bs 8) runs eagerly
 
 
-def sglang_graph_body(server_args=None, with_runner=True, version="0.5.4-mirror"):
+def sglang_graph_body(server_args=None, with_runner=True, version="0.5.4-mirror", piecewise=False):
     m = mirrors.install_sglang_runner_mirror(version=version, with_runner=with_runner)
     try:
         torch.manual_seed(4)
@@ -348,6 +348,17 @@ def sglang_graph_body(server_args=None, with_runner=True, version="0.5.4-mirror"
         with ballast_agent.capture(model, flush_ms=60000) as cap:
             runner._dummy_run(8)            # kernel warm-up: model.forward directly
             runner.init_device_graphs()     # bs 8, 4, 2, 1: two eager warm-ups + one capture each
+            if piecewise:
+                def toggled(value):
+                    def run(fn):
+                        saved = cap.agent.is_compiling
+                        cap.agent.is_compiling = lambda: value  # how traced / opaque code looks to the agent
+                        try:
+                            return fn()
+                        finally:
+                            cap.agent.is_compiling = saved
+                    return run
+                runner.piecewise_cuda_graph_runner = m.PiecewiseCudaGraphRunner(runner, toggled(True), toggled(False))
             m.discard(model)
             for kind, n in SG_STEPS:
                 if kind == "dummy":
@@ -367,6 +378,7 @@ def sglang_graph_body(server_args=None, with_runner=True, version="0.5.4-mirror"
 case(("sglang_cuda_graph_padded_and_warmup", lambda: sglang_graph_body()))
 case(("sglang_dp_attention_refused", lambda: sglang_graph_body({"enable_dp_attention": True})))
 case(("sglang_eplb_refused", lambda: sglang_graph_body({"enable_eplb": True})))
+case(("sglang_piecewise_prefill", lambda: sglang_graph_body(piecewise=True)))
 case(("sglang_without_model_runner", lambda: sglang_graph_body(with_runner=False, version="0.3.0-mirror")))
 
 
