@@ -10,7 +10,9 @@ How it works
     Each layer gets one capture point (docs/capture.md, "Capture point, per layer"): vLLM's router
     capture fn (ids copied into a device buffer inside the moe_forward op, counted after each real
     step, so compiled/CUDA-graph mode, dummy runs and padding are handled), else a wrapper on the
-    experts module that receives the dispatched ids (transformers v5, GPT-OSS incl. MXFP4, SGLang),
+    experts module that receives the dispatched ids (transformers v5, GPT-OSS incl. MXFP4, SGLang; under
+    SGLang's ModelRunner the wrapper only copies the ids into a step buffer, recorded into its CUDA graphs,
+    and rows [0, real tokens) are counted after each real ModelRunner.forward: sglang-step-buffer),
     else a forward hook on the router. The global hook is then removed.
   * Per call: `scatter_add_`/`index_add_` into a persistent device tensor counts[phase][L][E] (top-k on
     the logits first on the router-hook path). No host synchronisation, no Python loop over tokens.
@@ -120,7 +122,7 @@ class _Layer(object):
         self.topk_group = 1
         self.scoring = "softmax"
         self.bias_owner = None
-        self.path = "router-hook"   # or "dispatch-hook", "vllm-capture-fn"
+        self.path = "router-hook"   # or "dispatch-hook", "vllm-capture-fn", "eplb-load-view", "sglang-step-buffer"
         self.experts_mod = None
         self.fused_shared = 0       # SGLang/vLLM fused shared-expert slots (ids >= experts, dropped)
         self.expected = 0           # tokens x top-k routed through this layer since the last flush
