@@ -816,7 +816,8 @@ def install_sglang_mirror(version="0.5.0-mirror"):
             _, ids = torch.topk(tmp, k=self.top_k, dim=-1, sorted=self.num_fused_shared_experts > 0)
             w = scores.gather(1, ids)
             if self.num_fused_shared_experts:
-                ids[:, -1] = torch.randint(low=e, high=e + self.num_fused_shared_experts, size=(n,), dtype=ids.dtype)
+                ids[:, -1] = torch.randint(low=e, high=e + self.num_fused_shared_experts, size=(n,), dtype=ids.dtype,
+                                           device=ids.device)
                 w[:, -1] = w[:, :-1].sum(dim=-1) / self.routed_scaling_factor
             return StandardTopKOutput(w, ids.to(torch.int32), router_logits)
 
@@ -939,7 +940,24 @@ class SimCudaGraph(object):
                 self._refresh(out, func(*args, **kwargs))
 
 
-def install_sglang_runner_mirror(version="0.5.4-mirror", server_args=None, with_runner=True):
+class RealCudaGraph(object):
+    """torch.cuda.CUDAGraph with SimCudaGraph's interface (bench/gpu_capture.py, on a GPU)."""
+
+    def __init__(self):
+        self.g = torch.cuda.CUDAGraph()
+
+    def capture(self, fn):
+        torch.cuda.synchronize()
+        with torch.no_grad(), torch.cuda.graph(self.g):
+            out = fn()
+        torch.cuda.synchronize()
+        return out
+
+    def replay(self):
+        self.g.replay()
+
+
+def install_sglang_runner_mirror(version="0.5.4-mirror", server_args=None, with_runner=True, graph_factory=None):
     """SGLang with its ModelRunner and decode CudaGraphRunner, written from (sgl-project/sglang):
       python/sglang/srt/model_executor/model_runner.py: ModelRunner.forward(forward_batch, skip_attn_backend_init,
         pp_proxy_tensors) -> _forward_raw: can_run_graph = forward_mode.is_cuda_graph() and graph_runner.can_run(fb)
@@ -1031,7 +1049,7 @@ def install_sglang_runner_mirror(version="0.5.4-mirror", server_args=None, with_
                 coef = ((ids == e).to(w.dtype) * w).sum(dim=-1, keepdim=True)
                 out = out + (hidden_states @ self.w[e]) * coef
             routed = (ids >= 0) & (ids < self.routed)
-            rows = torch.arange(ids.shape[0]).unsqueeze(1).expand(ids.shape)
+            rows = torch.arange(ids.shape[0], device=ids.device).unsqueeze(1).expand(ids.shape)
             real = routed & (rows < self.real_rows) if self.real_rows is not None else routed
             flat = ids.clamp(0, self.routed - 1).reshape(-1)
             self.truth_pass.index_add_(0, flat, real.long().reshape(-1))
@@ -1104,7 +1122,7 @@ def install_sglang_runner_mirror(version="0.5.4-mirror", server_args=None, with_
             with torch.no_grad():
                 for _ in range(2):
                     run_once()
-            graph = SimCudaGraph()
+            graph = (graph_factory or SimCudaGraph)()
             out = graph.capture(run_once)
             return graph, out
 
@@ -1184,7 +1202,7 @@ def install_sglang_runner_mirror(version="0.5.4-mirror", server_args=None, with_
                         pw_state["active"] = False
                 with torch.no_grad():
                     run()
-                g = SimCudaGraph()
+                g = (graph_factory or SimCudaGraph)()
                 self.outs[size] = g.capture(run)
                 self.graphs[size] = g
 
