@@ -254,6 +254,17 @@ test('SGLang without ModelRunner.forward: one line says so; under CUDA graphs th
   assert.ok(direct.log.some((l) => /ModelRunner\.forward not found/.test(l)));
 });
 
+test('SGLang piecewise prefill graphs on a FusedMoE without forward_impl: the traced wrapper cannot count them; the self-check fails in one line naming --disable-piecewise-cuda-graph', () => {
+  const c = get('sglang_piecewise_without_forward_impl_flagged');
+  assert.equal(c.path, 'sglang-step-buffer');
+  assert.equal(c.check, 'failed');
+  // decode steps (3+5+8+1+3+2+12 = 34 tokens) still counted exactly; the two piecewise extends (6, 9) are not
+  assert.equal(c.counts!.flat().reduce((a, b) => a + b, 0), 34 * 9);
+  const failed = c.log.filter((l) => l.includes('check failed'));
+  assert.equal(failed.length, 1);
+  assert.match(failed[0], /piecewise CUDA graphs \(torch\.compile\).*--disable-piecewise-cuda-graph/);
+});
+
 test('SGLang piecewise prefill graphs: padded extend batches (6->8, 9->16) counted on their real tokens only', () => {
   const c = get('sglang_piecewise_prefill');
   assert.equal(c.tokens, 49);

@@ -957,7 +957,8 @@ class RealCudaGraph(object):
         self.g.replay()
 
 
-def install_sglang_runner_mirror(version="0.5.4-mirror", server_args=None, with_runner=True, graph_factory=None):
+def install_sglang_runner_mirror(version="0.5.4-mirror", server_args=None, with_runner=True, graph_factory=None,
+                                 with_forward_impl=True):
     """SGLang with its ModelRunner and decode CudaGraphRunner, written from (sgl-project/sglang):
       python/sglang/srt/model_executor/model_runner.py: ModelRunner.forward(forward_batch, skip_attn_backend_init,
         pp_proxy_tensors) -> _forward_raw: can_run_graph = forward_mode.is_cuda_graph() and graph_runner.can_run(fb)
@@ -1056,12 +1057,20 @@ def install_sglang_runner_mirror(version="0.5.4-mirror", server_args=None, with_
             self.pad_pass.index_add_(0, flat, routed.long().reshape(-1))
             return out
 
+    class OldFusedMoE(FusedMoE):
+        """An SGLang whose FusedMoE has no forward_impl (the dispatch is inside forward): inside piecewise
+        graphs the traced forward is all the agent could wrap."""
+        forward_impl = None
+
+        def forward(self, hidden_states, topk_output):
+            return FusedMoE.forward_impl(self, hidden_states, topk_output)
+
     class DeepseekV2MoE(nn.Module):
         def __init__(self, hidden, experts, top_k, fused_shared=1):
             super().__init__()
             self.num_fused_shared_experts = fused_shared
             self.gate = base.MoEGate(hidden, experts)
-            self.experts = FusedMoE(experts + fused_shared, hidden, fused_shared)
+            self.experts = (FusedMoE if with_forward_impl else OldFusedMoE)(experts + fused_shared, hidden, fused_shared)
             self.topk = base.TopK(top_k + fused_shared, 4, 2, self.gate.e_score_correction_bias, fused_shared)
 
         def forward(self, hidden_states, forward_batch):

@@ -335,8 +335,8 @@ SG_STEPS = (("extend", 6), ("decode", 3), ("decode", 5), ("decode", 8), ("extend
 # real tokens: 6+3+5+8+9+1+3+2+12 = 49; decode 3->4, 5->8, 3->4 run padded graphs, 12 (> max bs 8) runs eagerly
 
 
-def sglang_graph_body(server_args=None, with_runner=True, version="0.5.4-mirror", piecewise=False):
-    m = mirrors.install_sglang_runner_mirror(version=version, with_runner=with_runner)
+def sglang_graph_body(server_args=None, with_runner=True, version="0.5.4-mirror", piecewise=False, forward_impl=True):
+    m = mirrors.install_sglang_runner_mirror(version=version, with_runner=with_runner, with_forward_impl=forward_impl)
     try:
         torch.manual_seed(4)
         model = m.Model(3, 16, 16, 3).eval()
@@ -379,6 +379,7 @@ case(("sglang_cuda_graph_padded_and_warmup", lambda: sglang_graph_body()))
 case(("sglang_dp_attention_refused", lambda: sglang_graph_body({"enable_dp_attention": True})))
 case(("sglang_eplb_refused", lambda: sglang_graph_body({"enable_eplb": True})))
 case(("sglang_piecewise_prefill", lambda: sglang_graph_body(piecewise=True)))
+case(("sglang_piecewise_without_forward_impl_flagged", lambda: sglang_graph_body(piecewise=True, forward_impl=False)))
 case(("sglang_without_model_runner", lambda: sglang_graph_body(with_runner=False, version="0.3.0-mirror")))
 
 
