@@ -11,7 +11,8 @@ On the machine's own torch (and transformers, when installed):
      padded batch size: counts against the mirror's own truth (real tokens only).
   D. the SGLang runner mirror (capture/python/tests/mirrors.py install_sglang_runner_mirror): kernel warm-up,
      decode CUDA graphs captured with torch.cuda.graph (bs 1, 2, 4, 8), padded replays, eager extends and a
-     dummy run, counted by the agent's sglang-step-buffer path against the mirror's device truth (real rows).
+     dummy run, counted by the agent's sglang-step-buffer path against the mirror's device truth (real rows);
+     C-sglang: its decode-step overhead, graphs captured with the agent against graphs captured without.
   C. step-time overhead, agent against no agent, alternating, >= 30 pairs, mean relative difference
      with a 95% confidence interval (Student t), on B's CUDA-graph replay and on A's eager Mixtral step.
 
@@ -298,6 +299,60 @@ def part_d(dev, dry):
         mirrors.uninstall_mirrors()
 
 
+def part_c_sglang(dev, dry, pairs):
+    """Step-time overhead of the sglang-step-buffer path: decode steps replayed from CUDA graphs captured with
+    the agent (its copy recorded in them) against graphs captured without it, alternating."""
+    graphs = dev.type == "cuda" and not dry
+    m = mirrors.install_sglang_runner_mirror(graph_factory=mirrors.RealCudaGraph if graphs else None)
+    set_dev = getattr(torch, "set_default_device", None)
+    try:
+        if graphs and set_dev is None:
+            result(part="C-sglang", skipped="torch %s has no torch.set_default_device" % torch.__version__)
+            return
+        if graphs:
+            set_dev(dev)
+        torch.manual_seed(4)
+        model = m.Model(3, 16, 16, 3).to(dev).eval()
+        runner = m.ModelRunner(model)
+        sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+        g = torch.Generator().manual_seed(5)
+        batches = []
+        for n in (3, 5, 8, 2):
+            ids = torch.randint(1, 50, (n,), generator=g).to(dev)
+            batches.append(m.ForwardBatch(m.DECODE, n, ids, torch.arange(n, device=dev), torch.tensor([n], device=dev)))
+
+        def block(steps=20):
+            sync()
+            t0 = time.perf_counter()
+            for i in range(steps):
+                runner.forward(batches[i % len(batches)])
+            sync()
+            return time.perf_counter() - t0
+
+        runner._dummy_run(8)
+        diffs = []
+        for i in range(pairs):
+            order = (False, True) if i % 2 == 0 else (True, False)
+            t = {}
+            for with_agent in order:
+                if with_agent:
+                    with ballast_agent.capture(model, flush_ms=1000, quiet=True):
+                        runner._dummy_run(8)          # the agent's buffer exists before any capture
+                        runner.init_device_graphs()   # graphs recorded with the agent's copy
+                        t[True] = block()
+                else:
+                    runner.init_device_graphs()
+                    t[False] = block()
+            diffs.append((t[True] - t[False]) / t[False])
+        mean, lo, hi = ci(diffs)
+        result(part="C-sglang", mode="cuda-graph replay" if graphs else "simulated graphs (dry run, not a GPU figure)",
+               pairs=pairs, overhead_pct=round(100 * mean, 3), ci95_pct=[round(100 * lo, 3), round(100 * hi, 3)])
+    finally:
+        if graphs:
+            set_dev("cpu")
+        mirrors.uninstall_mirrors()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dry-run", action="store_true")
@@ -310,6 +365,7 @@ def main():
     for part in (part_a, part_b, part_d):
         part(dev, args.dry_run)
     part_c(dev, args.dry_run, args.pairs if not args.dry_run else min(args.pairs, 4))
+    part_c_sglang(dev, args.dry_run, args.pairs if not args.dry_run else min(args.pairs, 4))
     print("done in %.1f s on %s (torch %s)%s" % (time.time() - t0, torch.cuda.get_device_name() if dev.type == "cuda" else "CPU",
                                                  torch.__version__, " -- DRY RUN, no GPU figures" if args.dry_run else ""))
 
