@@ -9,6 +9,10 @@ On the machine's own torch (and transformers, when installed):
   B. the vLLM mirror (capture/python/tests/mirrors.py) with its experts forward registered as a custom op
      (when torch.library.custom_op exists) under torch.compile, and CUDA-graph capture/replay of each
      padded batch size: counts against the mirror's own truth (real tokens only).
+  D. the SGLang runner mirror (capture/python/tests/mirrors.py install_sglang_runner_mirror): kernel warm-up,
+     decode CUDA graphs captured with torch.cuda.graph (bs 1, 2, 4, 8), padded replays, eager extends and a
+     dummy run, counted by the agent's sglang-step-buffer path against the mirror's device truth (real rows);
+     C-sglang: its decode-step overhead, graphs captured with the agent against graphs captured without.
   C. step-time overhead, agent against no agent, alternating, >= 30 pairs, mean relative difference
      with a 95% confidence interval (Student t), on B's CUDA-graph replay and on A's eager Mixtral step.
 
@@ -252,6 +256,103 @@ def part_c(dev, dry, pairs):
         mirrors.uninstall_mirrors()
 
 
+# ------------------------------------------------------------------ D. SGLang runner mirror, real CUDA graphs
+def part_d(dev, dry):
+    graphs = dev.type == "cuda" and not dry
+    m = mirrors.install_sglang_runner_mirror(graph_factory=mirrors.RealCudaGraph if graphs else None)
+    set_dev = getattr(torch, "set_default_device", None)
+    try:
+        if graphs and set_dev is None:
+            result(part="D", skipped="torch %s has no torch.set_default_device" % torch.__version__)
+            return
+        if graphs:
+            set_dev(dev)
+        torch.manual_seed(4)
+        model = m.Model(3, 16, 16, 3).to(dev).eval()
+        runner = m.ModelRunner(model)
+        truth, padded = mirrors.new_truth(3, 16), mirrors.new_truth(3, 16)
+        g = torch.Generator().manual_seed(5)
+        steps = (("extend", 6), ("decode", 3), ("decode", 5), ("decode", 8), ("extend", 9), ("decode", 1),
+                 ("dummy", 4), ("decode", 3), ("decode", 2), ("decode", 12))
+        with ballast_agent.capture(model, flush_ms=600000, quiet=True) as cap:
+            runner._dummy_run(8)
+            runner.init_device_graphs()
+            m.discard(model)
+            for kind, n in steps:
+                if kind == "dummy":
+                    runner._dummy_run(n)
+                    m.discard(model)
+                    continue
+                ids = torch.randint(1, 50, (n,), generator=g).to(dev)
+                fb = m.ForwardBatch(m.DECODE if kind == "decode" else m.EXTEND, n if kind == "decode" else 1, ids,
+                                    torch.arange(n, device=dev), torch.tensor([n], device=dev))
+                runner.forward(fb)
+                m.harvest(model, truth, padded)
+        agent = cap.agent
+        verdict = "exact" if cap.counts == truth and agent.check_result == "ok" else (
+            "refused" if agent.check_result == "failed" or not agent.enabled else "WRONG")
+        result(part="D", mode="cuda-graph replay" if graphs else "simulated graphs (dry run)", torch=torch.__version__,
+               path=agent.capture_path(), tokens=cap.tokens, padding_differs=padded != truth, verdict=verdict)
+    finally:
+        if graphs:
+            set_dev("cpu")
+        mirrors.uninstall_mirrors()
+
+
+def part_c_sglang(dev, dry, pairs):
+    """Step-time overhead of the sglang-step-buffer path: decode steps replayed from CUDA graphs captured with
+    the agent (its copy recorded in them) against graphs captured without it, alternating."""
+    graphs = dev.type == "cuda" and not dry
+    m = mirrors.install_sglang_runner_mirror(graph_factory=mirrors.RealCudaGraph if graphs else None)
+    set_dev = getattr(torch, "set_default_device", None)
+    try:
+        if graphs and set_dev is None:
+            result(part="C-sglang", skipped="torch %s has no torch.set_default_device" % torch.__version__)
+            return
+        if graphs:
+            set_dev(dev)
+        torch.manual_seed(4)
+        model = m.Model(3, 16, 16, 3).to(dev).eval()
+        runner = m.ModelRunner(model)
+        sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+        g = torch.Generator().manual_seed(5)
+        batches = []
+        for n in (3, 5, 8, 2):
+            ids = torch.randint(1, 50, (n,), generator=g).to(dev)
+            batches.append(m.ForwardBatch(m.DECODE, n, ids, torch.arange(n, device=dev), torch.tensor([n], device=dev)))
+
+        def block(steps=20):
+            sync()
+            t0 = time.perf_counter()
+            for i in range(steps):
+                runner.forward(batches[i % len(batches)])
+            sync()
+            return time.perf_counter() - t0
+
+        runner._dummy_run(8)
+        diffs = []
+        for i in range(pairs):
+            order = (False, True) if i % 2 == 0 else (True, False)
+            t = {}
+            for with_agent in order:
+                if with_agent:
+                    with ballast_agent.capture(model, flush_ms=1000, quiet=True):
+                        runner._dummy_run(8)          # the agent's buffer exists before any capture
+                        runner.init_device_graphs()   # graphs recorded with the agent's copy
+                        t[True] = block()
+                else:
+                    runner.init_device_graphs()
+                    t[False] = block()
+            diffs.append((t[True] - t[False]) / t[False])
+        mean, lo, hi = ci(diffs)
+        result(part="C-sglang", mode="cuda-graph replay" if graphs else "simulated graphs (dry run, not a GPU figure)",
+               pairs=pairs, overhead_pct=round(100 * mean, 3), ci95_pct=[round(100 * lo, 3), round(100 * hi, 3)])
+    finally:
+        if graphs:
+            set_dev("cpu")
+        mirrors.uninstall_mirrors()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dry-run", action="store_true")
@@ -261,9 +362,10 @@ def main():
     if dev.type != "cuda" and not args.dry_run:
         sys.exit("no CUDA device: run with --dry-run (CPU) or on a GPU machine")
     t0 = time.time()
-    for part in (part_a, part_b):
+    for part in (part_a, part_b, part_d):
         part(dev, args.dry_run)
     part_c(dev, args.dry_run, args.pairs if not args.dry_run else min(args.pairs, 4))
+    part_c_sglang(dev, args.dry_run, args.pairs if not args.dry_run else min(args.pairs, 4))
     print("done in %.1f s on %s (torch %s)%s" % (time.time() - t0, torch.cuda.get_device_name() if dev.type == "cuda" else "CPU",
                                                  torch.__version__, " -- DRY RUN, no GPU figures" if args.dry_run else ""))
 

@@ -60,6 +60,8 @@ const exact: [string, string, string][] = [
   ['vllm_capture_fn_padded_and_dummy', 'vllm-capture-fn', 'vLLM router capture fn in the moe_forward op: profile/dummy/capture runs and CUDA-graph padding excluded'],
   ['vllm_capture_fn_grouped', 'vllm-capture-fn', 'vLLM grouped top-k with correction bias through the capture fn'],
   ['sglang_topk_grouped_fused_shared', 'dispatch-hook', 'SGLang TopK grouping with a fused shared expert (17 slots, 16 routed)'],
+  ['sglang_piecewise_prefill', 'sglang-step-buffer', 'SGLang piecewise CUDA graphs for prefill (torch.compile, MoE as an opaque custom op calling forward_impl) plus decode graphs'],
+  ['sglang_cuda_graph_padded_and_warmup', 'sglang-step-buffer', 'SGLang default mode (decode CUDA graphs): ids copied into a step buffer inside the graph, counted per real ModelRunner.forward'],
 ];
 
 for (const [name, path, what] of exact) {
@@ -204,4 +206,69 @@ test('num_hidden_layers comes from the model config each engine builds from (den
   assert.equal(bad.num_hidden_layers, null);
   assert.ok(bad.log.some((l) => /num_hidden_layers 2 in the model config is not above the largest MoE layer id 2/.test(l)), bad.log.join('\n'));
   assert.deepEqual(bad.counts, bad.truth);
+});
+
+test('SGLang CUDA graphs: only real tokens of real steps are counted (no kernel warm-up, capture warm-ups, padding rows or dummy runs)', () => {
+  const c = get('sglang_cuda_graph_padded_and_warmup');
+  // real tokens 6+3+5+8+9+1+3+2+12 = 49; x top-3 routed (the fused shared slot dropped) x 3 layers
+  assert.equal(c.tokens, 49);
+  assert.equal(c.counts!.flat().reduce((a, b) => a + b, 0), 49 * 3 * 3);
+  // The padded graphs (3->4, 5->8, 3->4) really dispatched padding rows to routed experts: 5 rows x 3 x 3 layers more.
+  assert.equal(c.truth_with_padding!.flat().reduce((a, b) => a + b, 0), 49 * 9 + 5 * 9);
+  assert.notDeepEqual(c.counts, c.truth_with_padding);
+  assert.equal(c.experts, 16);
+  assert.equal(c.engine, 'sglang');
+  assert.equal(c.num_hidden_layers, 3);
+});
+
+test('SGLang DP attention: refused on the step-buffer path in one line; eager steps counted, replayed steps flagged by the self-check', () => {
+  const c = get('sglang_dp_attention_refused');
+  assert.equal(c.path, 'dispatch-hook');
+  const said = c.log.filter((l) => l.includes('DP attention'));
+  assert.equal(said.length, 1);
+  assert.match(said[0], /counting at dispatch instead, exact only with --disable-cuda-graph/);
+  // eager steps only: extend 6, extend 9, decode 12 (above the largest graph) = 27 tokens
+  assert.equal(c.tokens, 27);
+  assert.equal(c.counts!.flat().reduce((a, b) => a + b, 0), 27 * 9);
+  assert.equal(c.check, 'failed');
+  const failed = c.log.filter((l) => l.includes('check failed'));
+  assert.equal(failed.length, 1);
+  assert.match(failed[0], /layers 0 \(81 of 147\).*--disable-cuda-graph, or record with `ballast capture --sglang URL`/);
+});
+
+test('SGLang EPLB / redundant experts (physical ids): capture refused in one line, nothing counted', () => {
+  const c = get('sglang_eplb_refused');
+  assert.equal(c.enabled, false);
+  assert.deepEqual(c.counts, []);
+  const said = c.log.filter((l) => l.includes('capture disabled'));
+  assert.equal(said.length, 1);
+  assert.match(said[0], /physical expert ids .*ballast capture --sglang URL/);
+});
+
+test('SGLang without ModelRunner.forward: one line says so; under CUDA graphs the self-check fails (padding and warm-ups counted)', () => {
+  const c = get('sglang_without_model_runner');
+  assert.ok(c.log.some((l) => /SGLang 0\.3\.0-mirror: ModelRunner\.forward not found .*exact only with --disable-cuda-graph/.test(l)), c.log.join('\n'));
+  assert.equal(c.check, 'failed');
+  assert.equal(c.log.filter((l) => l.includes('check failed')).length, 1);
+  const direct = get('sglang_topk_grouped_fused_shared'); // the model run directly, no runner, no graphs: exact
+  assert.ok(direct.log.some((l) => /ModelRunner\.forward not found/.test(l)));
+});
+
+test('SGLang piecewise prefill graphs on a FusedMoE without forward_impl: the traced wrapper cannot count them; the self-check fails in one line naming --disable-piecewise-cuda-graph', () => {
+  const c = get('sglang_piecewise_without_forward_impl_flagged');
+  assert.equal(c.path, 'sglang-step-buffer');
+  assert.equal(c.check, 'failed');
+  // decode steps (3+5+8+1+3+2+12 = 34 tokens) still counted exactly; the two piecewise extends (6, 9) are not
+  assert.equal(c.counts!.flat().reduce((a, b) => a + b, 0), 34 * 9);
+  const failed = c.log.filter((l) => l.includes('check failed'));
+  assert.equal(failed.length, 1);
+  assert.match(failed[0], /piecewise CUDA graphs \(torch\.compile\).*--disable-piecewise-cuda-graph/);
+});
+
+test('SGLang piecewise prefill graphs: padded extend batches (6->8, 9->16) counted on their real tokens only', () => {
+  const c = get('sglang_piecewise_prefill');
+  assert.equal(c.tokens, 49);
+  // padding: decode 3->4, 5->8, 3->4 (5 rows) and extend 6->8, 9->16 (9 rows), x 3 routed x 3 layers
+  assert.equal(c.truth_with_padding!.flat().reduce((a, b) => a + b, 0), 49 * 9 + 14 * 9);
+  assert.equal(c.counts!.flat().reduce((a, b) => a + b, 0), 49 * 9);
 });

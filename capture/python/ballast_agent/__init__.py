@@ -10,7 +10,9 @@ How it works
     Each layer gets one capture point (docs/capture.md, "Capture point, per layer"): vLLM's router
     capture fn (ids copied into a device buffer inside the moe_forward op, counted after each real
     step, so compiled/CUDA-graph mode, dummy runs and padding are handled), else a wrapper on the
-    experts module that receives the dispatched ids (transformers v5, GPT-OSS incl. MXFP4, SGLang),
+    experts module that receives the dispatched ids (transformers v5, GPT-OSS incl. MXFP4, SGLang; under
+    SGLang's ModelRunner the wrapper only copies the ids into a step buffer, recorded into its CUDA graphs,
+    and rows [0, real tokens) are counted after each real ModelRunner.forward: sglang-step-buffer),
     else a forward hook on the router. The global hook is then removed.
   * Per call: `scatter_add_`/`index_add_` into a persistent device tensor counts[phase][L][E] (top-k on
     the logits first on the router-hook path). No host synchronisation, no Python loop over tokens.
@@ -120,7 +122,7 @@ class _Layer(object):
         self.topk_group = 1
         self.scoring = "softmax"
         self.bias_owner = None
-        self.path = "router-hook"   # or "dispatch-hook", "vllm-capture-fn"
+        self.path = "router-hook"   # or "dispatch-hook", "vllm-capture-fn", "eplb-load-view", "sglang-step-buffer"
         self.experts_mod = None
         self.fused_shared = 0       # SGLang/vLLM fused shared-expert slots (ids >= experts, dropped)
         self.expected = 0           # tokens x top-k routed through this layer since the last flush
@@ -143,11 +145,11 @@ DISPATCH_ARGS = ("top_k_index", "router_indices", "routing_data", "topk_output",
                  "selected_experts", "expert_indices")
 
 
-def _dispatch_param(mod):
-    """(position after self, name) of the argument carrying expert ids in mod.forward, else None."""
+def _dispatch_param(mod, method="forward"):
+    """(position after self, name) of the argument carrying expert ids in mod.<method>, else None."""
     try:
         import inspect
-        params = list(inspect.signature(type(mod).forward).parameters.values())[1:]
+        params = list(inspect.signature(getattr(type(mod), method)).parameters.values())[1:]
     except Exception:
         return None
     for i, p in enumerate(params):
@@ -431,6 +433,23 @@ class Agent(object):
         self.ids_from_names = False
         self.nhl_runner_read = False
         self._eplb_carry = None      # vLLM EPLB view: a profile step's load left in the pass, subtracted next step
+        # SGLang step-buffer path (sglang-step-buffer): ids copied into sbuf inside what CUDA graphs record,
+        # counted after each real ModelRunner.forward
+        self.sg_runner = False       # ModelRunner.forward is wrapped (real steps known)
+        self.sg_checked = False      # the first real step's server args were checked
+        self.sg_in_step = False
+        self.sg_steps = 0
+        self.sbuf = None             # [L][cap][k] int32 ids of the current step (-1 = none), eager writes
+        self.sbuf_graph = None       # the buffer captured CUDA graphs write into
+        self.sg_written = None       # buffer an eager call wrote in this real step
+        self.sg_max_rows = 0         # rows written by eager calls in this real step
+        self.sg_replayed = None      # rows of the CUDA graph replayed in this real step, else None
+        self.sg_piecewise = False    # this real step ran SGLang's piecewise (torch.compile) CUDA graph
+        self.sg_piecewise_seen = False
+        self.sg_stale = False        # warm-up / capture / dummy runs wrote rows outside real steps
+        self.sg_fallback = False     # layout refused: counted at dispatch in eager real steps; replays only flagged
+        self.sg_impl_wrapped = False # SGLang FusedMoE.forward_impl wrapped (seen inside piecewise CUDA graphs too)
+        self.sg_graph_bufs = []      # distinct step buffers CUDA graphs were captured writing into
         self._reset_runtime()
 
     # ----- per-process runtime state (reset after fork) -----
@@ -618,7 +637,7 @@ class Agent(object):
         if not self.enabled:
             return
         first = layers[0]
-        if first.block is not None and first.path != "vllm-capture-fn":
+        if first.block is not None and first.path not in ("vllm-capture-fn", "sglang-step-buffer"):
             self.handles.append(first.block.register_forward_pre_hook(self._phase_hook))
         if self.sample_n and len(set(l.top_k for l in layers)) != 1:
             _log("route sampling needs one top-k for every layer; sampling is off")
@@ -682,8 +701,10 @@ class Agent(object):
                              "real steps cannot be told from dummy runs and padding; capture is off (please report "
                              "this vLLM version)" % (self.engine_version or ""))
                 return
-        if self.sample_n and self.vllm_runner:
-            _log("route sampling is not available on the vLLM capture-fn path; sampling is off")
+        if self.engine == "sglang" and any(l.path == "dispatch-hook" for l in layers):
+            self._patch_sglang_runner(layers)
+        if self.sample_n and (self.vllm_runner or self.sg_runner):
+            _log("route sampling is not available on the vLLM capture-fn and SGLang step-buffer paths; sampling is off")
             self.sample_n = 0
 
     def _note_compiled(self):
@@ -692,8 +713,18 @@ class Agent(object):
 
     def _install_dispatch(self, lay):
         exp = lay.experts_mod
-        pos, name = _dispatch_param(exp)
-        orig = exp.forward
+        method = "forward"
+        if self.engine == "sglang" and callable(getattr(type(exp), "forward_impl", None)) \
+                and _dispatch_param(exp, "forward_impl"):
+            # SGLang FusedMoE.forward(hidden_states, topk_output) calls self.forward_impl(hidden_states,
+            # topk_output), or, inside piecewise CUDA graphs (torch.compile), the opaque custom op
+            # moe_forward_piecewise_cuda_graph_impl, which calls moe_layer.forward_impl with the same ids
+            # (sgl-project/sglang python/sglang/srt/layers/moe/fused_moe_triton/layer.py, the version holding
+            # moe_forward_piecewise_cuda_graph_impl): wrapping forward_impl sees both.
+            method = "forward_impl"
+            self.sg_impl_wrapped = True
+        pos, name = _dispatch_param(exp, method)
+        orig = getattr(exp, method)
         agent = self
 
         def forward(*args, **kwargs):
@@ -709,8 +740,8 @@ class Agent(object):
                         agent.disable("in layer %s: %r" % (lay.name, e))
             return orig(*args, **kwargs)
 
-        exp.forward = forward
-        self.handles.append(_AttrRestore(exp, "forward"))
+        setattr(exp, method, forward)
+        self.handles.append(_AttrRestore(exp, method))
 
     def _on_dispatch(self, lay, obj, hidden):
         torch = self.torch
@@ -725,6 +756,9 @@ class Agent(object):
         if ids.dim() == 1:
             ids = ids.unsqueeze(-1)
         ids2 = ids.reshape(-1, ids.shape[-1])
+        if lay.path == "sglang-step-buffer":
+            self._sg_ids(lay, ids2)
+            return
         self._count(lay, ids2, ids2.shape[-1] - lay.fused_shared, checked=True)
 
     def _on_hist(self, lay, rd, hidden):
@@ -755,8 +789,8 @@ class Agent(object):
 
     def _count(self, lay, idx2, k, checked=False):
         """Add one call's ids [T][k'] to counts[phase][layer]. checked: drop ids outside [0, experts)."""
-        if self.vllm_wrapped and not self.vllm_in_step:
-            return  # a vLLM profile / dummy / graph-capture run: synthetic tokens
+        if (self.vllm_wrapped and not self.vllm_in_step) or (self.sg_fallback and not self.sg_in_step):
+            return  # a vLLM profile / dummy / graph-capture run, an SGLang warm-up or dummy run: synthetic tokens
         torch = self.torch
         dev = idx2.device
         ntok = idx2.shape[0]
@@ -865,29 +899,42 @@ class Agent(object):
     def _vllm_step_end(self, n):
         """After a real vLLM forward (outside any graph): count rows [0, n) of every layer (real tokens;
         CUDA-graph padding rows come after them) and reset them to -1."""
-        torch = self.torch
-        buf = self.vbuf
-        if buf is None or n <= 0:
+        if self.vbuf is None or n <= 0:
             return
         with self.lock:
-            n = min(n, buf.shape[1])
-            L, E = len(self.layers), self.num_experts
-            dev = buf.device
-            if getattr(self, "_vbase", None) is None or self._vbase.device != dev:
-                with torch.inference_mode(False):
-                    self._vlim = torch.tensor([l.experts for l in self.layers], device=dev).view(L, 1, 1)
-                    self._vbase = (torch.arange(L, device=dev) * E).view(L, 1, 1)
+            self._count_rows(self.vbuf, n, n)
+
+    def _count_rows(self, buf, n, clear):
+        """Count rows [0, n) of the ids buffer buf [L][cap][k] into counts[phase] (ids outside [0, experts)
+        of a layer, i.e. -1 and fused shared-expert slots, are not counted), add n x routed top-k to every
+        layer's expected assignments, and reset rows [0, clear) to -1. Device ops only, no host sync.
+        Caller holds self.lock."""
+        torch = self.torch
+        n = min(n, buf.shape[1])
+        clear = min(max(clear, n), buf.shape[1])
+        L, E = len(self.layers), self.num_experts
+        dev = buf.device
+        if dev not in self.bufs:
+            self._alloc(dev)
+        if getattr(self, "_vbase", None) is None or self._vbase.device != dev:
+            with torch.inference_mode(False):
+                self._vlim = torch.tensor([l.experts for l in self.layers], device=dev).view(L, 1, 1)
+                self._vbase = (torch.arange(L, device=dev) * E).view(L, 1, 1)
+        if n > 0:
             ids = buf[:, :n].long()
             valid = (ids >= 0) & (ids < self._vlim)
-            flat = ids.clamp(min=0) + self._vbase + self.phase_row * L * E
+            flat = ids.clamp(0, E - 1) + self._vbase + self.phase_row * L * E
             self.bufs[dev].view(-1).index_add_(0, flat.reshape(-1), valid.reshape(-1).long())
-            buf[:, :n].fill_(-1)
-            k = buf.shape[2]
-            for lay in self.layers:
-                lay.expected += n * (k - lay.fused_shared)
-                lay.calls += 1
-            self.dirty = True
-            self.in_forward = False
+        if clear > 0:
+            buf[:, :clear].fill_(-1)
+        self._add_expected(n, buf.shape[2])
+
+    def _add_expected(self, n, k):
+        for lay in self.layers:
+            lay.expected += n * (k - lay.fused_shared)
+            lay.calls += 1
+        self.dirty = True
+        self.in_forward = False
 
     def _patch_vllm_runner(self):
         """Wrap vLLM's GPUModelRunner.execute_model to learn real steps and their token counts. Profile,
@@ -1032,10 +1079,262 @@ class Agent(object):
             self.dirty = True
             self.in_forward = False
 
+    # ----- SGLang: ids copied into a step buffer inside what CUDA graphs record, counted per real step -----
+    # Written against sgl-project/sglang:
+    #   python/sglang/srt/model_executor/model_runner.py (ModelRunner.forward(forward_batch, ...) ->
+    #     _forward_raw: `graph_runner.replay(forward_batch)` when forward_mode.is_cuda_graph() and
+    #     graph_runner.can_run(...), else forward_decode / forward_extend (piecewise_cuda_graph_runner.replay
+    #     when it can run) / forward_idle, each calling self.model.forward(input_ids, positions, forward_batch);
+    #     _dummy_run (kernel warm-up) calls self.model.forward directly; the version whose forward ends with
+    #     get_global_experts_capturer().on_forward_end(forward_batch, can_run_graph, cuda_graph_batch=graph_runner.bs));
+    #   python/sglang/srt/model_executor/cuda_graph_runner.py @21514ff5bdad2ae598bf3070d3a583aa4fa35ae7
+    #     (capture(): for bs in reversed(capture_bs): capture_one_batch_size -> run_once() = model.forward on
+    #     static buffers, twice eagerly, then under torch.cuda.graph; replay(): raw_bs = forward_batch.batch_size,
+    #     bs = capture_bs[bisect_left(capture_bs, raw_bs)], input_ids[:raw_bs].copy_(...), padding rows keep
+    #     stale ids, graph.replay(), outputs [:raw_bs]);
+    #   python/sglang/srt/layers/moe/routed_experts_capturer.py @d4d0fc58371761f9f0da007a4ef4f0ad2bd19658
+    #     (SGLang's own capturer: copies topk_ids into a device buffer inside the forward, reads rows
+    #     [0, out_cache_loc.shape[0]) after the step; under DP attention a rank-padded slice);
+    #   python/sglang/srt/layers/moe/topk.py @06c48ca8da0b2c8aac15df74a768e6a012444064 (TopK -> StandardTopKOutput
+    #     .topk_ids; fused shared-expert slots get ids >= the routed experts; with expert_location_dispatch_info
+    #     (EPLB, redundant experts) the ids are already physical).
+    def _patch_sglang_runner(self, layers):
+        """Switch the SGLang dispatch-hook layers to the step-buffer path when ModelRunner.forward is there."""
+        mod = sys.modules.get("sglang.srt.model_executor.model_runner")
+        cls = getattr(mod, "ModelRunner", None) if mod is not None else None
+        if cls is None or not callable(getattr(cls, "forward", None)):
+            _log("SGLang %s: ModelRunner.forward not found in sglang.srt.model_executor.model_runner, so real steps "
+                 "cannot be told from CUDA-graph capture and padding; counting at dispatch instead, exact only with "
+                 "--disable-cuda-graph (the self-check reports otherwise)" % (self.engine_version or ""))
+            return
+        for lay in layers:
+            if lay.path == "dispatch-hook":
+                lay.path = "sglang-step-buffer"
+        self.sg_runner = True
+        _SG_AGENTS.append(self)
+        if getattr(cls, "_ballast_wrapped", False):
+            return
+        orig = cls.forward
+
+        def forward(runner, forward_batch, *args, **kwargs):
+            agent = _live_sg_agent(runner)
+            if agent is None:
+                return orig(runner, forward_batch, *args, **kwargs)
+            n = 0
+            try:
+                n = agent._sg_step_begin(runner, forward_batch)
+            except Exception as e:
+                agent.disable("before an SGLang step: %r" % (e,))
+            agent.sg_in_step = n > 0
+            try:
+                out = orig(runner, forward_batch, *args, **kwargs)
+            finally:
+                agent.sg_in_step = False
+            if n > 0 and agent.enabled and agent.sg_runner:
+                try:
+                    agent._sg_step_end(n)
+                except Exception as e:
+                    agent.disable("after an SGLang step: %r" % (e,))
+            return out
+
+        forward.__wrapped__ = orig
+        cls.forward = forward
+        cls._ballast_wrapped = True
+
+    def _sg_refusal(self, runner):
+        """(reason, disable) when the step-buffer rows cannot be placed for this server's layout, else None."""
+        sa = getattr(runner, "server_args", None)
+        g = lambda name, default=None: getattr(sa, name, default) if sa is not None else default
+        nred = g("ep_num_redundant_experts", 0)
+        if g("enable_eplb", False) is True or (isinstance(nred, int) and nred > 0):
+            return ("SGLang EPLB / redundant experts (--enable-eplb, --ep-num-redundant-experts) hand the experts "
+                    "physical expert ids (topk_ids_logical_to_physical), not logical ones; capture is off (use "
+                    "`ballast capture --sglang URL`, which records logical ids)", True)
+        if g("enable_dp_attention", False) is True:
+            return ("SGLang DP attention (--enable-dp-attention): the MoE layers route tokens gathered across DP "
+                    "ranks in a rank-padded layout the agent does not place", False)
+        a2a = g("moe_a2a_backend", None)
+        if g("enable_deepep_moe", False) is True or (isinstance(a2a, str) and a2a not in ("none", "")):
+            return ("SGLang MoE all-to-all backend (--moe-a2a-backend %s): each rank routes its own scattered "
+                    "tokens, a layout the agent does not place" % (a2a or "deepep"), False)
+        if g("enable_two_batch_overlap", False) is True:
+            return ("SGLang two-batch overlap (--enable-two-batch-overlap) runs each step as two micro-batches "
+                    "whose rows overwrite each other", False)
+        if g("enable_pdmux", False) is True:
+            return ("SGLang PD multiplexing (--enable-pdmux) runs a step's layers in several calls", False)
+        return None
+
+    def _sg_first_step(self, runner):
+        self.sg_checked = True
+        r = self._sg_refusal(runner)
+        if r is not None and r[1]:
+            self.disable(r[0])
+            return
+        if r is not None:
+            # Count at dispatch in eager real steps only; a step the agent cannot see (a CUDA-graph replay)
+            # still adds its tokens x top-k to the expected assignments, so the self-check says so.
+            _log("%s; counting at dispatch instead, exact only with --disable-cuda-graph (the self-check reports "
+                 "otherwise), or use `ballast capture --sglang URL`" % r[0])
+            self.sg_fallback = True
+            for lay in self.layers:
+                if lay.path == "sglang-step-buffer":
+                    lay.path = "dispatch-hook"
+        agent = self
+        for attr, piecewise in (("graph_runner", False), ("cuda_graph_runner", False),
+                                ("piecewise_cuda_graph_runner", True)):
+            gr = getattr(runner, attr, None)
+            if gr is None or not callable(getattr(gr, "replay", None)) or "replay" in getattr(gr, "__dict__", {}):
+                continue
+            orig = gr.replay
+
+            def replay(*a, _orig=orig, _gr=gr, _pw=piecewise, **k):
+                out = _orig(*a, **k)
+                if agent.sg_in_step:
+                    if _pw:
+                        agent.sg_piecewise = True
+                    else:
+                        bs = getattr(_gr, "bs", None)
+                        per = getattr(_gr, "num_tokens_per_bs", 1)
+                        agent.sg_replayed = (int(bs) * int(per or 1)) if isinstance(bs, int) else -1
+                return out
+            gr.replay = replay
+            self.handles.append(_AttrRestore(gr, "replay"))
+        if self.num_hidden_layers is None and self.ids_from_names:
+            # ModelRunner keeps model_config (SGLang ModelConfig) with hf_text_config / hf_config
+            self._set_decoder_layers(_config_layers(getattr(runner, "model_config", None)), "SGLang's model_config")
+
+    def _sg_step_begin(self, runner, fb):
+        """Before a real ModelRunner.forward: its real token count (before any padding) and phase."""
+        if getattr(runner, "model", None) is not self.model or not self.enabled or not self.sg_runner:
+            return 0
+        if not self.sg_checked:
+            self._sg_first_step(runner)
+            if not self.enabled or not self.sg_runner:
+                return 0
+        t = getattr(fb, "input_ids", None)
+        if isinstance(t, self.torch.Tensor) and t.dim() >= 1:
+            n = int(t.shape[0])
+        else:
+            loc = getattr(fb, "out_cache_loc", None)
+            n = int(loc.shape[0]) if isinstance(loc, self.torch.Tensor) else 0
+        if n <= 0:
+            return 0
+        self.sg_written, self.sg_max_rows, self.sg_replayed, self.sg_piecewise = None, 0, None, False
+        row = 0
+        fm = getattr(fb, "forward_mode", None)
+        try:
+            if fm is not None and fm.is_decode():
+                row = 2
+            elif fm is not None and fm.is_extend():
+                row = 1
+        except Exception:
+            row = 0
+        self.next_phase_row = row
+        if self.sg_fallback:
+            return n  # the dispatch path starts the step at its first layer
+        if self.sg_stale and not self._capturing():
+            # Rows written by warm-up, graph-capture or dummy runs: never counted, cleared once here.
+            for b in (self.sbuf, self.sbuf_graph):
+                if b is not None:
+                    b.fill_(-1)
+            self.sg_stale = False
+        self._step_begin(n, None)
+        return n
+
+    def _sg_ids(self, lay, ids2):
+        """Copy one layer's ids [T][k] into rows [0, T) of the step buffer (recorded into a CUDA graph when
+        captured, replayed with it); count nothing here."""
+        torch = self.torch
+        T, k = int(ids2.shape[0]), int(ids2.shape[1])
+        capturing = self._capturing()
+        buf = self.sbuf
+        if buf is not None and buf.shape[2] != k:
+            raise RuntimeError("MoE layers with different top-k (%d and %d) cannot share the step buffer"
+                               % (buf.shape[2], k))
+        if buf is None or buf.shape[1] < T or buf.device != ids2.device:
+            if capturing:
+                raise RuntimeError("a CUDA graph was captured for %d tokens before the agent saw a forward pass" % T)
+            cap = max(T, self._sg_cap_hint() if buf is None else 2 * buf.shape[1])
+            with torch.inference_mode(False):
+                buf = torch.full((len(self.layers), cap, k), -1, dtype=torch.int32, device=ids2.device)
+            self.sbuf = buf  # graphs captured earlier keep writing into self.sbuf_graph
+        buf[lay.index, :T].copy_(ids2)
+        if capturing:
+            if not any(b is buf for b in self.sg_graph_bufs):
+                self.sg_graph_bufs.append(buf)
+                if len(self.sg_graph_bufs) > 1:
+                    raise RuntimeError("CUDA graphs were captured writing into two step buffers (a larger forward "
+                                       "pass came between captures), so a replay cannot be placed; please report "
+                                       "the SGLang version and launch flags")
+            self.sbuf_graph = buf
+            self.sg_stale = True
+        elif self.sg_in_step:
+            self.sg_written = buf
+            if T > self.sg_max_rows:
+                self.sg_max_rows = T
+        else:
+            self.sg_stale = True
+
+    def _sg_cap_hint(self):
+        """Rows for the first step buffer: the most tokens one forward pass may carry by SGLang's server args
+        (chunked prefill, piecewise CUDA-graph tokens, decode graph batch), at least 8192, so that no graph is
+        captured before a larger pass forces a second buffer."""
+        cap = 8192
+        sa = None
+        try:
+            m = sys.modules.get("sglang.srt.server_args")
+            f = getattr(m, "get_global_server_args", None) if m is not None else None
+            sa = f() if callable(f) else None
+        except Exception:
+            sa = None
+        for name in ("chunked_prefill_size", "piecewise_cuda_graph_max_tokens", "cuda_graph_max_bs", "max_prefill_tokens"):
+            v = getattr(sa, name, None) if sa is not None else None
+            if isinstance(v, int) and not isinstance(v, bool) and cap < v <= 65536:
+                cap = v
+        return cap
+
+    def _sg_step_end(self, n):
+        """After a real ModelRunner.forward (outside any graph): count rows [0, n) of the buffer that step
+        wrote (the replayed graph's, else the eager calls'); padding rows come after them."""
+        with self.lock:
+            self.sg_steps += 1
+            if self.sg_fallback:
+                if self.sg_replayed is not None or self.sg_piecewise:
+                    self.sg_piecewise_seen = self.sg_piecewise_seen or self.sg_piecewise
+                    self._add_expected(n, (self.layers[0].top_k or 1) + self.layers[0].fused_shared)
+                return
+            if self.sg_piecewise and self.sg_impl_wrapped and self.sbuf_graph is not None:
+                # Prefill replayed from SGLang's piecewise CUDA graphs: the opaque MoE custom op ran forward_impl
+                # at their capture, so the copy into the step buffer is replayed with them (real tokens first).
+                self._count_rows(self.sbuf_graph, n, n)
+                return
+            if self.sg_piecewise:
+                # The layers ran inside SGLang's piecewise (torch.compile) CUDA graph, where the agent's wrapper
+                # is not traced: nothing to count; the expected assignments make the self-check say so.
+                self.sg_piecewise_seen = True
+                self._add_expected(n, self.sbuf.shape[2] if self.sbuf is not None else (self.layers[0].top_k or 1))
+                return
+            if self.sg_replayed is not None:
+                buf, clear = self.sbuf_graph, max(self.sg_replayed, n)
+            else:
+                buf, clear = self.sg_written, self.sg_max_rows
+            if buf is None:
+                k = self.sbuf.shape[2] if self.sbuf is not None else (self.layers[0].top_k or 1) + self.layers[0].fused_shared
+                self._add_expected(n, k)
+                return
+            self._count_rows(buf, n, clear)
+
     # ----- never silently wrong -----
     def _advice(self):
+        if self.engine == "sglang" and self.sg_piecewise_seen:
+            return ("SGLang ran prefill in its piecewise CUDA graphs (torch.compile), where the agent's wrapper is "
+                    "not traced: relaunch with --disable-piecewise-cuda-graph, or record with `ballast capture "
+                    "--sglang URL`")
+        if self.engine == "sglang" and any(l.path == "sglang-step-buffer" for l in self.layers):
+            return ("please report the SGLang version and launch flags; meanwhile record with `ballast capture "
+                    "--sglang URL`")
         if self.engine == "sglang":
-            return ("SGLang replays CUDA graphs without the agent's Python bookkeeping: relaunch with "
+            return ("SGLang replays CUDA graphs without the agent's Python bookkeeping on this path: relaunch with "
                     "--disable-cuda-graph, or record with `ballast capture --sglang URL`")
         if self.engine == "vllm" and not any(l.path == "vllm-capture-fn" for l in self.layers):
             return ("this vLLM %s has no router capture hook (FusedMoERouter.set_capture_fn); relaunch with "
@@ -1562,7 +1861,7 @@ class Agent(object):
                     _log("at exit: the background thread did not stop; the last window is dropped")
                     return
             if self.enabled and self.model is not None and self.layers and not any(l.calls for l in self.layers) \
-                    and self.check_result != "failed" and (self.compiled_seen or self.vllm_steps):
+                    and self.check_result != "failed" and (self.compiled_seen or self.vllm_steps or self.sg_steps):
                 self._report_nothing("the whole run")
             if self.enabled and self.dirty and self.model is not None:
                 if self.lock.acquire(timeout=1.0):
@@ -1586,6 +1885,16 @@ def agent():
 
 
 _VLLM_AGENTS = []  # agents that count through the vLLM runner wrapper (installed once per class)
+_SG_AGENTS = []    # agents that count through the SGLang ModelRunner.forward wrapper
+
+
+def _live_sg_agent(runner):
+    """The newest enabled agent of this process counting `runner`'s model through the step buffer."""
+    m = getattr(runner, "model", None)
+    for a in reversed(_SG_AGENTS):
+        if a.enabled and a.sg_runner and a.layers and a.model is not None and a.model is m:
+            return a
+    return None
 
 
 def _live_agent(runner=None):

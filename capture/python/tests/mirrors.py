@@ -816,7 +816,8 @@ def install_sglang_mirror(version="0.5.0-mirror"):
             _, ids = torch.topk(tmp, k=self.top_k, dim=-1, sorted=self.num_fused_shared_experts > 0)
             w = scores.gather(1, ids)
             if self.num_fused_shared_experts:
-                ids[:, -1] = torch.randint(low=e, high=e + self.num_fused_shared_experts, size=(n,), dtype=ids.dtype)
+                ids[:, -1] = torch.randint(low=e, high=e + self.num_fused_shared_experts, size=(n,), dtype=ids.dtype,
+                                           device=ids.device)
                 w[:, -1] = w[:, :-1].sum(dim=-1) / self.routed_scaling_factor
             return StandardTopKOutput(w, ids.to(torch.int32), router_logits)
 
@@ -877,4 +878,384 @@ def install_sglang_mirror(version="0.5.0-mirror"):
             return x
 
     m.SModel = SModel
+    m.MoEGate, m.TopK, m.StandardTopKOutput = MoEGate, TopK, StandardTopKOutput
+    return m
+
+
+# ---------------------------------------------------------------- SGLang runner + CUDA graphs ----
+class SimCudaGraph(object):
+    """CUDA-graph semantics on CPU (torch 1.13 has no CUDA graphs here).
+
+    capture(): runs the function once with Python, as torch.cuda.graph capture does (every Python side
+    effect, the agent's bookkeeping included, happens here and only here), while a TorchFunctionMode
+    records each torch operation with the tensor objects it touched. torch.cuda.is_current_stream_capturing()
+    answers True meanwhile; host reads (.item(), .tolist(), nonzero, bool()) raise, as they do on a
+    capturing stream. replay(): re-executes only the recorded tensor operations on the same tensor objects
+    (fixed addresses: the static input buffers, persistent buffers, parameters); each recorded output is
+    refreshed in place, so later operations read the new values, as graph memory would hold them. No Python
+    of the captured code runs on replay. (Capture here also executes once, like an extra warm-up run.)"""
+
+    FORBIDDEN = frozenset(["item", "tolist", "nonzero", "__bool__", "__int__", "__index__", "__float__", "numpy"])
+
+    def __init__(self):
+        self.ops = []
+
+    def capture(self, fn):
+        from torch.overrides import TorchFunctionMode
+        ops = self.ops
+        forbidden = self.FORBIDDEN
+
+        class _Rec(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                kwargs = kwargs or {}
+                name = getattr(func, "__name__", "")
+                if name in forbidden:
+                    raise RuntimeError("operation not permitted when stream is capturing (%s)" % name)
+                out = func(*args, **kwargs)
+                ops.append((func, args, kwargs, out))
+                return out
+
+        saved = (torch.cuda.is_available, torch.cuda.is_current_stream_capturing)
+        torch.cuda.is_available = lambda: True
+        torch.cuda.is_current_stream_capturing = lambda: True
+        try:
+            with torch.no_grad(), _Rec():
+                return fn()
+        finally:
+            torch.cuda.is_available, torch.cuda.is_current_stream_capturing = saved
+
+    @staticmethod
+    def _refresh(out, new):
+        if isinstance(out, torch.Tensor) and isinstance(new, torch.Tensor):
+            # A view (slice, expand, in-place result) shares the memory of a tensor already refreshed.
+            if new is not out and out._base is None:
+                out.copy_(new)
+        elif isinstance(out, (tuple, list)) and isinstance(new, (tuple, list)):
+            for o, n in zip(out, new):
+                SimCudaGraph._refresh(o, n)
+
+    def replay(self):
+        with torch.no_grad():
+            for func, args, kwargs, out in self.ops:
+                self._refresh(out, func(*args, **kwargs))
+
+
+class RealCudaGraph(object):
+    """torch.cuda.CUDAGraph with SimCudaGraph's interface (bench/gpu_capture.py, on a GPU)."""
+
+    def __init__(self):
+        self.g = torch.cuda.CUDAGraph()
+
+    def capture(self, fn):
+        torch.cuda.synchronize()
+        with torch.no_grad(), torch.cuda.graph(self.g):
+            out = fn()
+        torch.cuda.synchronize()
+        return out
+
+    def replay(self):
+        self.g.replay()
+
+
+def install_sglang_runner_mirror(version="0.5.4-mirror", server_args=None, with_runner=True, graph_factory=None,
+                                 with_forward_impl=True):
+    """SGLang with its ModelRunner and decode CudaGraphRunner, written from (sgl-project/sglang):
+      python/sglang/srt/model_executor/model_runner.py: ModelRunner.forward(forward_batch, skip_attn_backend_init,
+        pp_proxy_tensors) -> _forward_raw: can_run_graph = forward_mode.is_cuda_graph() and graph_runner.can_run(fb)
+        -> graph_runner.replay(fb); else forward_decode / forward_extend -> self.model.forward(input_ids, positions,
+        forward_batch); _dummy_run(batch_size) (kernel warm-up) calls self.model.forward directly.
+      python/sglang/srt/model_executor/cuda_graph_runner.py @21514ff5bdad2ae598bf3070d3a583aa4fa35ae7:
+        static buffers input_ids[max_bs], num_token_non_padded[1]; capture(): for bs in reversed(capture_bs):
+        capture_one_batch_size(bs, model.forward): run_once() = forward(input_ids[:bs], positions[:bs], fb)
+        twice, then under torch.cuda.graph; can_run: batch_size <= max_bs; replay(fb): raw_bs, bs =
+        capture_bs[bisect_left(capture_bs, raw_bs)], input_ids[:raw_bs].copy_(fb.input_ids) (padding rows keep
+        stale ids), num_token_non_padded = raw tokens, graph.replay(), output_buffers[bs][:raw_bs]; self.bs = bs.
+      python/sglang/srt/models/deepseek_v2.py (DeepseekV2MoE.forward: router_logits = self.gate(h);
+        topk_output = self.topk(h, router_logits, num_token_non_padded=forward_batch.num_token_non_padded);
+        self.experts(hidden_states=h, topk_output=topk_output)).
+    The TopK here does not mask padded rows (as fused_topk_torch_native / custom routing do not), so padding
+    rows reach real experts: the worst case for a counter. TRUTH: each FusedMoE adds, on the device (inside the
+    graph), one per (token, slot) it dispatched to a routed expert, for rows < num_token_non_padded (real
+    tokens) into truth_pass, and for every row into pad_pass; the test harness harvests them after real steps
+    and zeroes them after warm-up, capture and dummy runs."""
+    import bisect
+    base = install_sglang_mirror(version)
+    m = types.SimpleNamespace(base=base, SimCudaGraph=SimCudaGraph)
+    mr = types.ModuleType("sglang.srt.model_executor.model_runner")
+    cgr = types.ModuleType("sglang.srt.model_executor.cuda_graph_runner")
+
+    class ForwardMode(object):
+        def __init__(self, name):
+            self.name = name
+
+        def is_decode(self):
+            return self.name == "DECODE"
+
+        def is_extend(self):
+            return self.name == "EXTEND"
+
+        def is_idle(self):
+            return self.name == "IDLE"
+
+        def is_cuda_graph(self):
+            return self.name == "DECODE"
+
+    DECODE, EXTEND = ForwardMode("DECODE"), ForwardMode("EXTEND")
+
+    class ForwardBatch(object):
+        def __init__(self, forward_mode, batch_size, input_ids, positions, num_token_non_padded=None):
+            self.forward_mode = forward_mode
+            self.batch_size = batch_size
+            self.input_ids = input_ids
+            self.positions = positions
+            self.num_token_non_padded = num_token_non_padded
+            self.out_cache_loc = torch.zeros(input_ids.shape[0], dtype=torch.long)
+
+    pw_state = {"active": False, "opaque": lambda fn: fn()}
+    moe_layers = []
+
+    def moe_forward_piecewise_cuda_graph_impl(hidden_states, topk_weights, topk_ids, router_logits, layer_id):
+        """register_custom_op: opaque to torch.compile; runs moe_layers[layer_id].forward_impl in Python
+        (at the piece's capture), as SGLang's forward context lookup does."""
+        out = base.StandardTopKOutput(topk_weights, topk_ids, router_logits)
+        return pw_state["opaque"](lambda: moe_layers[layer_id].forward_impl(hidden_states, out))
+
+    class FusedMoE(nn.Module):
+        """Capture-safe dispatch (dense masks, no host reads), truth counted on the device."""
+
+        def __init__(self, num_experts, hidden, num_fused_shared_experts):
+            super().__init__()
+            self.num_experts = num_experts
+            self.num_fused_shared_experts = num_fused_shared_experts
+            self.routed = num_experts - num_fused_shared_experts
+            self.w = nn.Parameter(torch.randn(num_experts, hidden, hidden) * 0.2)
+            self.truth_pass = torch.zeros(self.routed, dtype=torch.long)
+            self.pad_pass = torch.zeros(self.routed, dtype=torch.long)
+            self.real_rows = None  # the forward batch's num_token_non_padded, set by the block
+            self.layer_id = len(moe_layers)
+            moe_layers.append(self)
+
+        def forward(self, hidden_states, topk_output):
+            if pw_state["active"]:
+                # Inside piecewise CUDA graphs: the opaque custom op (fused_moe_triton/layer.py)
+                return moe_forward_piecewise_cuda_graph_impl(hidden_states, topk_output.topk_weights,
+                                                             topk_output.topk_ids, topk_output.router_logits,
+                                                             self.layer_id)
+            return self.forward_impl(hidden_states, topk_output)
+
+        def forward_impl(self, hidden_states, topk_output):
+            ids, w = topk_output.topk_ids.long(), topk_output.topk_weights
+            out = torch.zeros_like(hidden_states)
+            for e in range(self.num_experts):
+                coef = ((ids == e).to(w.dtype) * w).sum(dim=-1, keepdim=True)
+                out = out + (hidden_states @ self.w[e]) * coef
+            routed = (ids >= 0) & (ids < self.routed)
+            rows = torch.arange(ids.shape[0], device=ids.device).unsqueeze(1).expand(ids.shape)
+            real = routed & (rows < self.real_rows) if self.real_rows is not None else routed
+            flat = ids.clamp(0, self.routed - 1).reshape(-1)
+            self.truth_pass.index_add_(0, flat, real.long().reshape(-1))
+            self.pad_pass.index_add_(0, flat, routed.long().reshape(-1))
+            return out
+
+    class OldFusedMoE(FusedMoE):
+        """An SGLang whose FusedMoE has no forward_impl (the dispatch is inside forward): inside piecewise
+        graphs the traced forward is all the agent could wrap."""
+        forward_impl = None
+
+        def forward(self, hidden_states, topk_output):
+            return FusedMoE.forward_impl(self, hidden_states, topk_output)
+
+    class DeepseekV2MoE(nn.Module):
+        def __init__(self, hidden, experts, top_k, fused_shared=1):
+            super().__init__()
+            self.num_fused_shared_experts = fused_shared
+            self.gate = base.MoEGate(hidden, experts)
+            self.experts = (FusedMoE if with_forward_impl else OldFusedMoE)(experts + fused_shared, hidden, fused_shared)
+            self.topk = base.TopK(top_k + fused_shared, 4, 2, self.gate.e_score_correction_bias, fused_shared)
+
+        def forward(self, hidden_states, forward_batch):
+            logits = self.gate(hidden_states)
+            self.experts.real_rows = forward_batch.num_token_non_padded
+            return self.experts(hidden_states, self.topk(hidden_states, logits))
+
+    class DecoderLayer(nn.Module):
+        def __init__(self, hidden, experts, top_k):
+            super().__init__()
+            self.input_layernorm = nn.LayerNorm(hidden)
+            self.mlp = DeepseekV2MoE(hidden, experts, top_k)
+
+        def forward(self, x, forward_batch):
+            return x + self.mlp(self.input_layernorm(x), forward_batch)
+
+    class DeepseekV2ForCausalLM(nn.Module):
+        def __init__(self, layers, hidden, experts, top_k, vocab=50):
+            super().__init__()
+            self.config = Cfg(_name_or_path="mirror/sglang-deepseek-graphs", num_hidden_layers=layers)
+            self.embed_tokens = nn.Embedding(vocab, hidden)
+            self.layers = nn.ModuleList([DecoderLayer(hidden, experts, top_k) for _ in range(layers)])
+
+        def forward(self, input_ids, positions, forward_batch):
+            x = self.embed_tokens(input_ids)
+            for layer in self.layers:
+                x = layer(x, forward_batch)
+            return x
+
+    class CudaGraphRunner(object):
+        def __init__(self, model_runner, capture_bs=(1, 2, 4, 8)):
+            self.model_runner = model_runner
+            self.capture_bs = sorted(capture_bs)
+            self.max_bs = max(self.capture_bs)
+            self.num_tokens_per_bs = 1
+            self.graphs, self.output_buffers = {}, {}
+            self.input_ids = torch.zeros(self.max_bs, dtype=torch.long)
+            self.positions = torch.zeros(self.max_bs, dtype=torch.long)
+            self.num_token_non_padded = torch.zeros(1, dtype=torch.long)
+            self.bs = None
+            self.capture()
+
+        def can_run(self, forward_batch):
+            return forward_batch.batch_size <= self.max_bs
+
+        def capture(self):
+            for bs in reversed(self.capture_bs):
+                graph, out = self.capture_one_batch_size(bs, self.model_runner.model.forward)
+                self.graphs[bs], self.output_buffers[bs] = graph, out
+
+        def capture_one_batch_size(self, bs, forward):
+            input_ids, positions = self.input_ids[:bs], self.positions[:bs]
+            self.num_token_non_padded.fill_(bs)
+            fb = ForwardBatch(DECODE, bs, input_ids, positions, num_token_non_padded=self.num_token_non_padded)
+
+            def run_once():
+                return forward(input_ids, fb.positions, fb)
+            with torch.no_grad():
+                for _ in range(2):
+                    run_once()
+            graph = (graph_factory or SimCudaGraph)()
+            out = graph.capture(run_once)
+            return graph, out
+
+        def replay(self, forward_batch, skip_attn_backend_init=False, pp_proxy_tensors=None):
+            raw_bs = forward_batch.batch_size
+            bs = self.capture_bs[bisect.bisect_left(self.capture_bs, raw_bs)]
+            self.input_ids[:raw_bs].copy_(forward_batch.input_ids)
+            self.positions[:raw_bs].copy_(forward_batch.positions)
+            self.num_token_non_padded.fill_(raw_bs)
+            self.raw_bs, self.bs = raw_bs, bs
+            self.graphs[bs].replay()
+            return self.output_buffers[bs][:raw_bs]
+
+    class ModelRunner(object):
+        def __init__(self, model, server_args=None):
+            self.model = model
+            self.server_args = server_args or Cfg(enable_dp_attention=False, moe_a2a_backend="none",
+                                                  enable_eplb=False, ep_num_redundant_experts=0,
+                                                  enable_two_batch_overlap=False, enable_pdmux=False)
+            self.model_config = Cfg(hf_config=model.config, hf_text_config=model.config)
+            self.graph_runner = None
+            self.forward_pass_id = 0
+
+        def init_device_graphs(self, capture_bs=(1, 2, 4, 8)):
+            self.graph_runner = CudaGraphRunner(self, capture_bs)
+
+        def _dummy_run(self, batch_size):
+            ids = torch.zeros(batch_size, dtype=torch.long)
+            fb = ForwardBatch(DECODE, batch_size, ids, ids.clone(), torch.tensor([batch_size]))
+            with torch.no_grad():
+                self.model.forward(ids, fb.positions, fb)
+
+        def forward(self, forward_batch, skip_attn_backend_init=False, pp_proxy_tensors=None):
+            self.forward_pass_id += 1
+            return self._forward_raw(forward_batch, skip_attn_backend_init, pp_proxy_tensors)
+
+        def _forward_raw(self, forward_batch, skip_attn_backend_init, pp_proxy_tensors):
+            can_run_graph = bool(forward_batch.forward_mode.is_cuda_graph() and self.graph_runner
+                                 and self.graph_runner.can_run(forward_batch))
+            if can_run_graph:
+                return self.graph_runner.replay(forward_batch, skip_attn_backend_init=skip_attn_backend_init)
+            pw = getattr(self, "piecewise_cuda_graph_runner", None)
+            if forward_batch.forward_mode.is_extend() and pw is not None and pw.can_run(forward_batch):
+                return pw.replay(forward_batch)  # forward_extend's piecewise branch
+            with torch.no_grad():
+                if forward_batch.forward_mode.is_decode():
+                    return self.model.forward(forward_batch.input_ids, forward_batch.positions, forward_batch)
+                return self.model.forward(forward_batch.input_ids, forward_batch.positions, forward_batch)
+
+    class PiecewiseCudaGraphRunner(object):
+        """Prefill through piecewise CUDA graphs (SGLang's default for extend batches up to
+        piecewise_cuda_graph_max_tokens): the model is traced by torch.compile, where the Python of traced
+        modules runs only while tracing (compiled(fn) makes the agent see is_compiling() True), except inside
+        the MoE custom op, which stays opaque and runs its Python (opaque(fn): is_compiling() False); each
+        token size is run once, then captured; replay pads the tokens to the next size (real tokens first)."""
+
+        def __init__(self, model_runner, compiled, opaque, sizes=(4, 8, 16)):
+            self.model_runner = model_runner
+            self.sizes = sorted(sizes)
+            self.compiled = compiled
+            pw_state["opaque"] = opaque
+            n = self.sizes[-1]
+            self.input_ids = torch.zeros(n, dtype=torch.long)
+            self.positions = torch.zeros(n, dtype=torch.long)
+            self.num_token_non_padded = torch.zeros(1, dtype=torch.long)
+            self.graphs, self.outs = {}, {}
+            for size in reversed(self.sizes):
+                ids, pos = self.input_ids[:size], self.positions[:size]
+                self.num_token_non_padded.fill_(size)
+                fb = ForwardBatch(EXTEND, 1, ids, pos, num_token_non_padded=self.num_token_non_padded)
+
+                def run(ids=ids, pos=pos, fb=fb):
+                    pw_state["active"] = True
+                    try:
+                        return self.compiled(lambda: self.model_runner.model.forward(ids, pos, fb))
+                    finally:
+                        pw_state["active"] = False
+                with torch.no_grad():
+                    run()
+                g = (graph_factory or SimCudaGraph)()
+                self.outs[size] = g.capture(run)
+                self.graphs[size] = g
+
+        def can_run(self, forward_batch):
+            return forward_batch.input_ids.shape[0] <= self.sizes[-1]
+
+        def replay(self, forward_batch, **kwargs):
+            n = forward_batch.input_ids.shape[0]
+            size = self.sizes[bisect.bisect_left(self.sizes, n)]
+            self.input_ids[:n].copy_(forward_batch.input_ids)
+            self.positions[:n].copy_(forward_batch.positions)
+            self.num_token_non_padded.fill_(n)
+            self.graphs[size].replay()
+            return self.outs[size][:n]
+
+    mr.ModelRunner = ModelRunner
+    m.PiecewiseCudaGraphRunner = PiecewiseCudaGraphRunner
+    cgr.CudaGraphRunner = CudaGraphRunner
+    if with_runner:
+        sys.modules[mr.__name__] = mr
+    sys.modules[cgr.__name__] = cgr
+
+    def batch(kind, n, gen):
+        ids = torch.randint(1, 50, (n,), generator=gen)
+        mode = DECODE if kind == "decode" else EXTEND
+        return ForwardBatch(mode, n if kind == "decode" else 1, ids, torch.arange(n), torch.tensor([n]))
+
+    def harvest(model, truth, padded):
+        """Move each layer's device truth into the totals (after a real step); zero it."""
+        for l, layer in enumerate(model.layers):
+            ex = layer.mlp.experts
+            for e, v in enumerate(ex.truth_pass.tolist()):
+                truth[l][e] += v
+            for e, v in enumerate(ex.pad_pass.tolist()):
+                padded[l][e] += v
+            ex.truth_pass.zero_()
+            ex.pad_pass.zero_()
+
+    def discard(model):
+        """Drop what warm-up, capture and dummy runs dispatched (synthetic tokens)."""
+        for layer in model.layers:
+            layer.mlp.experts.truth_pass.zero_()
+            layer.mlp.experts.pad_pass.zero_()
+
+    m.ModelRunner, m.Model, m.batch, m.harvest, m.discard = ModelRunner, DeepseekV2ForCausalLM, batch, harvest, discard
+    m.ForwardBatch, m.DECODE, m.EXTEND = ForwardBatch, DECODE, EXTEND
     return m

@@ -330,6 +330,59 @@ def sglang_fused_shared():
     return "sglang_topk_grouped_fused_shared", body
 
 
+SG_STEPS = (("extend", 6), ("decode", 3), ("decode", 5), ("decode", 8), ("extend", 9), ("decode", 1),
+            ("dummy", 4), ("decode", 3), ("decode", 2), ("decode", 12))
+# real tokens: 6+3+5+8+9+1+3+2+12 = 49; decode 3->4, 5->8, 3->4 run padded graphs, 12 (> max bs 8) runs eagerly
+
+
+def sglang_graph_body(server_args=None, with_runner=True, version="0.5.4-mirror", piecewise=False, forward_impl=True):
+    m = mirrors.install_sglang_runner_mirror(version=version, with_runner=with_runner, with_forward_impl=forward_impl)
+    try:
+        torch.manual_seed(4)
+        model = m.Model(3, 16, 16, 3).eval()
+        runner = m.ModelRunner(model)
+        if server_args:
+            runner.server_args.__dict__.update(server_args)
+        truth, padded = mirrors.new_truth(3, 16), mirrors.new_truth(3, 16)
+        g = torch.Generator().manual_seed(5)
+        with ballast_agent.capture(model, flush_ms=60000) as cap:
+            runner._dummy_run(8)            # kernel warm-up: model.forward directly
+            runner.init_device_graphs()     # bs 8, 4, 2, 1: two eager warm-ups + one capture each
+            if piecewise:
+                def toggled(value):
+                    def run(fn):
+                        saved = cap.agent.is_compiling
+                        cap.agent.is_compiling = lambda: value  # how traced / opaque code looks to the agent
+                        try:
+                            return fn()
+                        finally:
+                            cap.agent.is_compiling = saved
+                    return run
+                runner.piecewise_cuda_graph_runner = m.PiecewiseCudaGraphRunner(runner, toggled(True), toggled(False))
+            m.discard(model)
+            for kind, n in SG_STEPS:
+                if kind == "dummy":
+                    runner._dummy_run(n)
+                    m.discard(model)
+                    continue
+                runner.forward(m.batch(kind, n, g))
+                m.harvest(model, truth, padded)
+        return {"counts": cap.counts, "truth": truth, "truth_with_padding": padded, "path": cap.agent.capture_path(),
+                "check": cap.agent.check_result, "tokens": cap.tokens, "engine": cap.agent.engine,
+                "engine_version": cap.agent.engine_version, "enabled": cap.agent.enabled,
+                "experts": cap.experts, "num_hidden_layers": cap.num_hidden_layers}
+    finally:
+        mirrors.uninstall_mirrors()
+
+
+case(("sglang_cuda_graph_padded_and_warmup", lambda: sglang_graph_body()))
+case(("sglang_dp_attention_refused", lambda: sglang_graph_body({"enable_dp_attention": True})))
+case(("sglang_eplb_refused", lambda: sglang_graph_body({"enable_eplb": True})))
+case(("sglang_piecewise_prefill", lambda: sglang_graph_body(piecewise=True)))
+case(("sglang_piecewise_without_forward_impl_flagged", lambda: sglang_graph_body(piecewise=True, forward_impl=False)))
+case(("sglang_without_model_runner", lambda: sglang_graph_body(with_runner=False, version="0.3.0-mirror")))
+
+
 def main():
     want = sys.argv[1:]
     for fn in CASES:
