@@ -54,6 +54,7 @@ import { emptyPlan } from '../check-input.ts';
 import { solveDeepseek } from '../deepseek/index.ts';
 import { solveBallast } from './index.ts';
 import { activationSwapSearch } from './activation-search.ts';
+import { type BatchTimes, chooseHeldOut, type HeldOutChoice, meanAt } from './held-out-choice.ts';
 import { expertStepWeights, layerStepTime, REPLICA_ROUTING, resampleStarts, type StepRouting, type StepTimeScratch, stepTimeScratch } from './step-time.ts';
 
 export interface StepSpec {
@@ -96,6 +97,8 @@ interface Candidate {
   stepUs: Float64Array[];
   activatedMax: Float64Array[];
   tokensMax: Float64Array[];
+  /** [steps][L] -> [B] per-batch layer times, us (held-out timing only). */
+  batchUs?: Float64Array[][];
 }
 
 function hasColocated(row: Int32Array, G: number): boolean {
@@ -143,7 +146,7 @@ export function replicaOptions(input: SolveInput, maxSteps: number): number[] {
 }
 
 /** How the configuration (candidate row and replica count of each layer) is chosen (file header, 5-6). */
-export type SelectionRule = 'validated' | 'in-sample';
+export type SelectionRule = 'validated' | 'validated-min' | 'in-sample';
 
 /** One step size's resampled batches: `starts` [B] offsets into `routes` [T][L][k], `tokens` per step. */
 interface StepData {
@@ -161,6 +164,9 @@ interface RowSet {
 
 /** Order in which validated selection breaks ties: the engines' default first, then by how much each row relies on the planning data. */
 export const CONSERVATIVE_ORDER = ['linear', 'deepseek', 'balanced', 'activation', 'spread', 'locality-0.02', 'locality-0.05', 'activation-search'];
+
+/** Distinct held-out steps of the largest size that routes sampled from counts are drawn for. */
+const VAL_BATCHES = 32;
 
 const batchesFor = (opts: TimeObjectiveOptions, T: number, n: number) => opts.batches ?? Math.max(32, Math.min(256, Math.floor((4 * T) / n)));
 
@@ -209,7 +215,7 @@ function generateCandidates(input: SolveInput, steps: StepData[], Rs: number[], 
 }
 
 /** Every candidate row timed on the steps' batches (file header, step 5). */
-function timeCandidates(cm: CostModel, sets: RowSet[][], steps: StepData[], L: number, routing: StepRouting, sc: StepTimeScratch): Candidate[][] {
+function timeCandidates(cm: CostModel, sets: RowSet[][], steps: StepData[], L: number, routing: StepRouting, sc: StepTimeScratch, perBatch = false): Candidate[][] {
   const wSum = steps.reduce((a, s) => a + s.weight, 0);
   return sets.map((list) =>
     list.map(({ name, R, rows }) => {
@@ -217,16 +223,17 @@ function timeCandidates(cm: CostModel, sets: RowSet[][], steps: StepData[], L: n
       const stepUs = steps.map(() => new Float64Array(L));
       const activatedMax = steps.map(() => new Float64Array(L));
       const tokensMax = steps.map(() => new Float64Array(L));
+      const batchUs = perBatch ? steps.map((s) => Array.from({ length: L }, () => new Float64Array(s.starts.length))) : undefined;
       for (let l = 0; l < L; l++) {
         steps.forEach((s, i) => {
-          const r = layerStepTime(cm, s.routes, l, rows[l], s.starts, s.tokens, sc, routing);
+          const r = layerStepTime(cm, s.routes, l, rows[l], s.starts, s.tokens, sc, routing, batchUs?.[i][l]);
           stepUs[i][l] = r.timeUs;
           activatedMax[i][l] = r.activatedMax;
           tokensMax[i][l] = r.tokensMax;
           layerUs[l] += (s.weight / wSum) * r.timeUs;
         });
       }
-      return { name, R, rows, layerUs, stepUs, activatedMax, tokensMax };
+      return { name, R, rows, layerUs, stepUs, activatedMax, tokensMax, batchUs };
     }),
   );
 }
@@ -313,8 +320,9 @@ interface Fold {
  *     cut the same way; each fold plans on one block's counts and routes and is scored on the other;
  *   - count-only with >= 2 windows: the first and second half of the windows, routes sampled from
  *     each half's counts (so the folds show how the load moved over time);
- *   - count-only without windows: routes sampled from the one count table, cut in half: the folds are
- *     independent draws from the same counts and show sampling noise only, not shift.
+ *   - count-only without windows: each half of the sampled planning routes planned on, and scored on
+ *     routes drawn afresh from the same counts (>= VAL_BATCHES distinct steps of the largest size):
+ *     independent draws that show sampling noise only, not shift.
  */
 function makeFolds(input: SolveInput, routes: TokenRoutes, stepRoutes: TokenRoutes[], opts: TimeObjectiveOptions): { folds?: Fold[]; how: string } {
   const { numLayers: L, numExperts: E } = input;
@@ -332,7 +340,7 @@ function makeFolds(input: SolveInput, routes: TokenRoutes, stepRoutes: TokenRout
       return out;
     };
     const loads = [sumOf(0, h), sumOf(h, W)];
-    const T = Math.max(1, Math.floor(routes.numTokens / 2));
+    const T = Math.max(Math.floor(routes.numTokens / 2), VAL_BATCHES * Math.max(...opts.steps.map((s) => s.tokens)));
     const sampled = loads.map((ld, i) => sampleRoutesFromCounts(ld, L, E, routes.topK, T, (opts.seed ?? 1) + 101 * (i + 1), input.layerIds));
     const folds = [0, 1].map((f) => ({
       train: { ...input, load: loads[f], routes: undefined, windows: undefined, numWindows: undefined },
@@ -344,15 +352,21 @@ function makeFolds(input: SolveInput, routes: TokenRoutes, stepRoutes: TokenRout
   const main = half(routes);
   const steps = stepRoutes.map((r) => (r === routes ? main : half(r)));
   if (!main || steps.some((s) => !s)) return { how: 'too few planning tokens to hold any out' };
+  if (!input.routes) {
+    // Count-only: held-out routes are drawn afresh from the counts, enough for VAL_BATCHES distinct
+    // steps of the largest size, so the held-out estimate has a batch-to-batch spread to test against.
+    const T = Math.max(main[1].numTokens, VAL_BATCHES * Math.max(...opts.steps.map((s) => s.tokens)));
+    const fresh = [0, 1].map((f) => sampleRoutesFromCounts(input.load, L, E, routes.topK, T, (opts.seed ?? 1) + 211 * (f + 1), input.layerIds));
+    const folds = [0, 1].map((f) => ({ train: input, trainSteps: stepRoutes.map(() => main[f]), valSteps: stepRoutes.map(() => fresh[f]) }));
+    return { folds, how: `2 folds: each half of the sampled routes planned on, and scored on ${T} tokens drawn afresh from the same counts (independent draws: they show sampling noise, not shift)` };
+  }
   const folds = [0, 1].map((f) => ({
-    train: input.routes ? { ...input, load: routesToCounts(main[f]), routes: main[f], windows: undefined, numWindows: undefined } : input,
+    train: { ...input, load: routesToCounts(main[f]), routes: main[f], windows: undefined, numWindows: undefined },
     trainSteps: steps.map((s) => s![f]),
     valSteps: steps.map((s) => s![1 - f]),
   }));
   const c = foldCut(routes);
-  const how = input.routes
-    ? `2 folds: planning tokens [0, ${c}) and [${c}, ${routes.numTokens}) (cut at a sequence start), each planned on one block and scored on the other`
-    : `2 folds: the sampled routes cut in half (independent draws from the same counts: they show sampling noise, not shift)`;
+  const how = `2 folds: planning tokens [0, ${c}) and [${c}, ${routes.numTokens}) (cut at a sequence start), each planned on one block and scored on the other`;
   return { folds, how };
 }
 
@@ -394,7 +408,7 @@ export function solveBallastTime(input: SolveInput, opts: TimeObjectiveOptions):
   let Rs = replicaOptions(input, opts.maxReplicaSteps ?? 2);
   const why: string[] = [];
   const countOnlyNoWindows = !input.routes && !((input.numWindows ?? 0) >= 2 && input.windows);
-  if (selection === 'validated' && countOnlyNoWindows && Rs.length > 1) {
+  if (selection !== 'in-sample' && countOnlyNoWindows && Rs.length > 1) {
     Rs = [Rs[0]];
     why.push(
       'count-only trace without windows: no replicas (one count table cannot show whether its hot experts stay hot; under a shift a replica costs a slot and, in decode, an activated expert, while a placement without replicas costs nothing against linear on average)',
@@ -406,25 +420,25 @@ export function solveBallastTime(input: SolveInput, opts: TimeObjectiveOptions):
   const variable = input.allowVariableSlots && input.memoryBudgetBytes !== undefined && input.expertBytes !== undefined;
   const slotsLeft = variable ? Math.floor((input.memoryBudgetBytes! - (Rs[0] / G) * L * input.expertBytes!) / input.expertBytes! + 1e-9) : undefined;
   const inSampleScore: ScoreTable = candidates.map((list) => new Map(list.map((c) => [c.name, c.layerUs])));
-  let choice = choose(inSampleScore, candidates.map((list) => list.map((c) => c.name)), L, slotsLeft);
+  let choice: Choice | HeldOutChoice = choose(inSampleScore, candidates.map((list) => list.map((c) => c.name)), L, slotsLeft);
   let heldOut: ScoreTable | undefined;
-  let heldOutChoice: Choice | undefined;
+  let heldOutChoice: HeldOutChoice | undefined;
   let rule = 'in-sample: each layer takes the row and R with the lowest predicted time on the planning tokens';
-  if (selection === 'validated') {
+  if (selection !== 'in-sample') {
     const { folds, how } = makeFolds(input, routes, stepRoutes, opts);
     if (!folds) {
       why.push(`no validation (${how}): in-sample choice`);
     } else {
-      const oof: ScoreTable = Rs.map(() => new Map());
+      const times: Map<string, BatchTimes>[] = Rs.map(() => new Map());
       folds.forEach((f, fi) => {
         const trainSteps = stepsOn(f.trainSteps, 1000 * (fi + 1));
         const valSteps = stepsOn(f.valSteps, 1000 * (fi + 1) + 500);
-        const timed = timeCandidates(cm, generateCandidates(f.train, trainSteps, Rs, cm, tolerances), valSteps, L, routing, sc);
+        const timed = timeCandidates(cm, generateCandidates(f.train, trainSteps, Rs, cm, tolerances), valSteps, L, routing, sc, true);
         timed.forEach((list, i) => {
           for (const c of list) {
-            const acc = oof[i].get(c.name) ?? new Float64Array(L);
-            for (let l = 0; l < L; l++) acc[l] += c.layerUs[l] / folds.length;
-            oof[i].set(c.name, acc);
+            const acc = times[i].get(c.name) ?? [];
+            acc[fi] = c.batchUs!;
+            times[i].set(c.name, acc);
           }
         });
         opts.steps.forEach((s, i) => {
@@ -433,12 +447,20 @@ export function solveBallastTime(input: SolveInput, opts: TimeObjectiveOptions):
       });
       // A name counts only where every fold and the final candidates have it (deepseek drops out where it co-locates replicas).
       const order = candidates.map((list, i) =>
-        CONSERVATIVE_ORDER.filter((n) => list.some((c) => c.name === n) && oof[i].has(n)),
+        CONSERVATIVE_ORDER.filter((n) => list.some((c) => c.name === n) && times[i].get(n)?.filter(Boolean).length === folds.length),
       );
-      heldOut = oof;
-      heldOutChoice = choose(oof, order, L, slotsLeft);
+      const wSum = opts.steps.reduce((a, s) => a + s.weight, 0);
+      const w = opts.steps.map((s) => s.weight / wSum);
+      const seMult = selection === 'validated' ? 1 : 0;
+      heldOutChoice = chooseHeldOut(times, order, L, w, slotsLeft, seMult);
+      heldOut = times.map((m, i) => new Map(order[i].map((n) => [n, Float64Array.from({ length: L }, (_, l) => meanAt(m.get(n)!, l, w))])));
       choice = heldOutChoice;
-      rule = `validated: ${how}; each layer takes the row, and the model the R, with the lowest held-out predicted time (ties to the more conservative row: ${CONSERVATIVE_ORDER.join(' < ')}), then that configuration is made again on all planning tokens`;
+      rule =
+        `${selection}: ${how}; each layer takes the row, and the model the R, ` +
+        (seMult > 0
+          ? `by the one-standard-error rule on held-out predicted time (the most conservative within one standard error of the paired difference to the best; order ${CONSERVATIVE_ORDER.join(' < ')}, smaller R first)`
+          : `with the lowest held-out predicted time (ties to the more conservative: ${CONSERVATIVE_ORDER.join(' < ')})`) +
+        ', then that configuration is made again on all planning tokens';
     }
   }
   const phy2log: Int32Array[] = [];
