@@ -35,7 +35,8 @@
  *      and second half of the windows), and makes step 5's choice — each layer's candidate name, the
  *      R — on the mean held-out time; ties go to the more conservative name (CONSERVATIVE_ORDER:
  *      linear, deepseek, then the rows that rely more on the planning data). The chosen configuration
- *      is then made again on all planning tokens. A count-only trace without windows offers no
+ *      is then made again on all planning tokens. A step larger than a held-out block is scored
+ *      in-sample (at a smaller size it would be another regime). A count-only trace without windows offers no
  *      evidence that its hot experts stay hot (folds of routes sampled from one count table are iid),
  *      so validated selection takes no replicas there. The plan names the rule and why
  *      (params.timeObjective.selection).
@@ -416,7 +417,7 @@ export function solveBallastTime(input: SolveInput, opts: TimeObjectiveOptions):
   }
   const maxP = E + Rs[Rs.length - 1];
   const sc = stepTimeScratch(cm, E, maxP);
-  const candidates = timeCandidates(cm, generateCandidates(input, steps, Rs, cm, tolerances), steps, L, routing, sc);
+  const candidates = timeCandidates(cm, generateCandidates(input, steps, Rs, cm, tolerances), steps, L, routing, sc, selection !== 'in-sample');
   const variable = input.allowVariableSlots && input.memoryBudgetBytes !== undefined && input.expertBytes !== undefined;
   const slotsLeft = variable ? Math.floor((input.memoryBudgetBytes! - (Rs[0] / G) * L * input.expertBytes!) / input.expertBytes! + 1e-9) : undefined;
   const inSampleScore: ScoreTable = candidates.map((list) => new Map(list.map((c) => [c.name, c.layerUs])));
@@ -430,6 +431,7 @@ export function solveBallastTime(input: SolveInput, opts: TimeObjectiveOptions):
       why.push(`no validation (${how}): in-sample choice`);
     } else {
       const times: Map<string, BatchTimes>[] = Rs.map(() => new Map());
+      const fits = opts.steps.map(() => true);
       folds.forEach((f, fi) => {
         const trainSteps = stepsOn(f.trainSteps, 1000 * (fi + 1));
         const valSteps = stepsOn(f.valSteps, 1000 * (fi + 1) + 500);
@@ -442,7 +444,19 @@ export function solveBallastTime(input: SolveInput, opts: TimeObjectiveOptions):
           }
         });
         opts.steps.forEach((s, i) => {
-          if (valSteps[i].tokens < s.tokens) why.push(`fold ${fi + 1}: ${s.name} validated on ${valSteps[i].tokens}-token steps (the held-out block is smaller than a ${s.tokens}-token step)`);
+          if (valSteps[i].tokens < s.tokens) fits[i] = false;
+        });
+      });
+      // A step larger than a held-out block cannot be timed held out at its size (a smaller step is
+      // another regime: fewer tokens per expert): that step is scored in-sample, and the plan says so.
+      opts.steps.forEach((s, i) => {
+        if (fits[i]) return;
+        why.push(`${s.name}: a ${s.tokens}-token step is larger than a held-out block, so ${s.name} steps are scored in-sample`);
+        times.forEach((m, ri) => {
+          for (const [name, t] of m) {
+            const c = candidates[ri].find((x) => x.name === name);
+            if (c) for (const fold of t) if (fold) fold[i] = c.batchUs![i];
+          }
         });
       });
       // A name counts only where every fold and the final candidates have it (deepseek drops out where it co-locates replicas).
