@@ -205,3 +205,23 @@ test('time objective, validated selection: a count-only trace without windows ta
   assert.match(sel.notes[0], /^count-only trace without windows: no replicas/);
   assert.match(sel.rule, /scored on 32768 tokens drawn afresh from the same counts/);
 });
+
+test('time objective, validated selection: a count-only trace with windows validates across them (the hot expert moved)', () => {
+  const cm = buildCostModel({ model: loadModelConfig('DeepSeek-V2-Lite'), cluster: defaultCluster(4) });
+  // Window 0: expert 0 takes half of all choices; window 1: expert 1 does. Summed, both are hot and
+  // in-sample 1024-token steps pay for replicas of both. A plan made on one window replicates the
+  // other window's cold expert and leaves the hot one alone: held out, no replica pays.
+  const w0 = [7000, 0, 1000, 1000, 1000, 1000, 1000, 1000];
+  const w1 = [0, 7000, 1000, 1000, 1000, 1000, 1000, 1000];
+  const windows = Float64Array.from([...w0, ...w1]);
+  const load = Float64Array.from(w0.map((v, e) => v + w1[e]));
+  const input = { load, windows, numWindows: 2, numLayers: 1, numExperts: 8, layerIds: [0], numRanks: 4, numNodes: 1, numGroups: 1, redundantSlots: 0, memoryBudgetBytes: 17301504, expertBytes: 17301504 };
+  const steps = [{ name: 'prefill', tokens: 1024, weight: 1 }];
+  const inS = solveBallastTime(input, { cm, steps, topK: 2, sampleTokens: 4096, batches: 8, selection: 'in-sample' });
+  assert.equal(inS.phy2log[0].length, 12, 'in-sample: one replica per GPU');
+  const v = solveBallastTime(input, { cm, steps, topK: 2, sampleTokens: 4096, batches: 8 });
+  const sel = (v.params!.timeObjective as { selection: { rule: string; notes: string[] } }).selection;
+  assert.match(sel.rule, /^validated: 2 folds: windows \[0, 1\) and \[1, 2\)/);
+  assert.deepEqual(sel.notes, []);
+  assert.equal(v.phy2log[0].length, 8, 'validated: no replica');
+});
