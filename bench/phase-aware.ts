@@ -16,12 +16,15 @@
  *                  paying each move
  *   ballast        ballast's time objective (solvers/ballast/time-objective.ts) for that phase's step
  *                  size, replicas 0 or G per layer set as the objective picks (budget: one replica per
- *                  GPU per layer, what deepseek-RG uses); in "mix" the single mix plan
+ *                  GPU per layer, what deepseek-RG uses); in "mix" the single mix plan; the
+ *                  configuration chosen by --selection (default validated: one-standard-error rule
+ *                  on 2-fold held-out time inside the planning half; validated-min: lowest held-out
+ *                  time; in-sample: lowest time on the planning half itself, the rule before)
  *   ballast-pd     (mix only) disaggregated: the prefill plan at prefill steps, the decode plan at decode
  *   oracle-R0      DeepSeek EPLB re-planned on every scored batch's own counts, no replicas, no move
  *                  cost: the ceiling of R = 0 placement (the issue's table)
  *   static-in-sample  (not a policy one can run) ballast's time objective made on the scored tokens
- *                  themselves: about the best any static plan reaches on them, so oracle minus this is
+ *                  themselves (in-sample selection): about the best any static plan reaches on them, so oracle minus this is
  *                  the part of the oracle's gain that only per-batch re-planning can take
  *
  * Traces: any file `ballast` reads with token routes (e.g. data/esft-dsv2lite/raw/law.tgz), or
@@ -33,6 +36,7 @@
  *
  * Run: node --import tsx bench/phase-aware.ts <trace...> [--ranks G] [--json] [--prefill-tokens N]
  *        [--decode-tokens N] [--decode-per-prefill m] [--reverse] [--dump DIR]
+ *        [--selection validated|validated-min|in-sample]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { defaultPlan } from '../src/core/default-placements.ts';
@@ -42,7 +46,7 @@ import { allocExpertIds, makeTokenRoutes, routesToCounts, sliceRoutes, type Toke
 import { readInput } from '../src/ingest/readers.ts';
 import { routesOfPhase } from '../src/plan/phase/split.ts';
 import type { SolveInput } from '../src/plan/solver.ts';
-import { solveBallastTime, type StepSpec } from '../src/plan/solvers/ballast/time-objective.ts';
+import { type SelectionRule, solveBallastTime, type StepSpec } from '../src/plan/solvers/ballast/time-objective.ts';
 import { solveDeepseek } from '../src/plan/solvers/deepseek/index.ts';
 import { solver as deepseekSolver } from '../src/plan/solvers/deepseek/index.ts';
 import { olmoeCounts } from '../src/plan/solvers/real-data.ts';
@@ -64,10 +68,11 @@ interface Args {
   dump?: string;
   eplbInterval: number;
   eplbWindow: number;
+  selection: SelectionRule;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { traces: [], G: 8, json: false, prefill: 4096, decode: 64, m: 10, reverse: false, eplbInterval: 3000, eplbWindow: 1000 };
+  const a: Args = { traces: [], G: 8, json: false, prefill: 4096, decode: 64, m: 10, reverse: false, eplbInterval: 3000, eplbWindow: 1000, selection: 'validated' };
   const num = (flag: string, v: string | undefined, min: number) => {
     const x = Number(v);
     if (v === undefined || !Number.isFinite(x) || x < min) throw new InputError(flag, '', `expected a number >= ${min}, got "${v ?? ''}"`);
@@ -84,7 +89,12 @@ function parseArgs(argv: string[]): Args {
     else if (s === '--eplb-window') a.eplbWindow = num(s, argv[++i], 1);
     else if (s === '--reverse') a.reverse = true;
     else if (s === '--dump') a.dump = argv[++i];
-    else if (s.startsWith('--')) throw new InputError(s, '', 'unknown flag; expected --ranks, --json, --prefill-tokens, --decode-tokens, --decode-per-prefill, --eplb-interval, --eplb-window, --reverse, --dump');
+    else if (s === '--selection') {
+      const v = argv[++i];
+      if (v !== 'validated' && v !== 'validated-min' && v !== 'in-sample') throw new InputError(s, '', `expected validated, validated-min or in-sample, got "${v ?? ''}"`);
+      a.selection = v;
+    }
+    else if (s.startsWith('--')) throw new InputError(s, '', 'unknown flag; expected --ranks, --json, --prefill-tokens, --decode-tokens, --decode-per-prefill, --eplb-interval, --eplb-window, --reverse, --dump, --selection');
     else a.traces.push(s);
   }
   if (a.traces.length === 0) throw new InputError('phase-aware', '', 'expected at least one trace (a file with token routes, or olmoe:<plan-domain>:<score-domain>)');
@@ -201,7 +211,7 @@ async function runSplit(sp: Split, a: Args) {
     const st = scoreBy[name].numTokens;
     if (n > pt || n > st) throw new InputError(sp.label, '', `--${name}-tokens ${n} is larger than the planning (${pt}) or scored (${st}) ${phased ? `${name} ` : ''}tokens`);
   }
-  const timeOpts = { cm, seed: 1, topK: sp.routes.topK };
+  const timeOpts = { cm, seed: 1, topK: sp.routes.topK, selection: a.selection };
   const t0 = performance.now();
   const step = (name: string, tokens: number, weight: number): StepSpec => ({ name, tokens, weight });
   const onPhase = (r: TokenRoutes): SolveInput => (phased ? { ...base, ...budget, load: routesToCounts(r), routes: r } : { ...base, ...budget });
@@ -216,8 +226,8 @@ async function runSplit(sp: Split, a: Args) {
   // The best a static plan does when it is made on the scored tokens themselves (in-sample): what
   // no static plan can beat by much, against the per-batch oracle.
   const inS = (r: TokenRoutes): SolveInput => ({ ...base, ...budget, load: routesToCounts(r), routes: r });
-  const ceilPre = solveBallastTime(inS(scoreBy.prefill), { ...timeOpts, steps: [step('prefill', a.prefill, 1)] });
-  const ceilDec = solveBallastTime(inS(scoreBy.decode), { ...timeOpts, steps: [step('decode', a.decode, 1)] });
+  const ceilPre = solveBallastTime(inS(scoreBy.prefill), { ...timeOpts, selection: 'in-sample', steps: [step('prefill', a.prefill, 1)] });
+  const ceilDec = solveBallastTime(inS(scoreBy.decode), { ...timeOpts, selection: 'in-sample', steps: [step('decode', a.decode, 1)] });
   const eplbSolveBase = { numLayers: L, numExperts: E, layerIds, numRanks: G, numNodes: 1, numGroups: 1, redundantSlots: G, allowColocatedReplicas: true };
   const extra = (): PolicySpec[] => [
     { kind: 'eplb', name: 'vllm-eplb', initial: dsG, solver: deepseekSolver, solveBase: eplbSolveBase, config: vllmEplbConfig({ windowSteps: a.eplbWindow, intervalSteps: a.eplbInterval }) },
@@ -252,7 +262,7 @@ async function runSplit(sp: Split, a: Args) {
       }),
     );
   }
-  const params = (p: Plan) => p.params?.timeObjective as { perReplicas: unknown; candidatesChosen: unknown };
+  const params = (p: Plan) => p.params?.timeObjective as { perReplicas: unknown; candidatesChosen: unknown; selection: { rule: string; notes: string[]; heldOutPredictedUs?: number } };
   return {
     trace: sp.label,
     note: sp.note,
@@ -260,7 +270,7 @@ async function runSplit(sp: Split, a: Args) {
     scored: [sp.s0, sp.s1],
     phases: { prefill, decode },
     mix: { decodePerPrefill: a.m, timeUs: mixT },
-    ballast: { planMs, prefill: params(bPre).candidatesChosen, decode: params(bDec).candidatesChosen, mix: params(bMix).candidatesChosen, redundant: { prefill: bPre.params?.redundantSlots, decode: bDec.params?.redundantSlots, mix: bMix.params?.redundantSlots } },
+    ballast: { planMs, selection: a.selection, selectionNotes: { prefill: params(bPre).selection.notes, decode: params(bDec).selection.notes, mix: params(bMix).selection.notes }, prefill: params(bPre).candidatesChosen, decode: params(bDec).candidatesChosen, mix: params(bMix).candidatesChosen, redundant: { prefill: bPre.params?.redundantSlots, decode: bDec.params?.redundantSlots, mix: bMix.params?.redundantSlots } },
   };
 }
 

@@ -77,6 +77,12 @@ test('plan --phase prefill,decode: one file per instance role, replicas only whe
   assert.ok(j.phases.prefill.launch.some((l: string) => l.includes('--disaggregation-mode prefill') && l.includes('--ep-num-redundant-experts 4')));
   assert.ok(j.phases.decode.launch.some((l: string) => l.includes('"kv_role":"kv_consumer"') && l.includes('"num_redundant_experts": 0')));
   assert.ok(!existsSync(out), 'several phases write one file per phase, not --out itself');
+  // Validated selection, named in the notes: each phase's 600 tokens cut at the sequence start at 300.
+  // A 512-token prefill step does not fit a 300-token held-out part, so prefill is scored in-sample.
+  const notes = (p: string) => j.phases[p].notes as string[];
+  assert.ok(notes('decode').some((n) => n.startsWith('selection validated: 2 folds: planning tokens [0, 300) and [300, 600)')), notes('decode').join('\n'));
+  assert.ok(notes('prefill').includes('prefill: a 512-token step is larger than a held-out block, so prefill steps are scored in-sample'), notes('prefill').join('\n'));
+  assert.ok(notes('prefill').some((n) => /^rows chosen \(layers\): \S+ R=4 x1$/.test(n)), notes('prefill').join('\n'));
 });
 
 test('plan --phase mix measures the mix from the recorded phases and gates at both step sizes', async () => {

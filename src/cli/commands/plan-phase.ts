@@ -233,6 +233,13 @@ export async function runPhasePlan(opts: PlanOptions, pf: PhaseFlags): Promise<P
     validatePlan(plan, 'solver ballast (time objective)');
     const routesNote = (plan.params?.timeObjective as { routes?: string } | undefined)?.routes;
     if (!planRoutes && routesNote) pNotes.push(routesNote);
+    const sel = selectionOf(plan);
+    if (sel) {
+      pNotes.push(`selection ${sel.rule}`);
+      for (const n of sel.notes) pNotes.push(n);
+      const chosen = (plan.params?.timeObjective as { candidatesChosen?: Record<string, number> } | undefined)?.candidatesChosen ?? {};
+      pNotes.push(`rows chosen (layers): ${Object.entries(chosen).map(([k, v]) => `${k} x${v}`).join(', ')}`);
+    }
     if (load.meta.model) plan.model = load.meta.model;
     const out = opts.out !== undefined ? phaseOutPath(opts.out, phase, phases.length > 1) : undefined;
     if (out) writePlanFile(out, plan);
@@ -294,6 +301,16 @@ interface StepInfo {
   busiestGpuTokenExpertPairs: number;
 }
 
+interface SelectionInfo {
+  rule: string;
+  notes: string[];
+  heldOutPredictedUs?: number;
+}
+
+function selectionOf(plan: Plan): SelectionInfo | undefined {
+  return (plan.params?.timeObjective as { selection?: SelectionInfo } | undefined)?.selection;
+}
+
 function stepInfo(plan: Plan): StepInfo[] {
   return ((plan.params?.timeObjective as { steps?: StepInfo[] } | undefined)?.steps ?? []) as StepInfo[];
 }
@@ -312,6 +329,11 @@ export function renderPhasePlanRun(run: PhasePlanRun): string {
     return Array.isArray(R) ? `${Math.min(...R)}-${Math.max(...R)}` : String(R);
   })));
   lines.push(row('predicted MoE us / step', run.phases.map((p) => stepInfo(p.plan).map((s) => fmtN(s.predictedStepUs)).join(' / '))));
+  lines.push(row('selection', run.phases.map((p) => selectionOf(p.plan)?.rule.split(':')[0] ?? '')));
+  lines.push(row('held-out MoE us / step', run.phases.map((p) => {
+    const h = selectionOf(p.plan)?.heldOutPredictedUs;
+    return h === undefined ? '-' : fmtN(h);
+  })));
   lines.push(row('busiest GPU activated', run.phases.map((p) => stepInfo(p.plan).map((s) => fmtN(s.busiestGpuActivatedExperts)).join(' / '))));
   lines.push(row('busiest GPU token-experts', run.phases.map((p) => stepInfo(p.plan).map((s) => fmtN(s.busiestGpuTokenExpertPairs)).join(' / '))));
   lines.push(row('gate', run.phases.map((p) => p.gates.map((g) => `${g.gate.verdict === 'apply' ? 'APPLY' : 'KEEP'} ${g.gate.predictedGainPct >= 0 ? '+' : ''}${g.gate.predictedGainPct.toFixed(1)}%`).join(' / ') || 'none')));

@@ -97,7 +97,7 @@ export interface LayerStepTime {
   combineUs: number;
 }
 
-/** Mean step time of layer `l` under `row` over batches of `n` tokens at `starts` (see file header). */
+/** Mean step time of layer `l` under `row` over batches of `n` tokens at `starts` (see file header); each batch's into `perBatchUs` when given. */
 export function layerStepTime(
   cm: CostModel,
   routes: TokenRoutes,
@@ -107,6 +107,8 @@ export function layerStepTime(
   n: number,
   sc: StepTimeScratch,
   routing: StepRouting = 'token-mod',
+  /** When given ([B]): each batch's layer time, us. */
+  perBatchUs?: Float64Array,
 ): LayerStepTime {
   const G = cm.numRanks;
   const { numLayers: L, topK: k, experts } = routes;
@@ -169,7 +171,9 @@ export function layerStepTime(
     const half = overlap ? layerComputeUs(cm, sc.slotCount.subarray(0, P), sc.slotRank, sc.rankTmp, 0.5) : x / 2;
     const d = commPhaseUs(cm, sc.send, sc.recv, 0, dBytes);
     const c = commPhaseUs(cm, sc.send, sc.recv, 0, cBytes);
-    sumT += combineLayerTime(cm, d, x, c, half).totalUs;
+    const t = combineLayerTime(cm, d, x, c, half).totalUs;
+    sumT += t;
+    if (perBatchUs) perBatchUs[b] = t;
     sumD += d;
     sumX += x;
     sumC += c;

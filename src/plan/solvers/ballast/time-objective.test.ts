@@ -163,3 +163,65 @@ test('time objective, variable slots: the replica budget goes to the layer where
   const p = solveBallastTime(input, { cm, steps: [{ name: 'prefill', tokens: 1024, weight: 1 }], batches: 8 });
   assert.deepEqual(p.phy2log.map((r) => r.length), [12, 8]);
 });
+
+test('time objective, validated selection: R = 0 where replicas only help in-sample (2 folds)', () => {
+  // 8 experts on 4 GPUs, top-2, one layer, one 4096-token sequence (folds [0, 2048) and [2048, 4096)).
+  // First half: every token picks expert 0 and one of 2..7 in turn; second half: expert 1 instead of 0.
+  // On all 4096 tokens both 0 and 1 are hot in the batches that hold them, so in-sample the model takes
+  // a replica per GPU (12 slots). A plan made on the first half replicates 0 and never 1 (load 0), so
+  // scored on the second half its replicas only add weight streams to GPUs next to the hot expert 1:
+  // held out, every R = 0 row beats every R = G row, and validated selection keeps R = 0 — linear,
+  // the most conservative of the rows that tie held out (each puts expert 1 alone with a cold expert).
+  const T = 4096;
+  const ids = new Uint8Array(T * 2);
+  for (let t = 0; t < T; t++) {
+    ids[2 * t] = t < T / 2 ? 0 : 1;
+    ids[2 * t + 1] = 2 + (t % 6);
+  }
+  const routes = makeTokenRoutes({ meta: { layerIds: [0], sources: [] }, numLayers: 1, numExperts: 8, topK: 2, experts: ids });
+  const cm = buildCostModel({ model: loadModelConfig('DeepSeek-V2-Lite'), cluster: defaultCluster(4) });
+  const input = { load: routesToCounts(routes), numLayers: 1, numExperts: 8, layerIds: [0], numRanks: 4, numNodes: 1, numGroups: 1, redundantSlots: 0, routes, memoryBudgetBytes: 17301504, expertBytes: 17301504 };
+  const steps = [{ name: 'prefill', tokens: 1024, weight: 1 }];
+  const inS = solveBallastTime(input, { cm, steps, batches: 8, selection: 'in-sample' });
+  assert.equal(inS.phy2log[0].length, 12, 'in-sample: one replica per GPU');
+  const v = solveBallastTime(input, { cm, steps, batches: 8 });
+  assert.deepEqual(Array.from(v.phy2log[0]), [0, 1, 2, 3, 4, 5, 6, 7], 'validated: linear, no replica');
+  const to = v.params!.timeObjective as { selection: { rule: string }; perReplicas: { heldOutUs: Record<string, number> }[] };
+  assert.match(to.selection.rule, /^validated: 2 folds: planning tokens \[0, 2048\) and \[2048, 4096\)/);
+  assert.ok(to.perReplicas[0].heldOutUs.best < to.perReplicas[1].heldOutUs.best, 'held out, R = 0 beats R = G');
+});
+
+test('time objective, validated selection: a count-only trace without windows takes no replicas and says why', () => {
+  const cm = buildCostModel({ model: loadModelConfig('DeepSeek-V2-Lite'), cluster: defaultCluster(4) });
+  // Expert 0 takes half of all choices: in-sample, 1024-token steps pay for its replicas.
+  const load = Float64Array.of(7000, 1000, 1000, 1000, 1000, 1000, 1000, 1000);
+  const input = { load, numLayers: 1, numExperts: 8, layerIds: [0], numRanks: 4, numNodes: 1, numGroups: 1, redundantSlots: 0, memoryBudgetBytes: 17301504, expertBytes: 17301504 };
+  const steps = [{ name: 'prefill', tokens: 1024, weight: 1 }];
+  const inS = solveBallastTime(input, { cm, steps, topK: 2, sampleTokens: 4096, batches: 8, selection: 'in-sample' });
+  assert.equal(inS.phy2log[0].length, 12);
+  const v = solveBallastTime(input, { cm, steps, topK: 2, sampleTokens: 4096, batches: 8 });
+  assert.equal(v.phy2log[0].length, 8);
+  const sel = (v.params!.timeObjective as { selection: { rule: string; notes: string[] } }).selection;
+  assert.match(sel.notes[0], /^count-only trace without windows: no replicas/);
+  assert.match(sel.rule, /scored on 32768 tokens drawn afresh from the same counts/);
+});
+
+test('time objective, validated selection: a count-only trace with windows validates across them (the hot expert moved)', () => {
+  const cm = buildCostModel({ model: loadModelConfig('DeepSeek-V2-Lite'), cluster: defaultCluster(4) });
+  // Window 0: expert 0 takes half of all choices; window 1: expert 1 does. Summed, both are hot and
+  // in-sample 1024-token steps pay for replicas of both. A plan made on one window replicates the
+  // other window's cold expert and leaves the hot one alone: held out, no replica pays.
+  const w0 = [7000, 0, 1000, 1000, 1000, 1000, 1000, 1000];
+  const w1 = [0, 7000, 1000, 1000, 1000, 1000, 1000, 1000];
+  const windows = Float64Array.from([...w0, ...w1]);
+  const load = Float64Array.from(w0.map((v, e) => v + w1[e]));
+  const input = { load, windows, numWindows: 2, numLayers: 1, numExperts: 8, layerIds: [0], numRanks: 4, numNodes: 1, numGroups: 1, redundantSlots: 0, memoryBudgetBytes: 17301504, expertBytes: 17301504 };
+  const steps = [{ name: 'prefill', tokens: 1024, weight: 1 }];
+  const inS = solveBallastTime(input, { cm, steps, topK: 2, sampleTokens: 4096, batches: 8, selection: 'in-sample' });
+  assert.equal(inS.phy2log[0].length, 12, 'in-sample: one replica per GPU');
+  const v = solveBallastTime(input, { cm, steps, topK: 2, sampleTokens: 4096, batches: 8 });
+  const sel = (v.params!.timeObjective as { selection: { rule: string; notes: string[] } }).selection;
+  assert.match(sel.rule, /^validated: 2 folds: windows \[0, 1\) and \[1, 2\)/);
+  assert.deepEqual(sel.notes, []);
+  assert.equal(v.phy2log[0].length, 8, 'validated: no replica');
+});

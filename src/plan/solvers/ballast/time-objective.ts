@@ -27,14 +27,27 @@
  *      time at that R. Uniform slots (vLLM, SGLang): the R with the lowest sum wins, so replicas go in
  *      only where they pay over the whole model. Variable slots (allowVariableSlots): greedy per layer
  *      by time saved per replica slot under the budget, so layers where replicas do not pay keep 0.
+ *   6. selection (opts.selection, default 'validated'): step 5 on the planning tokens themselves
+ *      ('in-sample') rewards rows that fit those tokens (replicas of this trace's hot experts, experts
+ *      co-placed for the co-activation seen, swaps that fit the sampled batches). 'validated' makes the
+ *      candidates of step 4 on one of two folds of the planning tokens and times them on the other
+ *      (folds: consecutive blocks cut at a sequence start; count-only traces with windows: the first
+ *      and second half of the windows), and makes step 5's choice — each layer's candidate name, the
+ *      R — on the mean held-out time; ties go to the more conservative name (CONSERVATIVE_ORDER:
+ *      linear, deepseek, then the rows that rely more on the planning data). The chosen configuration
+ *      is then made again on all planning tokens. A step larger than a held-out block is scored
+ *      in-sample (at a smaller size it would be another regime). A count-only trace without windows offers no
+ *      evidence that its hot experts stay hot (folds of routes sampled from one count table are iid),
+ *      so validated selection takes no replicas there. The plan names the rule and why
+ *      (params.timeObjective.selection).
  *
  * Shapes: input.load [L][E], input.routes [T][L][k] -> Plan with phy2log[L][P_l] and
- * params.timeObjective { steps, predictedStepUs, perReplicas, candidatesChosen, routing, routes }.
+ * params.timeObjective { steps, predictedStepUs, selection, perReplicas, candidatesChosen, routing, routes }.
  */
 import { defaultPlan } from '../../../core/default-placements.ts';
 import { InputError } from '../../../core/errors.ts';
 import type { Plan } from '../../../core/plan.ts';
-import type { TokenRoutes } from '../../../core/token-routes.ts';
+import { routesToCounts, sliceRoutes, type TokenRoutes } from '../../../core/token-routes.ts';
 import type { CostModel } from '../../../predict/cost-model.ts';
 import { sampleRoutesFromCounts } from '../../../predict/sample-counts.ts';
 import type { SolveInput } from '../../solver.ts';
@@ -42,7 +55,8 @@ import { emptyPlan } from '../check-input.ts';
 import { solveDeepseek } from '../deepseek/index.ts';
 import { solveBallast } from './index.ts';
 import { activationSwapSearch } from './activation-search.ts';
-import { expertStepWeights, layerStepTime, REPLICA_ROUTING, resampleStarts, type StepRouting, stepTimeScratch } from './step-time.ts';
+import { type BatchTimes, chooseHeldOut, type HeldOutChoice, meanAt } from './held-out-choice.ts';
+import { expertStepWeights, layerStepTime, REPLICA_ROUTING, resampleStarts, type StepRouting, type StepTimeScratch, stepTimeScratch } from './step-time.ts';
 
 export interface StepSpec {
   /** Name shown in params ('prefill', 'decode'). */
@@ -70,6 +84,8 @@ export interface TimeObjectiveOptions {
   maxReplicaSteps?: number;
   /** Locality tolerances tried (default [0.02, 0.05]). */
   tolerances?: number[];
+  /** How the configuration is chosen (default 'validated'; file header, step 6). */
+  selection?: SelectionRule;
 }
 
 interface Candidate {
@@ -82,6 +98,8 @@ interface Candidate {
   stepUs: Float64Array[];
   activatedMax: Float64Array[];
   tokensMax: Float64Array[];
+  /** [steps][L] -> [B] per-batch layer times, us (held-out timing only). */
+  batchUs?: Float64Array[][];
 }
 
 function hasColocated(row: Int32Array, G: number): boolean {
@@ -128,6 +146,231 @@ export function replicaOptions(input: SolveInput, maxSteps: number): number[] {
   return out;
 }
 
+/** How the configuration (candidate row and replica count of each layer) is chosen (file header, 5-6). */
+export type SelectionRule = 'validated' | 'validated-min' | 'in-sample';
+
+/** One step size's resampled batches: `starts` [B] offsets into `routes` [T][L][k], `tokens` per step. */
+interface StepData {
+  tokens: number;
+  weight: number;
+  routes: TokenRoutes;
+  starts: Int32Array;
+}
+
+interface RowSet {
+  name: string;
+  R: number;
+  rows: Int32Array[];
+}
+
+/** Order in which validated selection breaks ties: the engines' default first, then by how much each row relies on the planning data. */
+export const CONSERVATIVE_ORDER = ['linear', 'deepseek', 'balanced', 'activation', 'spread', 'locality-0.02', 'locality-0.05', 'activation-search'];
+
+/** Distinct held-out steps of the largest size that routes sampled from counts are drawn for. */
+const VAL_BATCHES = 32;
+
+const batchesFor = (opts: TimeObjectiveOptions, T: number, n: number) => opts.batches ?? Math.max(32, Math.min(256, Math.floor((4 * T) / n)));
+
+/**
+ * Candidate rows at each replica option (file header, step 4), made from `input` (its load, and its
+ * routes when it has them) and the steps' batches. Shapes: -> [Rs.length][candidates] of rows [L][P].
+ */
+function generateCandidates(input: SolveInput, steps: StepData[], Rs: number[], cm: CostModel, tolerances: number[]): RowSet[][] {
+  const { numLayers: L, numExperts: E, numRanks: G } = input;
+  const wSum = steps.reduce((a, s) => a + s.weight, 0);
+  // Expected per-step slot time of each expert, weighted over the steps (the activation candidate).
+  const actW = new Float64Array(L * E);
+  for (const s of steps) {
+    const w = expertStepWeights(cm, s.routes, s.starts, s.tokens);
+    for (let j = 0; j < w.length; j++) actW[j] += (s.weight / wSum) * w[j];
+  }
+  let si = 0;
+  steps.forEach((s, i) => {
+    if (s.tokens < steps[si].tokens) si = i;
+  });
+  const base: SolveInput = { ...input, memoryBudgetBytes: undefined, allowVariableSlots: false, batchTokens: steps[0].tokens };
+  const out: RowSet[][] = [];
+  for (const R of Rs) {
+    const list: RowSet[] = [];
+    const add = (name: string, rows: Int32Array[]) => list.push({ name, R, rows });
+    const inR = { ...base, redundantSlots: R };
+    add('balanced', solveBallast({ ...inR, balanceTolerance: 0 }).phy2log);
+    if (input.routes) {
+      // Experts the same tokens choose spread over GPUs (the variance step counting co-activation):
+      // fewer of one GPU's experts wake up together in a small step.
+      add('spread', solveBallast({ ...inR, balanceTolerance: 0 }, { coactivationVariance: true, batchTokens: steps[si].tokens }).phy2log);
+      for (const tol of tolerances) add(`locality-${tol}`, solveBallast({ ...inR, balanceTolerance: tol }).phy2log);
+    }
+    const actRows = solveBallast({ ...inR, load: actW, routes: undefined, windows: undefined, numWindows: undefined }).phy2log;
+    add('activation', actRows);
+    if (R === 0 && E % G === 0) {
+      // Swap search on the busiest GPU's activated experts at the smallest step (activation-search.ts).
+      add('activation-search', actRows.map((row, l) => activationSwapSearch(steps[si].routes, l, row, steps[si].starts, steps[si].tokens, G).row));
+    }
+    const ds = solveDeepseek(inR);
+    if (!ds.phy2log.some((row) => hasColocated(row, G))) add('deepseek', ds.phy2log);
+    if (R === 0 && E % G === 0) add('linear', defaultPlan('linear', L, E, G, input.layerIds).phy2log);
+    out.push(list);
+  }
+  return out;
+}
+
+/** Every candidate row timed on the steps' batches (file header, step 5). */
+function timeCandidates(cm: CostModel, sets: RowSet[][], steps: StepData[], L: number, routing: StepRouting, sc: StepTimeScratch, perBatch = false): Candidate[][] {
+  const wSum = steps.reduce((a, s) => a + s.weight, 0);
+  return sets.map((list) =>
+    list.map(({ name, R, rows }) => {
+      const layerUs = new Float64Array(L);
+      const stepUs = steps.map(() => new Float64Array(L));
+      const activatedMax = steps.map(() => new Float64Array(L));
+      const tokensMax = steps.map(() => new Float64Array(L));
+      const batchUs = perBatch ? steps.map((s) => Array.from({ length: L }, () => new Float64Array(s.starts.length))) : undefined;
+      for (let l = 0; l < L; l++) {
+        steps.forEach((s, i) => {
+          const r = layerStepTime(cm, s.routes, l, rows[l], s.starts, s.tokens, sc, routing, batchUs?.[i][l]);
+          stepUs[i][l] = r.timeUs;
+          activatedMax[i][l] = r.activatedMax;
+          tokensMax[i][l] = r.tokensMax;
+          layerUs[l] += (s.weight / wSum) * r.timeUs;
+        });
+      }
+      return { name, R, rows, layerUs, stepUs, activatedMax, tokensMax, batchUs };
+    }),
+  );
+}
+
+/** [Rs][name] -> [L] weighted step time of each layer's row, us. */
+type ScoreTable = Map<string, Float64Array>[];
+
+interface Choice {
+  /** [L] index into Rs and candidate name of each layer. */
+  rIndex: Int32Array;
+  names: string[];
+  /** Per R: the sum over layers of each layer's best score. */
+  totals: number[];
+}
+
+/**
+ * Each layer's best candidate at each R by `score` (the first in `order` wins a tie), then R: uniform
+ * slots the R with the lowest sum (the smaller on a tie); variable slots greedy per layer by time
+ * saved per replica slot under `slotsLeft` (one slot per GPU in one layer each).
+ */
+function choose(score: ScoreTable, order: string[][], L: number, slotsLeft: number | undefined): Choice {
+  const best = score.map((m, i) => {
+    const pick: string[] = [];
+    let total = 0;
+    for (let l = 0; l < L; l++) {
+      let b = order[i][0];
+      for (const name of order[i]) if (m.get(name)![l] < m.get(b)![l] * (1 - 1e-12)) b = name;
+      pick.push(b);
+      total += m.get(b)![l];
+    }
+    return { pick, total };
+  });
+  const rIndex = new Int32Array(L);
+  if (slotsLeft !== undefined) {
+    let left = slotsLeft;
+    while (left >= 1) {
+      let bestL = -1;
+      let bestGain = 0;
+      for (let l = 0; l < L; l++) {
+        const i = rIndex[l];
+        if (i + 1 >= score.length) continue;
+        const gain = score[i].get(best[i].pick[l])![l] - score[i + 1].get(best[i + 1].pick[l])![l];
+        if (gain > bestGain) {
+          bestGain = gain;
+          bestL = l;
+        }
+      }
+      if (bestL < 0) break;
+      rIndex[bestL]++;
+      left--;
+    }
+  } else {
+    let bi = 0;
+    for (let i = 1; i < score.length; i++) if (best[i].total < best[bi].total * (1 - 1e-12)) bi = i;
+    rIndex.fill(bi);
+  }
+  return { rIndex, names: Array.from({ length: L }, (_, l) => best[rIndex[l]].pick[l]), totals: best.map((b) => b.total) };
+}
+
+/** Token index splitting routes into two folds: the first sequence start at or after half, else half. */
+export function foldCut(r: TokenRoutes): number {
+  const T = r.numTokens;
+  let c = T;
+  for (const s of r.seqStarts) {
+    if (s >= T / 2) {
+      c = s;
+      break;
+    }
+  }
+  return c > 0 && c < T ? c : Math.floor(T / 2);
+}
+
+interface Fold {
+  /** Planning part: the input to make candidates from, and each step's routes. */
+  train: SolveInput;
+  trainSteps: TokenRoutes[];
+  /** Held-out part: each step's routes. */
+  valSteps: TokenRoutes[];
+}
+
+/**
+ * The two folds of validated selection (file header, step 6), or why there are none.
+ *   - recorded routes: consecutive blocks cut at a sequence start (foldCut), each step's own routes
+ *     cut the same way; each fold plans on one block's counts and routes and is scored on the other;
+ *   - count-only with >= 2 windows: the first and second half of the windows, routes sampled from
+ *     each half's counts (so the folds show how the load moved over time);
+ *   - count-only without windows: each half of the sampled planning routes planned on, and scored on
+ *     routes drawn afresh from the same counts (>= VAL_BATCHES distinct steps of the largest size):
+ *     independent draws that show sampling noise only, not shift.
+ */
+function makeFolds(input: SolveInput, routes: TokenRoutes, stepRoutes: TokenRoutes[], opts: TimeObjectiveOptions): { folds?: Fold[]; how: string } {
+  const { numLayers: L, numExperts: E } = input;
+  const W = input.numWindows ?? 0;
+  const half = (r: TokenRoutes): [TokenRoutes, TokenRoutes] | undefined => {
+    const c = foldCut(r);
+    return c >= 1 && r.numTokens - c >= 1 ? [sliceRoutes(r, 0, c), sliceRoutes(r, c, r.numTokens)] : undefined;
+  };
+  if (!input.routes && W >= 2 && input.windows) {
+    const per = L * E;
+    const h = Math.floor(W / 2);
+    const sumOf = (w0: number, w1: number) => {
+      const out = new Float64Array(per);
+      for (let w = w0; w < w1; w++) for (let j = 0; j < per; j++) out[j] += input.windows![w * per + j];
+      return out;
+    };
+    const loads = [sumOf(0, h), sumOf(h, W)];
+    const T = Math.max(Math.floor(routes.numTokens / 2), VAL_BATCHES * Math.max(...opts.steps.map((s) => s.tokens)));
+    const sampled = loads.map((ld, i) => sampleRoutesFromCounts(ld, L, E, routes.topK, T, (opts.seed ?? 1) + 101 * (i + 1), input.layerIds));
+    const folds = [0, 1].map((f) => ({
+      train: { ...input, load: loads[f], routes: undefined, windows: undefined, numWindows: undefined },
+      trainSteps: stepRoutes.map(() => sampled[f]),
+      valSteps: stepRoutes.map(() => sampled[1 - f]),
+    }));
+    return { folds, how: `2 folds: windows [0, ${h}) and [${h}, ${W}) (routes sampled from each half's counts), each planned on one half and scored on the other` };
+  }
+  const main = half(routes);
+  const steps = stepRoutes.map((r) => (r === routes ? main : half(r)));
+  if (!main || steps.some((s) => !s)) return { how: 'too few planning tokens to hold any out' };
+  if (!input.routes) {
+    // Count-only: held-out routes are drawn afresh from the counts, enough for VAL_BATCHES distinct
+    // steps of the largest size, so the held-out estimate has a batch-to-batch spread to test against.
+    const T = Math.max(main[1].numTokens, VAL_BATCHES * Math.max(...opts.steps.map((s) => s.tokens)));
+    const fresh = [0, 1].map((f) => sampleRoutesFromCounts(input.load, L, E, routes.topK, T, (opts.seed ?? 1) + 211 * (f + 1), input.layerIds));
+    const folds = [0, 1].map((f) => ({ train: input, trainSteps: stepRoutes.map(() => main[f]), valSteps: stepRoutes.map(() => fresh[f]) }));
+    return { folds, how: `2 folds: each half of the sampled routes planned on, and scored on ${T} tokens drawn afresh from the same counts (independent draws: they show sampling noise, not shift)` };
+  }
+  const folds = [0, 1].map((f) => ({
+    train: { ...input, load: routesToCounts(main[f]), routes: main[f], windows: undefined, numWindows: undefined },
+    trainSteps: steps.map((s) => s![f]),
+    valSteps: steps.map((s) => s![1 - f]),
+  }));
+  const c = foldCut(routes);
+  const how = `2 folds: planning tokens [0, ${c}) and [${c}, ${routes.numTokens}) (cut at a sequence start), each planned on one block and scored on the other`;
+  return { folds, how };
+}
+
 /** The time objective (see file header). */
 export function solveBallastTime(input: SolveInput, opts: TimeObjectiveOptions): Plan {
   const { numLayers: L, numExperts: E, numRanks: G } = input;
@@ -153,126 +396,112 @@ export function solveBallastTime(input: SolveInput, opts: TimeObjectiveOptions):
     }
   });
   const routing = opts.routing ?? 'token-mod';
-  const starts = opts.steps.map((s, i) => {
-    const T = stepRoutes[i].numTokens;
-    const B = opts.batches ?? Math.max(32, Math.min(256, Math.floor((4 * T) / s.tokens)));
-    return resampleStarts(T, s.tokens, B, (opts.seed ?? 1) + 7919 * i);
-  });
-  const wSum = opts.steps.reduce((a, s) => a + s.weight, 0);
-  const Rs = replicaOptions(input, opts.maxReplicaSteps ?? 2);
+  const seed = opts.seed ?? 1;
+  const stepsOn = (rs: TokenRoutes[], seedOff: number): StepData[] =>
+    opts.steps.map((s, i) => {
+      const T = rs[i].numTokens;
+      const n = Math.min(s.tokens, T);
+      return { tokens: n, weight: s.weight, routes: rs[i], starts: resampleStarts(T, n, batchesFor(opts, T, n), seed + seedOff + 7919 * i) };
+    });
+  const steps = stepsOn(stepRoutes, 0);
+  const selection = opts.selection ?? 'validated';
+  const tolerances = opts.tolerances ?? [0.02, 0.05];
+  let Rs = replicaOptions(input, opts.maxReplicaSteps ?? 2);
+  const why: string[] = [];
+  const countOnlyNoWindows = !input.routes && !((input.numWindows ?? 0) >= 2 && input.windows);
+  if (selection !== 'in-sample' && countOnlyNoWindows && Rs.length > 1) {
+    Rs = [Rs[0]];
+    why.push(
+      'count-only trace without windows: no replicas (one count table cannot show whether its hot experts stay hot; under a shift a replica costs a slot and, in decode, an activated expert, while a placement without replicas costs nothing against linear on average)',
+    );
+  }
   const maxP = E + Rs[Rs.length - 1];
   const sc = stepTimeScratch(cm, E, maxP);
-
-  // Expected per-step slot time of each expert, weighted over the steps (the activation candidate).
-  const actW = new Float64Array(L * E);
-  opts.steps.forEach((s, i) => {
-    const w = expertStepWeights(cm, stepRoutes[i], starts[i], s.tokens);
-    for (let j = 0; j < w.length; j++) actW[j] += (s.weight / wSum) * w[j];
-  });
-
-  const time = (name: string, R: number, rows: Int32Array[]): Candidate => {
-    const layerUs = new Float64Array(L);
-    const stepUs = opts.steps.map(() => new Float64Array(L));
-    const activatedMax = opts.steps.map(() => new Float64Array(L));
-    const tokensMax = opts.steps.map(() => new Float64Array(L));
-    for (let l = 0; l < L; l++) {
-      opts.steps.forEach((s, i) => {
-        const r = layerStepTime(cm, stepRoutes[i], l, rows[l], starts[i], s.tokens, sc, routing);
-        stepUs[i][l] = r.timeUs;
-        activatedMax[i][l] = r.activatedMax;
-        tokensMax[i][l] = r.tokensMax;
-        layerUs[l] += (s.weight / wSum) * r.timeUs;
+  const candidates = timeCandidates(cm, generateCandidates(input, steps, Rs, cm, tolerances), steps, L, routing, sc, selection !== 'in-sample');
+  const variable = input.allowVariableSlots && input.memoryBudgetBytes !== undefined && input.expertBytes !== undefined;
+  const slotsLeft = variable ? Math.floor((input.memoryBudgetBytes! - (Rs[0] / G) * L * input.expertBytes!) / input.expertBytes! + 1e-9) : undefined;
+  const inSampleScore: ScoreTable = candidates.map((list) => new Map(list.map((c) => [c.name, c.layerUs])));
+  let choice: Choice | HeldOutChoice = choose(inSampleScore, candidates.map((list) => list.map((c) => c.name)), L, slotsLeft);
+  let heldOut: ScoreTable | undefined;
+  let heldOutChoice: HeldOutChoice | undefined;
+  let rule = 'in-sample: each layer takes the row and R with the lowest predicted time on the planning tokens';
+  if (selection !== 'in-sample') {
+    const { folds, how } = makeFolds(input, routes, stepRoutes, opts);
+    if (!folds) {
+      why.push(`no validation (${how}): in-sample choice`);
+    } else {
+      const times: Map<string, BatchTimes>[] = Rs.map(() => new Map());
+      const fits = opts.steps.map(() => true);
+      folds.forEach((f, fi) => {
+        const trainSteps = stepsOn(f.trainSteps, 1000 * (fi + 1));
+        const valSteps = stepsOn(f.valSteps, 1000 * (fi + 1) + 500);
+        const timed = timeCandidates(cm, generateCandidates(f.train, trainSteps, Rs, cm, tolerances), valSteps, L, routing, sc, true);
+        timed.forEach((list, i) => {
+          for (const c of list) {
+            const acc = times[i].get(c.name) ?? [];
+            acc[fi] = c.batchUs!;
+            times[i].set(c.name, acc);
+          }
+        });
+        opts.steps.forEach((s, i) => {
+          if (valSteps[i].tokens < s.tokens) fits[i] = false;
+        });
       });
-    }
-    return { name, R, rows, layerUs, stepUs, activatedMax, tokensMax };
-  };
-
-  const base: SolveInput = { ...input, routes: input.routes, memoryBudgetBytes: undefined, allowVariableSlots: false, batchTokens: opts.steps[0].tokens };
-  const candidates: Candidate[][] = [];
-  for (const R of Rs) {
-    const list: Candidate[] = [];
-    const inR = { ...base, redundantSlots: R };
-    list.push(time('balanced', R, solveBallast({ ...inR, balanceTolerance: 0 }).phy2log));
-    if (input.routes) {
-      // Experts the same tokens choose spread over GPUs (the variance step counting co-activation):
-      // fewer of one GPU's experts wake up together in a small step.
-      list.push(time('spread', R, solveBallast({ ...inR, balanceTolerance: 0 }, { coactivationVariance: true, batchTokens: Math.min(...opts.steps.map((s) => s.tokens)) }).phy2log));
-      for (const tol of opts.tolerances ?? [0.02, 0.05]) list.push(time(`locality-${tol}`, R, solveBallast({ ...inR, balanceTolerance: tol }).phy2log));
-    }
-    const actRows = solveBallast({ ...inR, load: actW, routes: undefined, windows: undefined, numWindows: undefined }).phy2log;
-    list.push(time('activation', R, actRows));
-    if (R === 0 && E % G === 0) {
-      // Swap search on the busiest GPU's activated experts at the smallest step (activation-search.ts).
-      let si = 0;
+      // A step larger than a held-out block cannot be timed held out at its size (a smaller step is
+      // another regime: fewer tokens per expert): that step is scored in-sample, and the plan says so.
       opts.steps.forEach((s, i) => {
-        if (s.tokens < opts.steps[si].tokens) si = i;
+        if (fits[i]) return;
+        why.push(`${s.name}: a ${s.tokens}-token step is larger than a held-out block, so ${s.name} steps are scored in-sample`);
+        times.forEach((m, ri) => {
+          for (const [name, t] of m) {
+            const c = candidates[ri].find((x) => x.name === name);
+            if (c) for (const fold of t) if (fold) fold[i] = c.batchUs![i];
+          }
+        });
       });
-      const rows = actRows.map((row, l) => activationSwapSearch(stepRoutes[si], l, row, starts[si], opts.steps[si].tokens, G).row);
-      list.push(time('activation-search', R, rows));
+      // A name counts only where every fold and the final candidates have it (deepseek drops out where it co-locates replicas).
+      const order = candidates.map((list, i) =>
+        CONSERVATIVE_ORDER.filter((n) => list.some((c) => c.name === n) && times[i].get(n)?.filter(Boolean).length === folds.length),
+      );
+      const wSum = opts.steps.reduce((a, s) => a + s.weight, 0);
+      const w = opts.steps.map((s) => s.weight / wSum);
+      const seMult = selection === 'validated' ? 1 : 0;
+      heldOutChoice = chooseHeldOut(times, order, L, w, slotsLeft, seMult);
+      heldOut = times.map((m, i) => new Map(order[i].map((n) => [n, Float64Array.from({ length: L }, (_, l) => meanAt(m.get(n)!, l, w))])));
+      choice = heldOutChoice;
+      rule =
+        `${selection}: ${how}; each layer takes the row, and the model the R, ` +
+        (seMult > 0
+          ? `by the one-standard-error rule on held-out predicted time (the most conservative within one standard error of the paired difference to the best; order ${CONSERVATIVE_ORDER.join(' < ')}, smaller R first)`
+          : `with the lowest held-out predicted time (ties to the more conservative: ${CONSERVATIVE_ORDER.join(' < ')})`) +
+        ', then that configuration is made again on all planning tokens';
     }
-    const ds = solveDeepseek(inR);
-    if (!ds.phy2log.some((row) => hasColocated(row, G))) list.push(time('deepseek', R, ds.phy2log));
-    if (R === 0 && E % G === 0) list.push(time('linear', R, defaultPlan('linear', L, E, G, input.layerIds).phy2log));
-    candidates.push(list);
-  }
-  // Best row per layer at each R.
-  const bestAt = candidates.map((list) => {
-    const pick = new Int32Array(L);
-    let total = 0;
-    for (let l = 0; l < L; l++) {
-      let b = 0;
-      for (let c = 1; c < list.length; c++) if (list[c].layerUs[l] < list[b].layerUs[l] * (1 - 1e-12)) b = c;
-      pick[l] = b;
-      total += list[b].layerUs[l];
-    }
-    return { pick, total };
-  });
-  // R per layer.
-  const rIndex = new Int32Array(L);
-  if (input.allowVariableSlots && input.memoryBudgetBytes !== undefined && input.expertBytes !== undefined) {
-    const padBytes = ((Rs[0]) / G) * L * input.expertBytes;
-    let left = input.memoryBudgetBytes - padBytes;
-    const slotBytes = input.expertBytes; // one more slot per GPU in one layer
-    for (;;) {
-      let bestL = -1;
-      let bestGain = 0;
-      for (let l = 0; l < L; l++) {
-        const i = rIndex[l];
-        if (i + 1 >= Rs.length || left < slotBytes - 1e-6) continue;
-        const now = candidates[i][bestAt[i].pick[l]].layerUs[l];
-        const next = candidates[i + 1][bestAt[i + 1].pick[l]].layerUs[l];
-        const gain = now - next;
-        if (gain > bestGain) {
-          bestGain = gain;
-          bestL = l;
-        }
-      }
-      if (bestL < 0) break;
-      rIndex[bestL]++;
-      left -= slotBytes;
-    }
-  } else {
-    let bi = 0;
-    for (let i = 1; i < Rs.length; i++) if (bestAt[i].total < bestAt[bi].total * (1 - 1e-12)) bi = i;
-    rIndex.fill(bi);
   }
   const phy2log: Int32Array[] = [];
   const chosen: Record<string, number> = {};
   const predicted = opts.steps.map(() => ({ us: 0, activatedMax: 0, tokensMax: 0 }));
+  let heldOutUs = 0;
   for (let l = 0; l < L; l++) {
-    const c = candidates[rIndex[l]][bestAt[rIndex[l]].pick[l]];
+    const c = candidates[choice.rIndex[l]].find((x) => x.name === choice.names[l])!;
     phy2log.push(c.rows[l].slice());
     const key = `${c.name} R=${c.R}`;
     chosen[key] = (chosen[key] ?? 0) + 1;
+    if (heldOut) heldOutUs += heldOut[choice.rIndex[l]].get(c.name)![l];
     opts.steps.forEach((_, i) => {
       predicted[i].us += c.stepUs[i][l];
       predicted[i].activatedMax += c.activatedMax[i][l] / L;
       predicted[i].tokensMax += c.tokensMax[i][l] / L;
     });
   }
+  const inSampleChoice = choose(inSampleScore, candidates.map((list) => list.map((c) => c.name)), L, slotsLeft);
   const perReplicas = Rs.map((R, i) => {
-    const out: Record<string, unknown> = { redundantSlots: R, predictedUs: round(bestAt[i].total) };
+    const out: Record<string, unknown> = { redundantSlots: R, predictedUs: round(inSampleChoice.totals[i]) };
     for (const c of candidates[i]) out[c.name] = round(sum(c.layerUs));
+    if (heldOut && heldOutChoice) {
+      const h: Record<string, number> = { best: round(heldOutChoice.totals[i]) };
+      for (const [n, v] of heldOut[i]) h[n] = round(sum(v));
+      out.heldOutUs = h;
+    }
     return out;
   });
   const uniform = phy2log.every((r) => r.length === phy2log[0].length);
@@ -285,11 +514,12 @@ export function solveBallastTime(input: SolveInput, opts: TimeObjectiveOptions):
         tokens: s.tokens,
         weight: s.weight,
         routes: s.routes ? `${s.routes.numTokens} ${s.name} tokens` : undefined,
-        batches: starts[i].length,
+        batches: steps[i].starts.length,
         predictedStepUs: round(predicted[i].us),
         busiestGpuActivatedExperts: round(predicted[i].activatedMax),
         busiestGpuTokenExpertPairs: round(predicted[i].tokensMax),
       })),
+      selection: { rule, notes: why, heldOutPredictedUs: heldOut ? round(heldOutUs) : undefined },
       routes: routesNote,
       routing: { estimate: routing, vllm: REPLICA_ROUTING.vllm, sglang: REPLICA_ROUTING.sglang },
       perReplicas,
