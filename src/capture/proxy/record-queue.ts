@@ -51,6 +51,12 @@ export class RecordQueue {
   stats: RecordStats = { requests: 0, tokens: 0, skipped: 0 };
   /** Responses whose routing was dropped: over the memory cap. */
   dropped = 0;
+  /** Responses whose routing was cut out after the recording thread failed (not recorded). */
+  lost = 0;
+  /** The recording thread failed: the trace holds only what it wrote before. */
+  get failed(): boolean {
+    return this.dead;
+  }
 
   constructor(
     data: RecordWorkerData,
@@ -68,13 +74,24 @@ export class RecordQueue {
         }
       }
     });
-    this.worker.on('error', (e) => {
-      this.log(`the recording thread failed (${e.message}); responses are still proxied, no longer recorded`);
-      this.dead = true;
-      this.pending = 0;
-      this.held = 0;
-      for (const w of this.waiters.splice(0)) w();
+    this.worker.on('error', (e) => this.died(e.message));
+    // An exit nobody asked for (no 'error' first: process.exit in the thread, a terminate from
+    // outside) would otherwise leave idle() and close() waiting for jobs that will never be done.
+    this.worker.on('exit', (code) => {
+      if (!this.closing) this.died(`it exited with code ${code}`);
     });
+  }
+
+  private closing = false;
+
+  /** The thread is gone: say so once, stop holding bytes for it, release everyone waiting. */
+  private died(why: string): void {
+    if (this.dead) return;
+    this.log(`the recording thread failed (${why}); responses are still proxied, no longer recorded`);
+    this.dead = true;
+    this.pending = 0;
+    this.held = 0;
+    for (const w of this.waiters.splice(0)) w();
   }
 
   /** Bytes held now (in flight and queued). */
@@ -116,6 +133,7 @@ export class RecordQueue {
       return;
     }
     if (this.dead || sp.values.length === 0) {
+      if (this.dead && sp.values.length > 0) this.lost++;
       this.release(sp.heldBytes);
       this.settle();
       return;
@@ -133,6 +151,7 @@ export class RecordQueue {
     const values: Uint8Array[] = [];
     for (const v of valueParts) values.push(await pack(v));
     if (this.dead) {
+      this.lost++;
       this.release(bytes);
       this.settle();
       return;
@@ -151,6 +170,7 @@ export class RecordQueue {
   close(): Promise<RecordStats> {
     this.closed ??= (async () => {
       await this.idle();
+      this.closing = true;
       if (this.dead) {
         await this.worker.terminate();
         return this.stats;

@@ -54,6 +54,10 @@ export interface ProxyStats extends RecordStats {
   dropped: number;
   /** Bytes of routed experts held now (responses in flight + queued for recording). */
   heldBytes: number;
+  /** Responses whose routing was cut out after the recording thread failed. */
+  lost: number;
+  /** The recording thread failed (said once in the log): the trace holds what it wrote before. */
+  recordingFailed: boolean;
 }
 
 export interface RunningProxy {
@@ -244,7 +248,7 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     });
   });
   const url = await listenOn(server, o.host, o.port);
-  const stats = (): ProxyStats => ({ ...queue.stats, dropped: queue.dropped, heldBytes: queue.heldBytes });
+  const stats = (): ProxyStats => ({ ...queue.stats, dropped: queue.dropped, heldBytes: queue.heldBytes, lost: queue.lost, recordingFailed: queue.failed });
   return {
     url,
     server,

@@ -82,8 +82,9 @@ async function runProxy(engine: 'vllm' | 'sglang', o: CaptureOpts): Promise<void
     process.once('SIGTERM', stop);
   });
   const st = await proxy.close();
-  const notRecorded = st.skipped + st.dropped;
-  log(`${st.requests} requests, ${st.tokens} tokens recorded${notRecorded ? `, ${notRecorded} not recorded` : ''}${st.tokens ? `; wrote ${out}` : '; nothing to write'}`);
+  const notRecorded = st.skipped + st.dropped + st.lost;
+  const wrote = st.recordingFailed ? `; the recording thread failed, so ${out} holds only what it wrote before that (if anything)` : st.tokens ? `; wrote ${out}` : '; nothing to write';
+  log(`${st.requests} requests, ${st.tokens} tokens recorded${notRecorded ? `, ${notRecorded} not recorded` : ''}${wrote}`);
 }
 
 /** `ballast capture`: SGLang's recorder (`--sglang URL`) or a recording proxy (`--vllm URL --listen ADDR`, `--sglang URL --listen ADDR`). */
