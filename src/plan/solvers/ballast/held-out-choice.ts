@@ -16,6 +16,8 @@
  * (var with divisor B - 1; batches resampled with overlap are not independent, so this understates
  * the noise: the rule errs toward the candidate with the larger gain, not the conservative one).
  */
+import { greedySlots } from './greedy-slots.ts';
+
 export type BatchTimes = Float64Array[][][];
 
 export interface HeldOutChoice {
@@ -96,28 +98,14 @@ export function chooseHeldOut(times: Map<string, BatchTimes>[], order: string[][
   const picks = times.map((m, i) => Array.from({ length: L }, (_, l) => order[i][oneSe(order[i].map((n) => m.get(n)!), l, w, seMult)]));
   const totalsT = times.map((m, i) => summed(m, picks[i]));
   const totals = totalsT.map((t) => meanAt(t, 0, w));
-  const rIndex = new Int32Array(L);
-  if (slotsLeft === undefined) rIndex.fill(oneSe(totalsT, 0, w, seMult));
-  else {
-    let left = slotsLeft;
-    while (left >= 1) {
-      let bestL = -1;
-      let bestGain = 0;
-      for (let l = 0; l < L; l++) {
-        const i = rIndex[l];
-        if (i + 1 >= times.length) continue;
-        const a = times[i].get(picks[i][l])!;
-        const b = times[i + 1].get(picks[i + 1][l])!;
-        const gain = meanAt(a, l, w) - meanAt(b, l, w);
-        if (gain > bestGain && gain > seMult * seOfDiff(a, b, l, w)) {
-          bestGain = gain;
-          bestL = l;
-        }
-      }
-      if (bestL < 0) break;
-      rIndex[bestL]++;
-      left--;
-    }
-  }
+  let rIndex: Int32Array;
+  if (slotsLeft === undefined) rIndex = new Int32Array(L).fill(oneSe(totalsT, 0, w, seMult));
+  else
+    rIndex = greedySlots(L, times.length, slotsLeft, (l, i) => {
+      const a = times[i].get(picks[i][l])!;
+      const b = times[i + 1].get(picks[i + 1][l])!;
+      const gain = meanAt(a, l, w) - meanAt(b, l, w);
+      return gain > seMult * seOfDiff(a, b, l, w) ? gain : 0;
+    });
   return { rIndex, names: Array.from({ length: L }, (_, l) => picks[rIndex[l]][l]), totals };
 }

@@ -56,6 +56,7 @@ import { solveDeepseek } from '../deepseek/index.ts';
 import { solveBallast } from './index.ts';
 import { activationSwapSearch } from './activation-search.ts';
 import { type BatchTimes, chooseHeldOut, type HeldOutChoice, meanAt } from './held-out-choice.ts';
+import { greedySlots } from './greedy-slots.ts';
 import { expertStepWeights, layerStepTime, REPLICA_ROUTING, resampleStarts, type StepRouting, type StepTimeScratch, stepTimeScratch } from './step-time.ts';
 
 export interface StepSpec {
@@ -267,29 +268,12 @@ function choose(score: ScoreTable, order: string[][], L: number, slotsLeft: numb
     }
     return { pick, total };
   });
-  const rIndex = new Int32Array(L);
-  if (slotsLeft !== undefined) {
-    let left = slotsLeft;
-    while (left >= 1) {
-      let bestL = -1;
-      let bestGain = 0;
-      for (let l = 0; l < L; l++) {
-        const i = rIndex[l];
-        if (i + 1 >= score.length) continue;
-        const gain = score[i].get(best[i].pick[l])![l] - score[i + 1].get(best[i + 1].pick[l])![l];
-        if (gain > bestGain) {
-          bestGain = gain;
-          bestL = l;
-        }
-      }
-      if (bestL < 0) break;
-      rIndex[bestL]++;
-      left--;
-    }
-  } else {
+  let rIndex: Int32Array;
+  if (slotsLeft !== undefined) rIndex = greedySlots(L, score.length, slotsLeft, (l, i) => score[i].get(best[i].pick[l])![l] - score[i + 1].get(best[i + 1].pick[l])![l]);
+  else {
     let bi = 0;
     for (let i = 1; i < score.length; i++) if (best[i].total < best[bi].total * (1 - 1e-12)) bi = i;
-    rIndex.fill(bi);
+    rIndex = new Int32Array(L).fill(bi);
   }
   return { rIndex, names: Array.from({ length: L }, (_, l) => best[rIndex[l]].pick[l]), totals: best.map((b) => b.total) };
 }
