@@ -165,7 +165,7 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     const json = /application\/json/i.test(type);
     const identity = enc === 'identity' || enc === '';
     if (!json || !identity || req.method === 'HEAD' || status === 204 || status === 304) {
-      if (/text\/event-stream/i.test(type)) once('sse', `streamed responses (${path}) are passed through and not recorded: the engine puts no routed experts in stream chunks`);
+      if (/text\/event-stream/i.test(type)) once('sse', o.engine === 'vllm' ? `streamed responses (${path}) are passed through and not recorded: vLLM puts no routed experts in stream chunks` : `streamed responses (${path}) are passed through unchanged and not recorded (what a client asked for reaches it as sent)`);
       else if (json && !identity) once('enc', `a ${enc}-encoded JSON response (${path}) was passed through unchanged and not recorded`);
       res.writeHead(status, headers);
       upRes.pipe(res);
