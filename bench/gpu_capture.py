@@ -21,6 +21,7 @@ C with few pairs) so the script is exercised; it never claims GPU numbers. Print
 result (`RESULT {...}`) and a summary.
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -257,19 +258,38 @@ def part_c(dev, dry, pairs):
 
 
 # ------------------------------------------------------------------ D. SGLang runner mirror, real CUDA graphs
-def part_d(dev, dry):
+@contextlib.contextmanager
+def sglang_runner_mirror(dev, dry, part):
+    """The SGLang ModelRunner mirror (real CUDA graphs on a GPU, simulated in a dry run) with a seeded
+    3-layer, 16-expert model on `dev`: yields (mirror module, model, runner, graphs), or None when this
+    torch cannot put the mirror's tensors on the GPU (said as `part` skipped). Restores the default
+    device and uninstalls the mirror on the way out."""
     graphs = dev.type == "cuda" and not dry
     m = mirrors.install_sglang_runner_mirror(graph_factory=mirrors.RealCudaGraph if graphs else None)
     set_dev = getattr(torch, "set_default_device", None)
+    moved = False
     try:
         if graphs and set_dev is None:
-            result(part="D", skipped="torch %s has no torch.set_default_device" % torch.__version__)
+            result(part=part, skipped="torch %s has no torch.set_default_device" % torch.__version__)
+            yield None
             return
         if graphs:
             set_dev(dev)
+            moved = True
         torch.manual_seed(4)
         model = m.Model(3, 16, 16, 3).to(dev).eval()
-        runner = m.ModelRunner(model)
+        yield m, model, m.ModelRunner(model), graphs
+    finally:
+        if moved:
+            set_dev("cpu")
+        mirrors.uninstall_mirrors()
+
+
+def part_d(dev, dry):
+    with sglang_runner_mirror(dev, dry, "D") as mirror:
+        if mirror is None:
+            return
+        m, model, runner, graphs = mirror
         truth, padded = mirrors.new_truth(3, 16), mirrors.new_truth(3, 16)
         g = torch.Generator().manual_seed(5)
         steps = (("extend", 6), ("decode", 3), ("decode", 5), ("decode", 8), ("extend", 9), ("decode", 1),
@@ -283,43 +303,25 @@ def part_d(dev, dry):
                     runner._dummy_run(n)
                     m.discard(model)
                     continue
-                ids = torch.randint(1, 50, (n,), generator=g).to(dev)
-                fb = m.ForwardBatch(m.DECODE if kind == "decode" else m.EXTEND, n if kind == "decode" else 1, ids,
-                                    torch.arange(n, device=dev), torch.tensor([n], device=dev))
-                runner.forward(fb)
+                runner.forward(m.batch(kind, n, g, dev))
                 m.harvest(model, truth, padded)
         agent = cap.agent
         verdict = "exact" if cap.counts == truth and agent.check_result == "ok" else (
             "refused" if agent.check_result == "failed" or not agent.enabled else "WRONG")
         result(part="D", mode="cuda-graph replay" if graphs else "simulated graphs (dry run)", torch=torch.__version__,
                path=agent.capture_path(), tokens=cap.tokens, padding_differs=padded != truth, verdict=verdict)
-    finally:
-        if graphs:
-            set_dev("cpu")
-        mirrors.uninstall_mirrors()
 
 
 def part_c_sglang(dev, dry, pairs):
     """Step-time overhead of the sglang-step-buffer path: decode steps replayed from CUDA graphs captured with
     the agent (its copy recorded in them) against graphs captured without it, alternating."""
-    graphs = dev.type == "cuda" and not dry
-    m = mirrors.install_sglang_runner_mirror(graph_factory=mirrors.RealCudaGraph if graphs else None)
-    set_dev = getattr(torch, "set_default_device", None)
-    try:
-        if graphs and set_dev is None:
-            result(part="C-sglang", skipped="torch %s has no torch.set_default_device" % torch.__version__)
+    with sglang_runner_mirror(dev, dry, "C-sglang") as mirror:
+        if mirror is None:
             return
-        if graphs:
-            set_dev(dev)
-        torch.manual_seed(4)
-        model = m.Model(3, 16, 16, 3).to(dev).eval()
-        runner = m.ModelRunner(model)
+        m, model, runner, graphs = mirror
         sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
         g = torch.Generator().manual_seed(5)
-        batches = []
-        for n in (3, 5, 8, 2):
-            ids = torch.randint(1, 50, (n,), generator=g).to(dev)
-            batches.append(m.ForwardBatch(m.DECODE, n, ids, torch.arange(n, device=dev), torch.tensor([n], device=dev)))
+        batches = [m.batch("decode", n, g, dev) for n in (3, 5, 8, 2)]
 
         def block(steps=20):
             sync()
@@ -347,10 +349,6 @@ def part_c_sglang(dev, dry, pairs):
         mean, lo, hi = ci(diffs)
         result(part="C-sglang", mode="cuda-graph replay" if graphs else "simulated graphs (dry run, not a GPU figure)",
                pairs=pairs, overhead_pct=round(100 * mean, 3), ci95_pct=[round(100 * lo, 3), round(100 * hi, 3)])
-    finally:
-        if graphs:
-            set_dev("cpu")
-        mirrors.uninstall_mirrors()
 
 
 def main():

@@ -1234,10 +1234,14 @@ def install_sglang_runner_mirror(version="0.5.4-mirror", server_args=None, with_
         sys.modules[mr.__name__] = mr
     sys.modules[cgr.__name__] = cgr
 
-    def batch(kind, n, gen):
+    def batch(kind, n, gen, device=None):
+        """One step of n tokens: a decode batch of n requests, or one extend (prefill) of n tokens."""
         ids = torch.randint(1, 50, (n,), generator=gen)
+        if device is not None:
+            ids = ids.to(device)
         mode = DECODE if kind == "decode" else EXTEND
-        return ForwardBatch(mode, n if kind == "decode" else 1, ids, torch.arange(n), torch.tensor([n]))
+        return ForwardBatch(mode, n if kind == "decode" else 1, ids, torch.arange(n, device=device),
+                            torch.tensor([n], device=device))
 
     def harvest(model, truth, padded):
         """Move each layer's device truth into the totals (after a real step); zero it."""
