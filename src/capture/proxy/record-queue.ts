@@ -46,6 +46,8 @@ export class RecordQueue {
   private waiters: (() => void)[] = [];
   private closed?: Promise<RecordStats>;
   private dead = false;
+  /** close() has asked the thread to finish: its exit is expected. */
+  private closing = false;
   private saidCap = false;
   /** Counts from the worker (updated as jobs finish). */
   stats: RecordStats = { requests: 0, tokens: 0, skipped: 0 };
@@ -81,8 +83,6 @@ export class RecordQueue {
       if (!this.closing) this.died(`it exited with code ${code}`);
     });
   }
-
-  private closing = false;
 
   /** The thread is gone: say so once, stop holding bytes for it, release everyone waiting. */
   private died(why: string): void {
